@@ -1,0 +1,51 @@
+"""Checks of a recipe beyond its schema: files exist, named columns exist in the sources."""
+
+from __future__ import annotations
+
+from tracekit.recipe import LoadedRecipe, Problem
+from tracekit.sources.base import peek_columns, source_files
+
+
+def check_sources(loaded: LoadedRecipe) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, src in enumerate(loaded.recipe.sources):
+        if src.hub is not None:
+            continue
+        files = source_files(src, loaded.base_dir)
+        missing = [f for f in files if not f.exists()]
+        if not files or missing:
+            where = missing[0] if missing else loaded.resolve_path(src.path or "")
+            path = ("sources", i, "path")
+            problems.append(Problem(path, f"file not found: {where}", loaded.line(path)))
+            continue
+        cols = peek_columns(src, loaded.base_dir)
+        if cols is None:
+            continue
+        for key, col in src.columns.model_dump().items():
+            if col is None or col in cols:
+                continue
+            if key == "prompt" and src.columns.messages and "prompt" not in src.columns.model_fields_set:
+                continue  # the default prompt column is optional when messages carry the prompt
+            path = ("sources", i, "columns", key)
+            problems.append(
+                Problem(path, f"column {col!r} does not exist in {files[0].name} (it has: {', '.join(cols)})", loaded.line(path))
+            )
+    return problems
+
+
+def first_prompt(loaded: LoadedRecipe) -> list[dict[str, str]] | None:
+    """The first rendered request of the first source, as the teacher would see it."""
+    from tracekit.sources.reader import SourceReader
+
+    reader = SourceReader(sources=loaded.recipe.sources[:1], base_dir=str(loaded.base_dir))
+    from tracekit.engine import teacher_step
+
+    teacher = teacher_step(loaded)
+    for doc in reader.run(None, 0, 1):
+        prompt_msgs = getattr(teacher, "render_for", None)
+        if prompt_msgs is not None:
+            return prompt_msgs(doc)
+        for trace in teacher.run(iter([doc]), 0, 1):
+            return list(trace.metadata["prompt_messages"])
+        return [{"role": "user", "content": doc.metadata["prompt"]}]
+    return None

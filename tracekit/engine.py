@@ -1,0 +1,233 @@
+"""The engine: recipe -> datatrove pipelines -> executor, and the output folder's life cycle.
+
+Stages (each one a datatrove executor with its own `logs/<stage>/`, chained with `depends=`):
+
+  sample    sources -> teacher -> parse -> verify -> filters -> work/traces/*.parquet   (tasks: N)
+  dedup     work/traces -> work/decisions/dedup.parquet                                  (tasks: 1)
+  decontam  work/traces -> work/decisions/decontam.parquet                               (tasks: 1)
+  mix       work/traces + decisions -> work/decisions/mix.parquet                        (tasks: 1)
+  finalize  work/traces + decisions -> ledger/*.parquet + dataset/data/*.parquet        (tasks: N)
+
+A task that finished is never re-run (datatrove's completion markers); a task that was interrupted
+is re-run whole and first removes what its earlier attempt wrote, so `kill -9` at any moment followed
+by the same command gives exactly the rows of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from datatrove.pipeline.base import PipelineStep
+
+from tracekit.recipe import LoadedRecipe, Problem, RecipeError
+from tracekit.record import stable_hash
+from tracekit.versions import tool_versions
+
+MARKER = ".tracekit.json"
+
+
+class OutputConflict(Exception):
+    """The output folder holds a build of a different recipe."""
+
+
+@dataclass
+class Stage:
+    name: str
+    pipeline: list[PipelineStep]
+    tasks: int
+    workers: int
+
+
+@dataclass
+class BuildPlan:
+    loaded: LoadedRecipe
+    out: Path
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def work(self) -> Path:
+        return self.out / "work"
+
+
+def resolved_recipe(loaded: LoadedRecipe) -> dict[str, Any]:
+    """The recipe with every default filled in (JSON-able)."""
+    return loaded.recipe.model_dump(mode="json")
+
+
+def fingerprint(loaded: LoadedRecipe) -> str:
+    """Identity of what a recipe builds: everything but how many workers run it and where it is pushed."""
+    data = resolved_recipe(loaded)
+    data["executor"].pop("workers", None)
+    data.pop("publish", None)
+    return stable_hash(json.dumps(data, sort_keys=True), size=16)
+
+
+def output_dir(loaded: LoadedRecipe) -> Path:
+    return loaded.resolve_path(loaded.recipe.output)
+
+
+def _workers(loaded: LoadedRecipe, tasks: int) -> int:
+    w = getattr(loaded.recipe.executor, "workers", -1)
+    if w is None or w <= 0:
+        w = os.cpu_count() or 1
+    return max(1, min(w, tasks))
+
+
+def teacher_step(loaded: LoadedRecipe) -> PipelineStep:
+    r = loaded.recipe
+    t = r.teacher
+    config_hash = stable_hash("teacher", json.dumps(t.model_dump(mode="json"), sort_keys=True))
+    if t.kind == "dataset":
+        from tracekit.teachers.replay import ReplayTeacher
+
+        return ReplayTeacher(
+            config_hash=config_hash, model=t.model, sources=r.sources, max_generations=t.max_generations
+        )
+    raise RecipeError(str(loaded.file), [Problem(("teacher", "kind"), f"unknown teacher kind {t.kind!r}", None)])
+
+
+def per_trace_steps(loaded: LoadedRecipe) -> list[PipelineStep]:
+    """parse -> verifiers (in the order of `verify:`) -> filters (in the order of `filters:`)."""
+    from tracekit.parse.step import ParseStep
+
+    r = loaded.recipe
+    steps: list[PipelineStep] = [ParseStep(tokenizer=r.tokenizer)]
+    for name in r.verify.model_fields_set or ():
+        cfg = getattr(r.verify, name)
+        if cfg is None:
+            continue
+        if name == "math":
+            from tracekit.verify.math.config import MathVerifyConfig
+            from tracekit.verify.math_step import MathVerifyStep
+
+            steps.append(MathVerifyStep(config=MathVerifyConfig.model_validate(cfg)))
+        elif name == "code":
+            from tracekit.verify.code.config import CodeVerifyConfig
+            from tracekit.verify.code_step import CodeVerifyStep
+
+            steps.append(CodeVerifyStep(config=CodeVerifyConfig.model_validate(cfg)))
+    if r.filters:
+        from tracekit.filters import build_filters
+
+        steps.extend(build_filters(r.filters, tokenizer=r.tokenizer))
+    return steps
+
+
+def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
+    from tracekit.ledger.finalize import FinalizeStep
+    from tracekit.ledger.writer import TraceShardWriter
+    from tracekit.sources.reader import SourceReader
+
+    r = loaded.recipe
+    plan = BuildPlan(loaded=loaded, out=output_dir(loaded))
+    tasks = r.executor.tasks
+    workers = _workers(loaded, tasks)
+    traces = plan.work / "traces"
+    decisions = plan.work / "decisions"
+    progress = str(plan.out / "logs" / "progress")
+    sample = [
+        SourceReader(sources=r.sources, base_dir=str(loaded.base_dir), strict=strict, progress_dir=progress),
+        teacher_step(loaded),
+        *per_trace_steps(loaded),
+        TraceShardWriter(folder=str(traces), rows_per_file=r.rows_per_shard, progress_dir=progress),
+    ]
+    plan.stages.append(Stage("sample", sample, tasks, workers))
+    decision_paths: list[str] = []
+    if r.dedup is not None:
+        from tracekit.dedup.config import DedupConfig
+        from tracekit.dedup.stage import DedupStage
+
+        p = str(decisions / "dedup.parquet")
+        step = DedupStage(config=DedupConfig.model_validate(r.dedup), input_dir=str(traces), output_path=p)
+        plan.stages.append(Stage("dedup", [step], 1, 1))
+        decision_paths.append(p)
+    if r.decontaminate is not None:
+        from tracekit.decontam.config import DecontamConfig
+        from tracekit.decontam.stage import DecontamStage
+
+        p = str(decisions / "decontam.parquet")
+        cfg = DecontamConfig.model_validate(r.decontaminate)
+        plan.stages.append(Stage("decontam", [DecontamStage(config=cfg, input_dir=str(traces), output_path=p)], 1, 1))
+        decision_paths.append(p)
+    if r.mix is not None:
+        from tracekit.mix.config import MixConfig
+        from tracekit.mix.stage import MixStage
+
+        p = str(decisions / "mix.parquet")
+        step = MixStage(
+            config=MixConfig.model_validate(r.mix),
+            input_dir=str(traces),
+            decision_paths=list(decision_paths),
+            output_path=p,
+        )
+        plan.stages.append(Stage("mix", [step], 1, 1))
+        decision_paths.append(p)
+    fin = FinalizeStep(
+        traces_dir=str(traces),
+        decision_paths=decision_paths,
+        ledger_dir=str(plan.out / "ledger"),
+        dataset_dir=str(plan.out / "dataset"),
+        progress_dir=progress,
+    )
+    plan.stages.append(Stage("finalize", [fin], tasks, workers))
+    return plan
+
+
+def prepare_output(loaded: LoadedRecipe, *, overwrite: bool = False) -> Path:
+    """Create (or re-open for resume) the output folder; refuse one written by another recipe."""
+    out = output_dir(loaded)
+    fp = fingerprint(loaded)
+    marker = out / MARKER
+    if out.exists() and any(out.iterdir()):
+        if overwrite:
+            shutil.rmtree(out)
+        elif not marker.exists():
+            raise OutputConflict(
+                f"output folder {out} is not empty and was not written by tracekit; "
+                "choose another `output:` or pass --overwrite"
+            )
+        else:
+            old = json.loads(marker.read_text())
+            if old.get("fingerprint") != fp:
+                raise OutputConflict(
+                    f"output folder {out} holds a build of a different recipe ({old.get('recipe_file')}, "
+                    f"fingerprint {old.get('fingerprint')} != {fp}); its rows would be mixed with this one's. "
+                    "Choose another `output:` or pass --overwrite to start over."
+                )
+    out.mkdir(parents=True, exist_ok=True)
+    if not marker.exists():
+        marker.write_text(json.dumps({"fingerprint": fp, "recipe_file": str(loaded.file), "name": loaded.recipe.name}))
+    resolved = {**resolved_recipe(loaded), "tool_versions": tool_versions(), "fingerprint": fp}
+    (out / "recipe.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+    return out
+
+
+def make_executor(plan: BuildPlan, stage: Stage, depends: Any) -> Any:
+    from datatrove.executor import LocalPipelineExecutor
+
+    return LocalPipelineExecutor(
+        pipeline=stage.pipeline,
+        tasks=stage.tasks,
+        workers=stage.workers,
+        logging_dir=str(plan.out / "logs" / stage.name),
+        depends=depends,
+        start_method="fork" if stage.workers > 1 else "forkserver",
+    )
+
+
+def run_plan(plan: BuildPlan) -> None:
+    """Run every stage in order (finished tasks are skipped), then drop the work folder."""
+    for f in plan.work.rglob(".tmp.*") if plan.work.exists() else []:
+        f.unlink()
+    previous = None
+    for stage in plan.stages:
+        ex = make_executor(plan, stage, None)
+        ex.run()
+        previous = ex
+    del previous

@@ -1,0 +1,135 @@
+"""TraceShardWriter: the last per-trace step. Writes every trace (kept or not) to parquet shards."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from tracekit.progress import ProgressFile
+from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
+
+
+def doc_to_row(doc: Document) -> dict[str, Any]:
+    md = doc.metadata
+    row = {k: md.get(k) for k in LEDGER_COLUMNS}
+    row["trace_id"] = doc.id
+    row["completion"] = doc.text
+    return row
+
+
+def shard_name(rank: int, part: int) -> str:
+    return f"{rank:05d}_{part:04d}.parquet"
+
+
+def remove_rank_files(folder: Path, rank: int) -> None:
+    """Delete what an interrupted earlier attempt of this task left (its shards and temp files)."""
+    if not folder.exists():
+        return
+    prefix = f"{rank:05d}_"
+    for f in folder.iterdir():
+        if f.name.startswith(prefix) or f.name.startswith(f".tmp.{prefix}"):
+            f.unlink()
+
+
+class ParquetShardWriter:
+    """Row-group-at-a-time parquet writer that rolls files and publishes each one atomically."""
+
+    def __init__(
+        self, folder: Path, rank: int, schema: pa.Schema, rows_per_file: int, row_group: int = 1000
+    ) -> None:
+        self.folder, self.rank, self.schema = folder, rank, schema
+        self.rows_per_file, self.row_group = rows_per_file, row_group
+        self.part, self.rows_in_file = 0, 0
+        self.buf: list[dict[str, Any]] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.tmp: Path | None = None
+        self.files: list[Path] = []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.buf.append(row)
+        if len(self.buf) >= self.row_group or self.rows_in_file + len(self.buf) >= self.rows_per_file:
+            self._flush()
+
+    def write_table(self, table: pa.Table) -> None:
+        if self.buf:
+            self._flush()
+        self._open()
+        assert self.writer is not None
+        self.writer.write_table(table.cast(self.schema))
+        self.rows_in_file += table.num_rows
+        if self.rows_in_file >= self.rows_per_file:
+            self._close_file()
+
+    def _open(self) -> None:
+        if self.writer is None:
+            name = shard_name(self.rank, self.part)
+            self.tmp = self.folder / f".tmp.{name}"
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+
+    def _flush(self) -> None:
+        if not self.buf:
+            return
+        self._open()
+        assert self.writer is not None
+        self.writer.write_table(pa.Table.from_pylist(self.buf, schema=self.schema))
+        self.rows_in_file += len(self.buf)
+        self.buf = []
+        if self.rows_in_file >= self.rows_per_file:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.close()
+        assert self.tmp is not None
+        final = self.folder / shard_name(self.rank, self.part)
+        os.replace(self.tmp, final)
+        self.files.append(final)
+        self.writer, self.tmp = None, None
+        self.part += 1
+        self.rows_in_file = 0
+
+    def close(self) -> list[Path]:
+        self._flush()
+        self._close_file()
+        return self.files
+
+
+class TraceShardWriter(PipelineStep):
+    """Write trace documents as ledger rows: `{folder}/{rank:05d}_{part:04d}.parquet`.
+
+    A task that is re-run (after a crash or `kill -9`) first deletes what its earlier attempt wrote,
+    so a resumed build ends with exactly the rows of an uninterrupted one.
+    """
+
+    type = "💽 - WRITER"
+    name = "traces"
+
+    def __init__(self, *, folder: str, rows_per_file: int = 5000, progress_dir: str | None = None) -> None:
+        super().__init__()
+        self.folder = folder
+        self.rows_per_file = rows_per_file
+        self.progress_dir = progress_dir
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        folder = Path(self.folder)
+        remove_rank_files(folder, rank)
+        w = ParquetShardWriter(folder, rank, LEDGER_SCHEMA, self.rows_per_file)
+        progress = ProgressFile(self.progress_dir, "sample", rank) if self.progress_dir else None
+        for doc in data or []:
+            with self.track_time():
+                w.write(doc_to_row(doc))
+            self.stat_update("traces")
+            if progress:
+                progress.add("rows")
+        w.close()
+        return
+        yield  # a generator, so datatrove can chain it

@@ -1,0 +1,95 @@
+"""Split a completion into reasoning and answer text; find the last \\boxed{} answer.
+
+Formats understood:
+- DeepSeek-R1 / QwQ: `<think> ... </think> answer` (also without the opening tag, as R1's chat
+  template pre-fills `<think>\\n` so completions start inside the thinking);
+- Sky-T1 / Bespoke-Stratos / OpenThoughts: `<|begin_of_thought|> ... <|end_of_thought|>` then
+  `<|begin_of_solution|> answer <|end_of_solution|>`;
+- a separate reasoning field (vLLM's `reasoning_content`, or a source column): the completion is all
+  answer text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ThinkFormat = Literal["think", "thought", "field", "none", "unclosed"]
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+THOUGHT_OPEN, THOUGHT_CLOSE = "<|begin_of_thought|>", "<|end_of_thought|>"
+SOLUTION_OPEN, SOLUTION_CLOSE = "<|begin_of_solution|>", "<|end_of_solution|>"
+
+
+@dataclass(frozen=True, slots=True)
+class SplitTrace:
+    reasoning: str | None
+    answer_text: str
+    think_format: ThinkFormat
+    think_blocks: int  # number of opening reasoning tags (a format filter wants exactly one)
+
+
+def split_reasoning(completion: str, reasoning_field: str | None = None) -> SplitTrace:
+    """Split one completion. `reasoning_field` is reasoning that came separately (if any)."""
+    if reasoning_field is not None and THINK_CLOSE not in completion and THOUGHT_CLOSE not in completion:
+        return SplitTrace(reasoning_field.strip(), completion.strip(), "field", 1)
+
+    close = completion.rfind(THINK_CLOSE)
+    if close != -1 or THINK_OPEN in completion:
+        n_open = completion.count(THINK_OPEN)
+        if close == -1:
+            start = completion.find(THINK_OPEN) + len(THINK_OPEN)
+            return SplitTrace(completion[start:].strip(), "", "unclosed", n_open)
+        first_open = completion.find(THINK_OPEN)
+        start = first_open + len(THINK_OPEN) if 0 <= first_open < close else 0
+        reasoning = completion[start:close].strip()
+        answer = completion[close + len(THINK_CLOSE) :].strip()
+        return SplitTrace(reasoning, answer, "think", max(n_open, 1))
+
+    t_open = completion.find(THOUGHT_OPEN)
+    if t_open != -1 or THOUGHT_CLOSE in completion:
+        n_open = completion.count(THOUGHT_OPEN)
+        start = t_open + len(THOUGHT_OPEN) if t_open != -1 else 0
+        t_close = completion.find(THOUGHT_CLOSE, start)
+        if t_close == -1:
+            return SplitTrace(completion[start:].strip(), "", "unclosed", n_open)
+        reasoning = completion[start:t_close].strip()
+        rest = completion[t_close + len(THOUGHT_CLOSE) :]
+        s_open = rest.find(SOLUTION_OPEN)
+        if s_open != -1:
+            rest = rest[s_open + len(SOLUTION_OPEN) :]
+            s_close = rest.rfind(SOLUTION_CLOSE)
+            if s_close != -1:
+                rest = rest[:s_close]
+        return SplitTrace(reasoning, rest.strip(), "thought", max(n_open, 1))
+
+    return SplitTrace(None, completion.strip(), "none", 0)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} or \\fbox{...} in text (balanced braces), else None."""
+    best = -1
+    for tag in ("\\boxed", "\\fbox"):
+        best = max(best, text.rfind(tag))
+    while best != -1:
+        i = best + (6 if text.startswith("\\boxed", best) else 5)
+        while i < len(text) and text[i] == " ":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            depth, j = 0, i
+            while j < len(text):
+                c = text[j]
+                if c == "{":
+                    depth += 1
+                elif c == "}":
+                    depth -= 1
+                    if depth == 0:
+                        return text[i + 1 : j].strip()
+                j += 1
+            return None  # unbalanced: the answer was cut off
+        if text.startswith("\\boxed ", best):  # "\boxed 5" form
+            rest = text[best + 7 :].strip().split()
+            return rest[0].rstrip("$.") if rest else None
+        nxt = max(text.rfind("\\boxed", 0, best), text.rfind("\\fbox", 0, best))
+        best = nxt
+    return None

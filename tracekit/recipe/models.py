@@ -1,0 +1,56 @@
+"""The recipe: one YAML file that says what to build. Each section's model lives with its stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tracekit.executor_config import ExecutorConfig, LocalExecutorConfig
+from tracekit.sources.config import SourceConfig
+from tracekit.teachers.config import DatasetTeacherConfig, TeacherConfig
+
+
+class VerifyConfig(BaseModel):
+    """`verify:` — which verifiers run, in the order given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    math: dict[str, Any] | None = Field(None, description="math verifier settings (see docs/verification.md)")
+    code: dict[str, Any] | None = Field(None, description="code sandbox verifier settings")
+
+
+class Recipe(BaseModel):
+    """A tracekit build recipe (`tracekit build RECIPE`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$", description="dataset name")
+    output: str = Field(..., description="output folder (relative to the recipe file)")
+    description: str | None = Field(None, description="one paragraph for the dataset card")
+    license: str = Field("other", description="license of the built dataset (card front matter)")
+    seed: int = Field(0, description="seed for every random choice (mix, splits)")
+    sources: list[SourceConfig] = Field(..., min_length=1)
+    teacher: TeacherConfig = Field(default_factory=DatasetTeacherConfig)
+    tokenizer: str | None = Field(
+        None, description="HF tokenizer (name or local path) used to count tokens; none: counts stay empty"
+    )
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    filters: list[Any] = Field(default_factory=list, description="filters in the order they run")
+    dedup: dict[str, Any] | None = Field(None)
+    decontaminate: dict[str, Any] | None = Field(None)
+    mix: dict[str, Any] | None = Field(None)
+    publish: dict[str, Any] | None = Field(None)
+    executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig)
+    rows_per_shard: int = Field(
+        5000, ge=1, description="traces per ledger shard (bounds memory; more shards = finer resume)"
+    )
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Recipe:
+        seen: set[str] = set()
+        for s in self.sources:
+            if s.name in seen:
+                raise ValueError(f"two sources are named {s.name!r}; source names must be unique")
+            seen.add(s.name)
+        return self

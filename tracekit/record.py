@@ -1,0 +1,152 @@
+"""The trace record: one row of the ledger, and its Arrow schema.
+
+Every sampled trace becomes one ledger row, kept or not. Inside the datatrove pipeline a trace is a
+`datatrove.data.Document` whose `id` is the `trace_id`, whose `text` is the raw completion and whose
+`metadata` holds every other ledger column under the names below. Steps read and write those keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+import pyarrow as pa
+
+Verdict = Literal["correct", "incorrect", "error", "unverified"]
+VERDICTS: tuple[str, ...] = ("correct", "incorrect", "error", "unverified")
+
+CONTAMINATION_TYPE = pa.struct([("benchmark", pa.string()), ("item", pa.string()), ("ngram", pa.string())])
+MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
+
+# (name, arrow type, description). The order is the column order of ledger shards.
+LEDGER_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("trace_id", pa.string(), "hash(prompt_id, row, sample index, teacher config hash)"),
+    ("prompt_id", pa.string(), "hash(source name, prompt text)"),
+    ("source", pa.string(), "source name from the recipe"),
+    ("domain", pa.string(), "math | code | science | general | ... (from the source)"),
+    ("difficulty", pa.string(), "difficulty label if the source has one"),
+    ("source_file", pa.string(), "file the prompt row came from"),
+    ("row_index", pa.int64(), "row number of the prompt in its source (0-based)"),
+    ("sample_index", pa.int32(), "index of this sample among the prompt's samples"),
+    ("prompt", pa.string(), "the prompt text as given by the source"),
+    ("prompt_messages", pa.list_(MESSAGE_TYPE), "the rendered request messages (system?, user)"),
+    ("reasoning_enabled", pa.bool_(), "false for general samples sampled without thinking"),
+    ("gold_answer", pa.string(), "reference answer, if any"),
+    ("tests", pa.string(), "reference tests as JSON text, if any"),
+    ("teacher_model", pa.string(), "teacher model id (or the replayed dataset)"),
+    ("teacher_revision", pa.string(), "teacher model revision, if known"),
+    ("teacher_backend", pa.string(), "dataset | vllm | openai"),
+    ("teacher_config_hash", pa.string(), "hash of the teacher + sampling settings"),
+    ("sampling", pa.string(), "sampling parameters as JSON"),
+    ("seed", pa.int64(), "per-request seed (derived from trace_id)"),
+    ("template_hash", pa.string(), "hash of the prompt template"),
+    ("completion", pa.string(), "raw completion exactly as received"),
+    ("reasoning", pa.string(), "the reasoning (thinking) text"),
+    ("answer_text", pa.string(), "text after the reasoning block"),
+    ("extracted_answer", pa.string(), "final answer extracted from answer_text (last \\boxed{} ...)"),
+    ("think_format", pa.string(), "think | thought | field | none | unclosed"),
+    ("think_blocks", pa.int32(), "number of opening reasoning tags in the completion"),
+    ("finish_reason", pa.string(), "stop | length | error | null if unknown"),
+    ("prompt_tokens", pa.int64(), "prompt tokens, if counted"),
+    ("completion_tokens", pa.int64(), "completion tokens, if counted"),
+    ("reasoning_tokens", pa.int64(), "tokens of the reasoning part, if counted"),
+    ("latency_s", pa.float64(), "request latency in seconds, if sampled live"),
+    ("error", pa.string(), "teacher error after retries, if any"),
+    ("verdict", pa.string(), "correct | incorrect | error | unverified"),
+    ("verify_method", pa.string(), "which verifier decided (math_rule, code_sandbox, judge, ...)"),
+    ("verify_detail", pa.string(), "detail of the verdict (no_answer, timeout, failing test, ...)"),
+    ("filter_flags", pa.list_(pa.string()), "every filter that flagged this trace"),
+    ("duplicate_of", pa.string(), "trace_id of the kept duplicate, if this one is a duplicate"),
+    ("dedup_cluster", pa.string(), "near-duplicate prompt cluster id, if any"),
+    ("contamination", pa.list_(CONTAMINATION_TYPE), "benchmark hits (benchmark, item, matched n-gram)"),
+    ("bucket", pa.string(), "mix bucket the trace was selected into"),
+    ("split", pa.string(), "dataset split (train/test) if kept"),
+    ("kept", pa.bool_(), "true if the trace is in the dataset"),
+    ("drop_reason", pa.string(), "first reason the trace was dropped (null if kept)"),
+    ("tool_versions", pa.string(), "JSON of tracekit/datatrove/verifier versions"),
+]
+
+LEDGER_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in LEDGER_FIELDS])
+LEDGER_COLUMNS: list[str] = [name for name, _, _ in LEDGER_FIELDS]
+
+DATASET_SCHEMA = pa.schema(
+    [
+        ("messages", pa.list_(MESSAGE_TYPE)),
+        ("trace_id", pa.string()),
+        ("prompt_id", pa.string()),
+        ("source", pa.string()),
+        ("domain", pa.string()),
+        ("bucket", pa.string()),
+        ("num_tokens", pa.int64()),
+        ("verified", pa.bool_()),
+    ]
+)
+
+
+def stable_hash(*parts: Any, size: int = 8) -> str:
+    """Hex digest (2*size chars) of the parts, stable across processes and runs."""
+    h = hashlib.blake2b(digest_size=size)
+    for p in parts:
+        h.update(str(p).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def prompt_id(source: str, prompt: str) -> str:
+    return stable_hash("prompt", source, prompt)
+
+
+def trace_id(prompt_id_: str, row_key: object, sample_index: int, teacher_config_hash: str) -> str:
+    # The row index is part of the id so identical prompts in different rows are different traces
+    # (and get different seeds).
+    return stable_hash("trace", prompt_id_, row_key, sample_index, teacher_config_hash)
+
+
+def seed_from_trace_id(tid: str) -> int:
+    return int(tid[:15], 16)  # fits a signed 64-bit int and vLLM's seed
+
+
+def empty_record() -> dict[str, Any]:
+    """A metadata dict with every ledger column present (None, or the neutral value)."""
+    rec: dict[str, Any] = dict.fromkeys(LEDGER_COLUMNS)
+    rec.update(verdict="unverified", filter_flags=[], contamination=[], kept=True, prompt_messages=[])
+    return rec
+
+
+def trace_json_schema() -> dict[str, Any]:
+    """JSON Schema of one ledger row (schemas/trace.schema.json)."""
+
+    def js(t: pa.DataType) -> dict[str, Any]:
+        if pa.types.is_string(t):
+            return {"type": ["string", "null"]}
+        if pa.types.is_integer(t):
+            return {"type": ["integer", "null"]}
+        if pa.types.is_floating(t):
+            return {"type": ["number", "null"]}
+        if pa.types.is_boolean(t):
+            return {"type": ["boolean", "null"]}
+        if pa.types.is_list(t):
+            return {"type": ["array", "null"], "items": js(t.value_type)}
+        if pa.types.is_struct(t):
+            return {
+                "type": "object",
+                "properties": {t.field(i).name: js(t.field(i).type) for i in range(t.num_fields)},
+            }
+        raise TypeError(t)
+
+    props = {}
+    for name, typ, desc in LEDGER_FIELDS:
+        props[name] = {**js(typ), "description": desc}
+    props["verdict"]["enum"] = list(VERDICTS)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "tracekit ledger row",
+        "type": "object",
+        "properties": props,
+        "required": ["trace_id", "prompt_id", "source", "domain", "prompt", "verdict", "kept"],
+    }
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)

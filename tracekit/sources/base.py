@@ -1,0 +1,113 @@
+"""Reading prompt rows from a source, sharded across tasks, with bad rows reported and skipped."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tracekit.sources.config import SourceConfig
+
+
+class SourceError(Exception):
+    """A source cannot be read at all (missing file, corrupt shard under --strict, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row of a source: where it came from and its columns."""
+
+    file: str
+    index: int  # 0-based row (line) number in `file`
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row (or a whole file) that could not be read."""
+
+    file: str
+    index: int | None
+    reason: str
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.index + 1}" if self.index is not None else self.file
+        return f"{where}: {self.reason}"
+
+
+Item = Row | BadRow
+
+
+def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Contiguous [start, stop) slice of n items for this rank."""
+    return n * rank // world_size, n * (rank + 1) // world_size
+
+
+def source_files(cfg: SourceConfig, base_dir: Path) -> list[Path]:
+    """The local files of a source, sorted (a file, a folder, or a glob)."""
+    assert cfg.path is not None
+    p = Path(cfg.path).expanduser()
+    p = p if p.is_absolute() else base_dir / p
+    if p.is_dir():
+        if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists():
+            return [p]  # a saved `datasets` dataset
+        files = sorted(
+            f for f in p.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".json", ".parquet", ".gz")
+        )
+        return files
+    if any(c in str(p) for c in "*?["):
+        return sorted(Path(f) for f in glob.glob(str(p), recursive=True))
+    return [p]
+
+
+def detect_format(cfg: SourceConfig, file: Path) -> str:
+    if cfg.hub is not None:
+        return "hub"
+    if cfg.format != "auto":
+        return cfg.format
+    if file.is_dir():
+        return "arrow"
+    name = file.name.lower().removesuffix(".gz")
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".json"):
+        return "json"
+    return "jsonl"
+
+
+def iter_source(cfg: SourceConfig, base_dir: Path, rank: int = 0, world_size: int = 1) -> Iterator[Item]:
+    """Yield this rank's rows of a source (every file is split across ranks), and bad rows."""
+    from tracekit.sources import formats
+
+    if cfg.hub is not None:
+        yield from formats.iter_hub(cfg, rank, world_size)
+        return
+    files = source_files(cfg, base_dir)
+    if not files:
+        raise SourceError(f"source {cfg.name!r}: no files match {cfg.path}")
+    for f in files:
+        if not f.exists():
+            raise SourceError(f"source {cfg.name!r}: file not found: {f}")
+        fmt = detect_format(cfg, f)
+        if fmt == "jsonl":
+            yield from formats.iter_jsonl(f, rank, world_size)
+        elif fmt == "json":
+            yield from formats.iter_json_array(f, rank, world_size)
+        elif fmt == "parquet":
+            yield from formats.iter_parquet(f, rank, world_size)
+        else:
+            yield from formats.iter_saved_dataset(f, cfg.split, rank, world_size)
+
+
+def peek_columns(cfg: SourceConfig, base_dir: Path) -> list[str] | None:
+    """Column names of a source without reading it all (None if they cannot be known cheaply)."""
+    from tracekit.sources import formats
+
+    if cfg.hub is not None:
+        return None
+    files = source_files(cfg, base_dir)
+    if not files or not files[0].exists():
+        return None
+    return formats.columns_of(files[0], detect_format(cfg, files[0]), cfg.split)

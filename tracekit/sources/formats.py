@@ -1,0 +1,186 @@
+"""File formats a source can be read from: JSONL, JSON arrays, Parquet, saved datasets, the Hub.
+
+Every reader takes (rank, world_size) and yields only its contiguous share of each file, with the
+row's number in the file, so a row keeps the same identity whatever the number of tasks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracekit.sources.base import BadRow, Item, Row, shard_range
+from tracekit.sources.config import SourceConfig
+
+_CHUNK = 1 << 24
+
+
+def _count_newlines(f: Any, end: int) -> int:
+    f.seek(0)
+    n, left = 0, end
+    while left > 0:
+        buf = f.read(min(_CHUNK, left))
+        if not buf:
+            break
+        n += buf.count(b"\n")
+        left -= len(buf)
+    return n
+
+
+def _line_start_at_or_after(f: Any, pos: int) -> int:
+    """First byte offset >= pos that begins a line."""
+    if pos == 0:
+        return 0
+    f.seek(pos - 1)
+    f.readline()
+    return f.tell()
+
+
+def iter_jsonl(path: Path, rank: int, world_size: int) -> Iterator[Item]:
+    if path.name.endswith(".gz"):
+        # compressed files cannot be split by bytes: rank 0 reads it all
+        if rank != 0:
+            return
+        with gzip.open(path, "rb") as g:
+            for i, line in enumerate(g):
+                yield _parse_line(path, i, line)
+        return
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        lo, hi = shard_range(size, rank, world_size)
+        start = _line_start_at_or_after(f, lo)
+        stop = _line_start_at_or_after(f, hi) if hi < size else size
+        if start >= stop:
+            return
+        index = _count_newlines(f, start) if start else 0
+        f.seek(start)
+        pos = start
+        while pos < stop:
+            line = f.readline()
+            if not line:
+                break
+            pos += len(line)
+            item = _parse_line(path, index, line)
+            if item is not None:
+                yield item
+            index += 1
+
+
+def _parse_line(path: Path, index: int, line: bytes) -> Item | None:  # type: ignore[return]
+    if not line.strip():
+        return None
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        return BadRow(str(path), index, f"invalid JSON ({e})")
+    if not isinstance(obj, dict):
+        return BadRow(str(path), index, f"expected a JSON object, got {type(obj).__name__}")
+    return Row(str(path), index, obj)
+
+
+def iter_json_array(path: Path, rank: int, world_size: int) -> Iterator[Item]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        yield BadRow(str(path), None, f"invalid JSON file ({e})")
+        return
+    if isinstance(data, dict):  # {"data": [...]} or a column-oriented dict
+        lists = [v for v in data.values() if isinstance(v, list)]
+        data = lists[0] if len(lists) == 1 else [data]
+    lo, hi = shard_range(len(data), rank, world_size)
+    for i in range(lo, hi):
+        obj = data[i]
+        if isinstance(obj, dict):
+            yield Row(str(path), i, obj)
+        else:
+            yield BadRow(str(path), i, f"expected a JSON object, got {type(obj).__name__}")
+
+
+def iter_parquet(path: Path, rank: int, world_size: int) -> Iterator[Item]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        n = pf.metadata.num_rows
+    except Exception as e:  # corrupt footer, not parquet, ...
+        yield BadRow(str(path), None, f"corrupt parquet file ({type(e).__name__}: {e})")
+        return
+    lo, hi = shard_range(n, rank, world_size)
+    offset = 0
+    for g in range(pf.num_row_groups):
+        g_rows = pf.metadata.row_group(g).num_rows
+        g_lo, g_hi = offset, offset + g_rows
+        offset = g_hi
+        if g_hi <= lo or g_lo >= hi:
+            continue
+        try:
+            table = pf.read_row_group(g)
+        except Exception as e:
+            yield BadRow(str(path), g_lo, f"corrupt row group {g} ({type(e).__name__}: {e})")
+            continue
+        a, b = max(lo, g_lo) - g_lo, min(hi, g_hi) - g_lo
+        for i, obj in enumerate(table.slice(a, b - a).to_pylist()):
+            yield Row(str(path), g_lo + a + i, obj)
+
+
+def _iter_hf(ds: Any, file: str, rank: int, world_size: int) -> Iterator[Item]:
+    lo, hi = shard_range(len(ds), rank, world_size)
+    step = 1000
+    for start in range(lo, hi, step):
+        batch = ds[start : min(hi, start + step)]
+        keys = list(batch)
+        for j in range(len(batch[keys[0]]) if keys else 0):
+            yield Row(file, start + j, {k: batch[k][j] for k in keys})
+
+
+def iter_saved_dataset(path: Path, split: str, rank: int, world_size: int) -> Iterator[Item]:
+    import datasets
+
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        ds = ds[split]
+    yield from _iter_hf(ds, str(path), rank, world_size)
+
+
+def iter_hub(cfg: SourceConfig, rank: int, world_size: int) -> Iterator[Item]:
+    import datasets
+
+    assert cfg.hub is not None
+    ds = datasets.load_dataset(cfg.hub, cfg.config, split=cfg.split)
+    yield from _iter_hf(ds, f"hub://{cfg.hub}/{cfg.config or 'default'}/{cfg.split}", rank, world_size)
+
+
+def columns_of(path: Path, fmt: str, split: str) -> list[str] | None:
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        if fmt == "jsonl":
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rb") as f:
+                for line in f:
+                    if line.strip():
+                        obj = orjson.loads(line)
+                        return list(obj) if isinstance(obj, dict) else None
+            return []
+        if fmt == "json":
+            data = json.loads(path.read_bytes())
+            if isinstance(data, list) and data and isinstance(data[0], dict):
+                return list(data[0])
+            return None
+        if fmt == "arrow":
+            import datasets
+
+            ds = datasets.load_from_disk(str(path))
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds[split]
+            return list(ds.column_names)
+    except Exception:
+        return None
+    return None

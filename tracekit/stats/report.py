@@ -1,0 +1,107 @@
+"""Printing summaries and query results (table, JSON, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.table import Table
+
+from tracekit.stats.db import connect
+from tracekit.stats.summary import SUMMARIES, run_summary
+
+Format = Literal["table", "json", "csv"]
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return str(v)
+
+
+def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None) -> str:
+    if fmt == "json":
+        return json.dumps([{c: _jsonable(v) for c, v in zip(columns, r, strict=True)} for r in rows], ensure_ascii=False)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(columns)
+        w.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    from rich.console import Console
+
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in r))
+    buf = io.StringIO()
+    Console(file=buf, width=140, force_terminal=False).print(t)
+    return buf.getvalue().rstrip("\n")
+
+
+def run_sql(out: str | Path, sql: str, *, fmt: Format = "table") -> str:
+    con = connect(out)
+    rel = con.sql(sql)
+    if rel is None:
+        return ""
+    return render(list(rel.columns), rel.fetchall(), fmt)
+
+
+def print_stats(out: str | Path, *, fmt: Format = "table") -> None:
+    con = connect(out)
+    if fmt == "json":
+        result = {}
+        for name in SUMMARIES:
+            cols, rows = run_summary(con, name)
+            result[name] = [{c: _jsonable(v) for c, v in zip(cols, r, strict=True)} for r in rows]
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    for name in SUMMARIES:
+        cols, rows = run_summary(con, name)
+        if fmt == "csv":
+            print(f"# {name}")
+        print(render(cols, rows, fmt, title=name))
+        print()
+
+
+def final_table(out: Path, *, seconds: float) -> Table:
+    """What a build ends with: sampled, kept, dropped by reason, and the bad rows skipped."""
+    con = connect(out)
+    total, kept = con.sql("SELECT count(*), coalesce(sum(CASE WHEN kept THEN 1 ELSE 0 END), 0) FROM traces").fetchall()[0]
+    reasons = con.sql(
+        "SELECT drop_reason, count(*) FROM traces WHERE NOT kept GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    t = Table(title=f"{out.name}: {total:,} traces in {seconds:,.1f}s", title_justify="left")
+    t.add_column("")
+    t.add_column("traces", justify="right")
+    t.add_column("%", justify="right")
+    pct = (lambda n: f"{100.0 * n / total:.1f}") if total else (lambda n: "-")
+    t.add_row("sampled", f"{total:,}", pct(total))
+    t.add_row("[green]kept[/]", f"{kept:,}", pct(kept))
+    for reason, n in reasons:
+        t.add_row(f"  dropped: {reason}", f"{n:,}", pct(n))
+    bad = bad_rows(out)
+    if bad:
+        t.add_row("[yellow]unreadable source rows skipped[/]", f"{bad:,}", "")
+    return t
+
+
+def bad_rows(out: Path) -> int:
+    total = 0
+    for f in (out / "logs" / "sample" / "stats").glob("*.json"):
+        try:
+            for step in json.loads(f.read_text()):
+                stats = step.get("stats", {})
+                if "bad_rows" in stats:
+                    total += int(stats["bad_rows"].get("total", 0) if isinstance(stats["bad_rows"], dict) else stats["bad_rows"])
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+    return total

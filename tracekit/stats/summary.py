@@ -1,0 +1,82 @@
+"""Canned summaries of a build (`tracekit stats OUT`), each one SQL over the `traces`/`dataset` views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+# Which funnel stage each drop reason belongs to; any other reason is a filter's.
+STAGE_OF_REASON = {
+    "teacher_error": "sampled",
+    "truncated": "sampled",
+    "empty_completion": "sampled",
+    "incorrect": "verified",
+    "verify_error": "verified",
+    "duplicate_prompt": "deduped",
+    "duplicate_completion": "deduped",
+    "max_per_prompt": "deduped",
+    "contaminated": "decontaminated",
+}
+FUNNEL = ("sampled", "verified", "filtered", "deduped", "decontaminated", "mixed")
+
+
+def _stage_case() -> str:
+    whens = " ".join(f"WHEN '{r}' THEN '{s}'" for r, s in STAGE_OF_REASON.items())
+    return f"CASE WHEN kept THEN 'kept' WHEN drop_reason LIKE 'mix%' THEN 'mixed' ELSE CASE drop_reason {whens} ELSE 'filtered' END END"
+
+
+SUMMARIES: dict[str, str] = {
+    "by source": """
+        SELECT source, domain, count(*) AS traces, count(DISTINCT prompt_id) AS prompts,
+               sum(CASE WHEN kept THEN 1 ELSE 0 END) AS kept,
+               round(100.0 * sum(CASE WHEN kept THEN 1 ELSE 0 END) / count(*), 1) AS kept_pct
+        FROM traces GROUP BY ALL ORDER BY source""",
+    "by domain": """
+        SELECT domain, count(*) AS traces, sum(CASE WHEN kept THEN 1 ELSE 0 END) AS kept
+        FROM traces GROUP BY ALL ORDER BY domain""",
+    "verdicts": """
+        SELECT source, verdict, count(*) AS traces FROM traces GROUP BY ALL ORDER BY source, verdict""",
+    "drop reasons": """
+        SELECT coalesce(drop_reason, '(kept)') AS drop_reason, count(*) AS traces
+        FROM traces GROUP BY ALL ORDER BY traces DESC""",
+    "funnel": "__funnel__",
+    "completion tokens": """
+        SELECT domain, count(completion_tokens) AS counted,
+               quantile_cont(completion_tokens, 0.1) AS p10, quantile_cont(completion_tokens, 0.5) AS p50,
+               quantile_cont(completion_tokens, 0.9) AS p90, quantile_cont(completion_tokens, 0.99) AS p99,
+               max(completion_tokens) AS max
+        FROM traces GROUP BY ALL ORDER BY domain""",
+    "completion chars": """
+        SELECT domain, quantile_cont(length(completion), 0.5) AS p50_chars,
+               quantile_cont(length(completion), 0.9) AS p90_chars, max(length(completion)) AS max_chars
+        FROM traces GROUP BY ALL ORDER BY domain""",
+    "traces per prompt": """
+        SELECT n AS traces_per_prompt, count(*) AS prompts, sum(k) AS kept_traces FROM (
+          SELECT prompt_id, count(*) AS n, sum(CASE WHEN kept THEN 1 ELSE 0 END) AS k
+          FROM traces GROUP BY prompt_id) GROUP BY n ORDER BY n""",
+    "contamination": """
+        SELECT c.benchmark, count(DISTINCT trace_id) AS traces, count(DISTINCT prompt_id) AS prompts
+        FROM (SELECT trace_id, prompt_id, unnest(contamination) AS c FROM traces)
+        GROUP BY ALL ORDER BY traces DESC""",
+    "dataset": """
+        SELECT split, source, domain, count(*) AS rows FROM dataset GROUP BY ALL ORDER BY split, source""",
+}
+
+
+def funnel_sql() -> str:
+    """Per source: traces left after each stage (sampled -> ... -> kept)."""
+    stage = _stage_case()
+    cols = ", ".join(
+        f"count(*) - sum(CASE WHEN st IN ({', '.join(repr(s) for s in FUNNEL[: i + 1])}) THEN 1 ELSE 0 END) AS {name}"
+        for i, name in enumerate(("complete", "verified", "filtered", "deduped", "decontaminated", "kept"))
+    )
+    return f"SELECT source, count(*) AS sampled, {cols} FROM (SELECT source, {stage} AS st FROM traces) GROUP BY source ORDER BY source"
+
+
+def run_summary(con: duckdb.DuckDBPyConnection, name: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    sql = SUMMARIES[name]
+    if sql == "__funnel__":
+        sql = funnel_sql()
+    rel = con.sql(sql)
+    return list(rel.columns), rel.fetchall()

@@ -1,0 +1,1 @@
+"""Verifiers: decide whether a trace reaches the right answer (math, code, judge)."""
