@@ -1,0 +1,201 @@
+"""DedupStage against hand-made ledgers with known ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datatrove.executor import LocalPipelineExecutor
+
+from tracekit.dedup import DedupConfig, DedupStage
+from tracekit.dedup.config import MinHashConfig
+from tracekit.record import LEDGER_SCHEMA, empty_record, prompt_id
+
+BASE = (
+    "A bag contains {a} red marbles and {b} blue marbles. Two marbles are drawn at random without "
+    "replacement from the bag. What is the probability that both marbles drawn are the same colour? "
+    "Express your answer as a common fraction in lowest terms."
+)
+
+
+def trace(
+    tid: str,
+    prompt: str,
+    *,
+    row: int = 0,
+    sample: int = 0,
+    verdict: str = "correct",
+    tokens: int | None = 100,
+    completion: str | None = None,
+    kept: bool = True,
+    source: str = "s",
+) -> dict[str, Any]:
+    rec = empty_record()
+    rec.update(
+        trace_id=tid,
+        prompt=prompt,
+        source=source,
+        row_index=row,
+        sample_index=sample,
+        prompt_id=prompt_id(source, prompt),
+        verdict=verdict,
+        completion_tokens=tokens,
+        completion=completion if completion is not None else f"<think>{tid}</think> answer {tid}",
+        kept=kept,
+        drop_reason=None if kept else "incorrect",
+    )
+    return rec
+
+
+def write_ledger(folder: Path, rows: list[dict[str, Any]], shards: int = 2) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in range(shards):
+        part = rows[s::shards]
+        pq.write_table(pa.Table.from_pylist(part, schema=LEDGER_SCHEMA), folder / f"{s:05d}.parquet")
+    return folder
+
+
+def run_stage(tmp_path: Path, rows: list[dict[str, Any]], config: DedupConfig) -> dict[str, dict[str, Any]]:
+    ledger = write_ledger(tmp_path / "ledger", rows)
+    out = tmp_path / "stages" / "dedup.parquet"
+    list(DedupStage(config=config, input_dir=str(ledger), output_path=str(out)).run())
+    return {r["trace_id"]: r for r in pq.read_table(out).to_pylist()}
+
+
+def test_numbers_only_differences_are_not_duplicates(tmp_path: Path) -> None:
+    rows = [
+        trace("t1", BASE.format(a=5, b=7), row=0),
+        trace("t2", BASE.format(a=6, b=7), row=1),  # a different problem: one number changed
+        trace("t3", BASE.format(a=5, b=9), row=2),
+    ]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="minhash"))
+    assert [res[t]["drop_reason"] for t in ("t1", "t2", "t3")] == [None, None, None]
+
+
+def test_near_duplicates_with_small_word_edits_are_dropped(tmp_path: Path) -> None:
+    original = BASE.format(a=5, b=7)
+    edited = original.replace("at random", "randomly").replace("common fraction", "fraction")
+    recased = original.upper().replace(",", "")  # exact after normalisation? no: punctuation kept
+    rows = [
+        trace("t1", original, row=0, tokens=300),
+        trace("t2", edited, row=1, tokens=100),  # shorter, so it survives
+        trace("t3", "  " + original.lower() + " ", row=2, tokens=500),
+        trace("t4", recased, row=3, tokens=500),
+        trace("t5", "Compute the sum of all positive divisors of 500 that are perfect squares.", row=4),
+    ]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="minhash"))
+    assert res["t2"]["drop_reason"] is None
+    assert res["t1"]["drop_reason"] == "near_duplicate_prompt"
+    assert res["t3"]["drop_reason"] == "near_duplicate_prompt"
+    assert res["t4"]["drop_reason"] == "near_duplicate_prompt"
+    assert {res[t]["duplicate_of"] for t in ("t1", "t3", "t4")} == {"t2"}
+    assert res["t5"]["drop_reason"] is None and res["t5"]["dedup_cluster"] is None
+    cluster = res["t2"]["dedup_cluster"]
+    assert cluster == prompt_id("s", edited)
+    assert all(res[t]["dedup_cluster"] == cluster for t in ("t1", "t2", "t3", "t4"))
+
+
+def test_exact_mode_ignores_near_duplicates_but_normalises_case_and_space(tmp_path: Path) -> None:
+    original = BASE.format(a=5, b=7)
+    rows = [
+        trace("t1", original, row=0, tokens=300),
+        trace("t2", "  " + original.upper().replace(" ", "   "), row=1, tokens=100),
+        trace("t3", original.replace("at random", "randomly"), row=2, tokens=50),
+    ]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="exact"))
+    assert res["t1"]["drop_reason"] == "duplicate_prompt" and res["t1"]["duplicate_of"] == "t2"
+    assert res["t2"]["drop_reason"] is None and res["t3"]["drop_reason"] is None
+
+
+def test_samples_of_one_prompt_row_are_not_prompt_duplicates(tmp_path: Path) -> None:
+    p = BASE.format(a=1, b=2)
+    rows = [trace(f"t{i}", p, row=0, sample=i) for i in range(4)]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="minhash"))
+    assert all(r["drop_reason"] is None for r in res.values())
+
+
+def test_survivor_priority_verified_then_shorter_then_trace_id(tmp_path: Path) -> None:
+    p = BASE.format(a=3, b=4)
+    rows = [
+        # row 0: an unverified short trace and a long correct one
+        trace("a-short-wrong", p, row=0, sample=0, verdict="unverified", tokens=10),
+        trace("a-long-correct", p, row=0, sample=1, verdict="correct", tokens=900),
+        # row 1 (same prompt): a correct trace shorter than row 0's correct one -> row 1 survives
+        trace("b-correct", p, row=1, sample=0, verdict="correct", tokens=500),
+        trace("b-unverified", p, row=1, sample=1, verdict="unverified", tokens=5),
+    ]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="exact"))
+    assert res["b-correct"]["drop_reason"] is None and res["b-unverified"]["drop_reason"] is None
+    for t in ("a-short-wrong", "a-long-correct"):
+        assert res[t]["drop_reason"] == "duplicate_prompt"
+        assert res[t]["duplicate_of"] == "b-correct"
+    # equal verdict and length: the smaller trace_id wins
+    rows = [trace("z", p, row=0, tokens=7), trace("y", p, row=1, tokens=7)]
+    res = run_stage(tmp_path / "tie", rows, DedupConfig(prompts="exact"))
+    assert res["y"]["drop_reason"] is None and res["z"]["duplicate_of"] == "y"
+
+
+def test_token_count_falls_back_to_completion_length(tmp_path: Path) -> None:
+    p = BASE.format(a=8, b=8)
+    rows = [
+        trace("long", p, row=0, tokens=None, completion="x" * 500),
+        trace("short", p, row=1, tokens=None, completion="x" * 50),
+    ]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="exact"))
+    assert res["short"]["drop_reason"] is None and res["long"]["duplicate_of"] == "short"
+
+
+def test_duplicate_completions_and_dropped_traces_ignored(tmp_path: Path) -> None:
+    rows = [
+        trace("c1", "Problem one about triangles and their angles.", row=0, completion="same text", tokens=9),
+        trace(
+            "c2", "Problem two about circles and their chords.", row=1, completion="  same text\n", tokens=9
+        ),
+        trace("c3", "Problem three about squares.", row=2, completion="other text"),
+        trace("gone", "Problem one about triangles and their angles.", row=3, kept=False),
+    ]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="exact", completions="exact"))
+    assert "gone" not in res  # already dropped traces do not compete and are not rewritten
+    assert res["c1"]["drop_reason"] is None
+    assert res["c2"]["drop_reason"] == "duplicate_completion" and res["c2"]["duplicate_of"] == "c1"
+    res = run_stage(tmp_path / "none", rows, DedupConfig(prompts="none", completions="none"))
+    assert all(r["drop_reason"] is None for r in res.values())
+
+
+def test_max_per_prompt_keeps_the_k_best(tmp_path: Path) -> None:
+    p = BASE.format(a=2, b=9)
+    verdicts = ["incorrect", "correct", "unverified", "correct", "correct"]
+    tokens = [10, 400, 20, 300, 350]
+    rows = [
+        trace(f"s{i}", p, row=0, sample=i, verdict=v, tokens=t)
+        for i, (v, t) in enumerate(zip(verdicts, tokens, strict=True))
+    ]
+    rows.append(trace("other", "A different problem entirely, about primes below 100.", row=1))
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="minhash", max_per_prompt=2))
+    kept = sorted(t for t, r in res.items() if r["drop_reason"] is None)
+    assert kept == ["other", "s3", "s4"]
+    for t in ("s0", "s1", "s2"):
+        assert res[t]["drop_reason"] == "max_per_prompt" and res[t]["duplicate_of"] == "s3"
+
+
+def test_bands_must_divide_num_perm() -> None:
+    with pytest.raises(ValueError, match="multiple of bands"):
+        MinHashConfig(num_perm=100, bands=16)
+    with pytest.raises(ValueError):
+        DedupConfig.model_validate({"prompts": "fuzzy"})
+
+
+def test_runs_through_local_executor(tmp_path: Path) -> None:
+    p = BASE.format(a=4, b=4)
+    rows = [trace("x1", p, row=0, tokens=50), trace("x2", p, row=1, tokens=10)]
+    ledger = write_ledger(tmp_path / "ledger", rows)
+    out = tmp_path / "stages" / "dedup.parquet"
+    step = DedupStage(config=DedupConfig(), input_dir=str(ledger), output_path=str(out))
+    LocalPipelineExecutor([step], tasks=1, workers=1, logging_dir=str(tmp_path / "logs")).run()
+    table = pq.read_table(out)
+    assert table.schema.names == ["trace_id", "drop_reason", "duplicate_of", "dedup_cluster"]
+    res = {r["trace_id"]: r for r in table.to_pylist()}
+    assert res["x1"]["drop_reason"] == "duplicate_prompt" and res["x2"]["drop_reason"] is None

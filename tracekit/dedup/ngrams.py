@@ -1,0 +1,116 @@
+"""Vectorised text normalisation and word n-gram hashing (shared by dedup and decontamination).
+
+Normalisation is math-aware and keeps digits: NFKC, lowercase, LaTeX command names removed
+(`\\frac{3}{4}` -> `3 4`), punctuation, braces and `$` dropped, and every CJK character is its own
+word (Chinese and Japanese are written without spaces). Problems that differ only in their numbers
+therefore keep different words.
+
+All the work runs in polars (Rust) and numpy over a whole batch of texts; nothing loops over words
+in Python. Hashes come from polars' `Series.hash`, which is stable within one polars version: an
+index and the texts checked against it must be hashed in the same run (both stages do so).
+
+Example:
+    >>> words = normalized_words(["Find $x^2$ if \\\\frac{3}{4}x = 6."])
+    >>> words.to_list()
+    [['find', 'x', '2', 'if', '3', '4', 'x', '6']]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+# One CJK character, or a run of other letters/digits.
+WORD_PATTERN = rf"[{_CJK}]|[\p{{L}}\p{{N}}--{_CJK}]+"
+_LATEX_COMMAND = r"\\[a-zA-Z]+"
+_WORD_SEED = 0x7F4A7C15
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) for n-gram mixing
+
+
+def normalized_words(texts: Sequence[str | None] | pl.Series) -> pl.Series:
+    """One list of normalised words per text (nulls become empty lists)."""
+    s = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
+    return (
+        s.fill_null("")
+        .str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(_LATEX_COMMAND, " ")
+        .str.extract_all(WORD_PATTERN)
+        .fill_null([])
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NgramHashes:
+    """Word n-gram hashes of a batch of texts.
+
+    `hashes[offsets[i]:offsets[i + 1]]` are the n-gram hashes of text i, in order, and `starts` the
+    index of each n-gram's first word inside its text (to recover the n-gram's words).
+    """
+
+    hashes: np.ndarray  # uint64
+    offsets: np.ndarray  # int64, len = number of texts + 1
+    starts: np.ndarray  # int64, word index of each n-gram inside its text
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def word_hashes(words: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(flat uint64 word hashes, words per text) for a Series of word lists."""
+    lengths = words.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = words.explode().drop_nulls()
+    hashed = flat.hash(seed=_WORD_SEED).to_numpy() if len(flat) else np.zeros(0, np.uint64)
+    if len(hashed) != int(lengths.sum()):  # pragma: no cover - guards a polars behaviour change
+        raise RuntimeError("word count mismatch while hashing")
+    return hashed.astype(np.uint64, copy=False), lengths
+
+
+def ngram_hashes(words: pl.Series, *, n: int, short_texts: bool) -> NgramHashes:
+    """Hashes of the word n-grams of every text.
+
+    A text with fewer than n words has no n-gram; with `short_texts=True` it gets one hash of all its
+    words instead (so short prompts still dedup), with False it gets none (decontamination: an
+    8-gram match needs 8 words).
+    """
+    w, lengths = word_hashes(words)
+    ends = np.cumsum(lengths)
+    begins = ends - lengths
+    num = len(w) - n + 1
+    with np.errstate(over="ignore"):
+        if num > 0:
+            h = w[:num].copy()
+            for j in range(1, n):
+                h = h * _MIX + w[j : j + num]
+            # valid n-grams lie inside one text
+            end_of_word = np.repeat(ends, lengths)[:num]
+            pos = np.arange(num, dtype=np.int64)
+            valid = pos + n <= end_of_word
+            h, pos = h[valid], pos[valid]
+        else:
+            h, pos = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        counts = np.maximum(lengths - n + 1, 0)
+        starts = pos - np.repeat(begins, counts)
+        if short_texts:
+            short = np.flatnonzero((lengths > 0) & (lengths < n))
+            if len(short):
+                extra = np.empty(len(short), np.uint64)
+                for k, i in enumerate(short):
+                    acc = np.uint64(0)
+                    for x in w[begins[i] : ends[i]]:
+                        acc = acc * _MIX + x
+                    extra[k] = acc ^ np.uint64(lengths[i])
+                # splice one hash per short text at its place
+                insert_at = np.cumsum(counts)[short]
+                h = np.insert(h, insert_at, extra)
+                starts = np.insert(starts, insert_at, 0)
+                counts = counts.copy()
+                counts[short] = 1
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return NgramHashes(hashes=h, offsets=offsets, starts=starts)
