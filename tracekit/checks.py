@@ -38,9 +38,9 @@ def first_prompt(loaded: LoadedRecipe) -> list[dict[str, str]] | None:
     from tracekit.sources.reader import SourceReader
 
     reader = SourceReader(sources=loaded.recipe.sources[:1], base_dir=str(loaded.base_dir))
-    from tracekit.engine import teacher_step
+    from tracekit.teachers import build_teacher
 
-    teacher = teacher_step(loaded)
+    teacher = build_teacher(loaded)
     for doc in reader.run(None, 0, 1):
         prompt_msgs = getattr(teacher, "render_for", None)
         if prompt_msgs is not None:

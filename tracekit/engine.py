@@ -25,7 +25,8 @@ from typing import Any
 import yaml
 from datatrove.pipeline.base import PipelineStep
 
-from tracekit.recipe import LoadedRecipe, Problem, RecipeError
+from tracekit.executors import make_executor
+from tracekit.recipe import LoadedRecipe
 from tracekit.record import stable_hash
 from tracekit.versions import tool_versions
 
@@ -79,19 +80,6 @@ def _workers(loaded: LoadedRecipe, tasks: int) -> int:
     return max(1, min(w, tasks))
 
 
-def teacher_step(loaded: LoadedRecipe) -> PipelineStep:
-    r = loaded.recipe
-    t = r.teacher
-    config_hash = stable_hash("teacher", json.dumps(t.model_dump(mode="json"), sort_keys=True))
-    if t.kind == "dataset":
-        from tracekit.teachers.replay import ReplayTeacher
-
-        return ReplayTeacher(
-            config_hash=config_hash, model=t.model, sources=r.sources, max_generations=t.max_generations
-        )
-    raise RecipeError(str(loaded.file), [Problem(("teacher", "kind"), f"unknown teacher kind {t.kind!r}", None)])
-
-
 def per_trace_steps(loaded: LoadedRecipe) -> list[PipelineStep]:
     """parse -> verifiers (in the order of `verify:`) -> filters (in the order of `filters:`)."""
     from tracekit.parse.step import ParseStep
@@ -123,6 +111,7 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     from tracekit.ledger.finalize import FinalizeStep
     from tracekit.ledger.writer import TraceShardWriter
     from tracekit.sources.reader import SourceReader
+    from tracekit.teachers import build_teacher
 
     r = loaded.recipe
     plan = BuildPlan(loaded=loaded, out=output_dir(loaded))
@@ -133,7 +122,7 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     progress = str(plan.out / "logs" / "progress")
     sample = [
         SourceReader(sources=r.sources, base_dir=str(loaded.base_dir), strict=strict, progress_dir=progress),
-        teacher_step(loaded),
+        build_teacher(loaded),
         *per_trace_steps(loaded),
         TraceShardWriter(folder=str(traces), rows_per_file=r.rows_per_shard, progress_dir=progress),
     ]
@@ -208,26 +197,10 @@ def prepare_output(loaded: LoadedRecipe, *, overwrite: bool = False) -> Path:
     return out
 
 
-def make_executor(plan: BuildPlan, stage: Stage, depends: Any) -> Any:
-    from datatrove.executor import LocalPipelineExecutor
-
-    return LocalPipelineExecutor(
-        pipeline=stage.pipeline,
-        tasks=stage.tasks,
-        workers=stage.workers,
-        logging_dir=str(plan.out / "logs" / stage.name),
-        depends=depends,
-        start_method="fork" if stage.workers > 1 else "forkserver",
-    )
-
-
 def run_plan(plan: BuildPlan) -> None:
     """Run every stage in order (finished tasks are skipped), then drop the work folder."""
     for f in plan.work.rglob(".tmp.*") if plan.work.exists() else []:
         f.unlink()
-    previous = None
     for stage in plan.stages:
-        ex = make_executor(plan, stage, None)
-        ex.run()
-        previous = ex
-    del previous
+        make_executor(plan.loaded.recipe.executor, stage, logging_dir=plan.out / "logs" / stage.name).run()
+    shutil.rmtree(plan.work / "traces", ignore_errors=True)
