@@ -1,0 +1,168 @@
+"""`TrainConfig`: the recipe section (and standalone YAML file) of `tracekit train`.
+
+Example:
+    >>> cfg = TrainConfig(model="Qwen/Qwen2.5-7B-Instruct", data="out/r1-800k/dataset", output_dir="runs/q7b")
+    >>> cfg.lr_scheduler
+    'cosine'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class TrainConfig(BaseModel):
+    """Everything the bundled SFT trainer needs; unknown keys are an error naming the key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # --- what to train on what
+    model: str = Field(
+        description="Model to fine-tune: a local folder or a Hub id (loaded with transformers)."
+    )
+    tokenizer: str | None = Field(
+        default=None, description="Tokenizer folder or Hub id; defaults to `model`."
+    )
+    chat_template: str | None = Field(
+        default=None,
+        description="Chat template override: Jinja text or a path to a .jinja file. Defaults to the tokenizer's.",
+    )
+    data: str = Field(
+        description="A tracekit `dataset/` folder (or the build folder holding it), a parquet/jsonl file, or a Hub "
+        "dataset id. Rows need a `messages` column."
+    )
+    train_split: str = Field(default="train", description="Split to train on.")
+    eval_split: str | float | None = Field(
+        default=None,
+        description="Held-out data for eval loss: a split name (e.g. `test`), or a fraction of the train split "
+        "held out with `seed`, or null for no eval.",
+    )
+    output_dir: Path = Field(
+        description="Checkpoints, metrics.jsonl and the final export (`final/`) go here."
+    )
+
+    # --- sequence handling
+    max_length: int = Field(
+        default=32768, gt=0, description="Longest sequence in tokens (packed row capacity)."
+    )
+    too_long: Literal["drop", "error"] = Field(
+        default="drop",
+        description="Rows longer than max_length: `drop` (counted and reported) or `error`. Truncating a trace "
+        "would train on a reasoning chain that never ends, so it is not offered.",
+    )
+    packing: bool = Field(
+        default=True,
+        description="Best-fit-decreasing packing with per-document attention (position ids restart per "
+        "document); false pads each micro-batch to its longest row.",
+    )
+
+    # --- schedule
+    epochs: float = Field(
+        default=3.0, gt=0, description="Passes over the data (ignored when max_steps is set)."
+    )
+    max_steps: int | None = Field(default=None, gt=0, description="Optimizer steps; overrides epochs.")
+    learning_rate: float = Field(default=1e-5, gt=0, description="Peak learning rate (AdamW).")
+    lr_scheduler: Literal["cosine", "linear", "constant"] = Field(
+        default="cosine",
+        description="Decay after warmup; cosine and linear end at learning_rate * min_lr_ratio.",
+    )
+    warmup_ratio: float = Field(default=0.03, ge=0, le=1, description="Fraction of steps with linear warmup.")
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="Final lr as a fraction of the peak.")
+    weight_decay: float = Field(
+        default=0.0, ge=0, description="AdamW weight decay (not on norms and biases)."
+    )
+    adam_beta1: float = Field(default=0.9, ge=0, lt=1, description="AdamW beta1.")
+    adam_beta2: float = Field(default=0.95, ge=0, lt=1, description="AdamW beta2.")
+    adam_epsilon: float = Field(default=1e-8, gt=0, description="AdamW epsilon.")
+    max_grad_norm: float | None = Field(default=1.0, gt=0, description="Gradient clipping; null for none.")
+
+    # --- batch
+    per_device_batch_size: int = Field(
+        default=1,
+        gt=0,
+        description="Rows per micro-batch per device (packed rows of up to max_length tokens when packing).",
+    )
+    gradient_accumulation_steps: int = Field(default=1, gt=0, description="Micro-batches per optimizer step.")
+
+    # --- hardware
+    gradient_checkpointing: bool = Field(default=False, description="Recompute activations in backward.")
+    bf16: bool = Field(
+        default=False,
+        description="bf16 compute with fp32 master weights (autocast, or FSDP2 mixed precision).",
+    )
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flash_attention_3"] = Field(
+        default="auto",
+        description="Attention kernel; `auto` = flash_attention_2 when installed on GPU, else sdpa. Packed "
+        "documents never attend to each other on any of them.",
+    )
+    distributed: Literal["auto", "ddp", "fsdp2"] = Field(
+        default="auto",
+        description="Under torchrun: `ddp`, `fsdp2` (sharded), or `auto` (= fsdp2 on GPU, ddp on CPU).",
+    )
+    loss_chunk_size: int = Field(
+        default=4096, gt=0, description="Tokens per lm-head chunk in the loss (bounds logits memory)."
+    )
+    peak_tflops: float | None = Field(
+        default=None,
+        gt=0,
+        description="Peak TFLOP/s per device for MFU; known GPUs are looked up, otherwise MFU is not logged.",
+    )
+    seed: int = Field(default=42, description="Seeds data order, held-out split and torch.")
+
+    # --- bookkeeping
+    save_every: int | None = Field(
+        default=None, gt=0, description="Checkpoint every N steps (and at the end)."
+    )
+    save_total_limit: int | None = Field(default=2, gt=0, description="Checkpoints kept; null keeps all.")
+    eval_every: int | None = Field(
+        default=None, gt=0, description="Eval loss every N steps (and at the end)."
+    )
+    logging_every: int = Field(
+        default=1, gt=0, description="Console line every N steps (metrics.jsonl: every)."
+    )
+    export_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="dtype of the exported weights; `auto` = bfloat16 when bf16 else float32."
+    )
+    push_to_hub: str | None = Field(
+        default=None, description="Hub repo id to push `final/` to (token from HF_TOKEN); null to skip."
+    )
+    hub_private: bool = Field(default=True, description="Create the Hub repo as private.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if isinstance(self.eval_split, float) and not 0 < self.eval_split < 1:
+            raise ValueError(f"eval_split: a held-out fraction must be in (0, 1), got {self.eval_split}")
+        if isinstance(self.eval_split, str) and self.eval_split == self.train_split:
+            raise ValueError(f"eval_split: {self.eval_split!r} is also the train split")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: Path, *, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        """Read a YAML file (optionally under a top-level `train:` key) and apply `overrides`.
+
+        Errors name the offending key and the file, e.g. `pipelines/x.yaml: learning_rate: Input should be
+        greater than 0`.
+        """
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of train settings, got {type(raw).__name__}")
+        if set(raw) == {"train"} or (
+            "train" in raw and isinstance(raw["train"], dict) and "model" not in raw
+        ):
+            raw = raw["train"]
+        raw = {**raw, **(overrides or {})}
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                key = ".".join(str(p) for p in err["loc"]) or "(config)"
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown key (see TrainConfig for the accepted keys)"
+                lines.append(f"{path}: {key}: {msg}")
+            raise ValueError("invalid train config:\n  " + "\n  ".join(lines)) from None
