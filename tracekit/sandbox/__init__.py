@@ -1,0 +1,29 @@
+"""Run untrusted programs: bubblewrap isolation (or rlimits only), one sandbox per solution.
+
+Example:
+    >>> from tracekit.sandbox import SandboxOptions, SandboxLimits, make_runner
+    >>> runner = make_runner(kind="bwrap", options=SandboxOptions())  # doctest: +SKIP
+    >>> with runner.open_session(code="print(input())", language="python", mode="stdio",
+    ...                          limits=SandboxLimits()) as s:  # doctest: +SKIP
+    ...     s.run_test({"i": 0, "stdin": "hi\\n"})["stdout"]
+    'hi\\n'
+"""
+
+from tracekit.sandbox.base import SandboxBroken, SandboxRunner, SandboxSession, SandboxUnavailable
+from tracekit.sandbox.bubblewrap import BubblewrapRunner
+from tracekit.sandbox.config import SandboxOptions
+from tracekit.sandbox.limits import SandboxLimits
+from tracekit.sandbox.make import make_runner
+from tracekit.sandbox.process import ProcessRunner
+
+__all__ = [
+    "BubblewrapRunner",
+    "ProcessRunner",
+    "SandboxBroken",
+    "SandboxLimits",
+    "SandboxOptions",
+    "SandboxRunner",
+    "SandboxSession",
+    "SandboxUnavailable",
+    "make_runner",
+]

@@ -1,0 +1,408 @@
+"""The program that runs inside the sandbox: one per solution, each test in a fresh child process.
+
+Standard library only: it runs under the sandbox's interpreter (e.g. /usr/bin/python3), not the
+tracekit venv. It speaks line-delimited JSON on stdin/stdout with the host (`protocol` below) and
+never sees expected outputs: the host compares, so a solution cannot read answers from memory.
+
+Protocol (one JSON object per line):
+    host -> {"language", "code", "mode": "stdio|call|assert", "fn_name", "entry_point", "limits"}
+    harness -> {"ready": true} | {"ready": false, "compile_error": "..."}
+    host -> {"i": k, "stdin": "..."} | {"i": k, "args": [...]} | {"i": k, "assert": "..."}
+    harness -> {"i": k, "outcome": "ok|timeout|signal|exit|output_limit", ...}
+    host -> {"done": true} (or EOF)
+
+Each test: the harness forks an intermediate which (when user namespaces work) enters a new user + PID
+namespace and forks the test process as PID 1 there. When PID 1 exits (or is killed at the wall
+limit) the kernel kills every process left in that namespace, daemons included, and the test process
+cannot see or signal the harness. Python tests are forked from this warm interpreter instead of
+starting a new one (that is where the speed comes from); C++ tests exec the compiled binary.
+"""
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import sys
+import time
+import traceback
+
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
+WORK = sys.argv[1] if len(sys.argv) > 1 else "/tmp"  # the sandbox's private writable directory
+RUN_DIR = WORK + "/.harness"  # harness files (stdin/stdout/stderr of each test, binaries)
+STDERR_TAIL = 2000
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+_HOST_OUT = sys.stdout  # the pipe to the host; test processes close it
+
+
+def _reply(obj):
+    _HOST_OUT.write(json.dumps(obj) + "\n")
+    _HOST_OUT.flush()
+
+
+def _read_tail(path, limit):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _enter_namespaces():
+    """New user + PID namespace for the next child; False when the kernel refuses (process mode)."""
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0:
+        return False
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # /proc/self/*_map is writable only when dumpable
+    try:
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(f"{uid} {uid} 1")
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(f"{gid} {gid} 1")
+    except OSError:
+        return False
+    finally:
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    return True
+
+
+def _drop_capabilities():
+    # The nested user namespace gave this process full capabilities inside it; drop them all.
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    hdr = Header(0x20080522, 0)
+    data = (Data * 2)()
+    _libc.capset(ctypes.byref(hdr), ctypes.byref(data))
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _set_limits(lim, *, cpu_s, memory_mb):
+    def setl(res, soft, hard=None):
+        hard = soft if hard is None else hard
+        try:
+            _, cur_hard = resource.getrlimit(res)
+            if cur_hard != resource.RLIM_INFINITY:
+                soft, hard = min(soft, cur_hard), min(hard, cur_hard)
+            resource.setrlimit(res, (soft, hard))
+        except (ValueError, OSError):
+            pass
+
+    cpu = max(1, int(cpu_s + 0.999))
+    setl(resource.RLIMIT_CPU, cpu, cpu + 1)
+    setl(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
+    setl(resource.RLIMIT_STACK, min(memory_mb, 256) * 1024 * 1024)
+    setl(resource.RLIMIT_NPROC, lim["max_processes"])
+    setl(resource.RLIMIT_FSIZE, lim["max_output_bytes"])
+    setl(resource.RLIMIT_NOFILE, lim["max_open_files"])
+    setl(resource.RLIMIT_CORE, 0)
+
+
+def _redirect(stdin_path, stdout_path, stderr_path, keep_fd=-1):
+    fin = os.open(stdin_path, os.O_RDONLY)
+    fout = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    ferr = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for src, dst in ((fin, 0), (fout, 1), (ferr, 2)):
+        os.dup2(src, dst)
+        os.close(src)
+    # Close every other descriptor (the host pipes above all) except the result file.
+    for fd in os.listdir("/proc/self/fd"):
+        n = int(fd)
+        if n > 2 and n != keep_fd:
+            with contextlib.suppress(OSError):
+                os.close(n)
+
+
+def _to_json(value):
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"return value of type {type(value).__name__} is not JSON-like")
+
+
+def _run_python_test(state, req, res_fd, nonce):
+    """Body of the test process (Python): run the solution in a fresh module, then the test."""
+    import atexit
+    import builtins
+    import types
+
+    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
+    sys.argv = ["solution.py"]
+    module = types.ModuleType("__main__")
+    module.__dict__["__builtins__"] = builtins
+    module.__dict__["__file__"] = "solution.py"
+    sys.modules["__main__"] = module
+    g = module.__dict__
+    code = 0
+    try:
+        exec(state["code_obj"], g)
+        mode = state["mode"]
+        if mode == "call":
+            fn_name = state["fn_name"]
+            sol = g.get("Solution")
+            if sol is not None and hasattr(sol, fn_name):
+                fn = getattr(sol(), fn_name)
+            elif fn_name in g:
+                fn = g[fn_name]
+            else:
+                raise NameError(f"function {fn_name!r} is not defined by the solution")
+            value = _to_json(fn(*req["args"]))
+            os.write(res_fd, (nonce + "\n" + json.dumps(value)).encode())
+        elif mode == "assert":
+            exec(compile(req["assert"], "test.py", "exec"), g)
+            entry = state.get("entry_point")
+            if entry and callable(g.get("check")) and "def check(" in req["assert"]:
+                g["check"](g[entry])
+            os.write(res_fd, (nonce + "\nok").encode())
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code & 0xFF
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+        code = code or 1
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        code = code or 120
+    with contextlib.suppress(BaseException):
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _run_one(state, req, lim):
+    """Run one test in a fresh child; return the raw outcome (no comparison here)."""
+    k = req["i"]
+    tdir = f"{WORK}/t{k}"
+    shutil.rmtree(tdir, ignore_errors=True)
+    os.makedirs(tdir, mode=0o700)
+    stdin_path, out_path, err_path = (f"{RUN_DIR}/in", f"{RUN_DIR}/out", f"{RUN_DIR}/err")
+    res_path = f"{RUN_DIR}/res"
+    with open(stdin_path, "w", encoding="utf-8") as f:
+        f.write(req.get("stdin") or "")
+    for p in (out_path, err_path, res_path):
+        if os.path.exists(p):
+            os.unlink(p)
+    nonce = os.urandom(16).hex()
+    time_limit = float(lim["time_limit_s"])
+    wall_limit = time_limit * float(lim["wall_factor"]) + 1.0
+    status_r, status_w = os.pipe()
+    inter = os.fork()
+    if inter == 0:  # intermediate: namespaces, then the test process as PID 1, then watch it
+        try:
+            os.close(status_r)
+            isolated = state["isolate"] and _enter_namespaces()
+            t0 = time.monotonic()
+            pid = os.fork()
+            if pid == 0:  # the test process
+                try:
+                    if not isolated:
+                        os.setpgid(0, 0)
+                    os.chdir(tdir)
+                    res_fd = os.open(res_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    _redirect(stdin_path, out_path, err_path, keep_fd=res_fd)
+                    if isolated:
+                        _drop_capabilities()
+                    _set_limits(lim, cpu_s=time_limit, memory_mb=int(lim["memory_mb"]))
+                    if state["language"] == "python":
+                        _run_python_test(state, req, res_fd, nonce)
+                    else:
+                        os.close(res_fd)
+                        for s in (signal.SIGPIPE, signal.SIGXFSZ):
+                            signal.signal(s, signal.SIG_DFL)
+                        env = {"PATH": "/usr/bin:/bin", "HOME": tdir, "LANG": "C.UTF-8"}
+                        os.execve(state["binary"], [state["binary"]], env)
+                except BaseException:
+                    traceback.print_exc()
+                os._exit(127)
+            pidfd = os.pidfd_open(pid)
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            timed_out = not poller.poll(wall_limit * 1000)
+            if timed_out:
+                os.kill(pid, signal.SIGKILL)
+            _, status, ru = os.wait4(pid, 0)
+            wall = time.monotonic() - t0
+            if not isolated:  # no PID namespace: kill what the test left in its process group
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+            info = {
+                "timed_out": timed_out,
+                "status": status,
+                "wall_s": round(wall, 4),
+                "cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
+                "maxrss_kb": ru.ru_maxrss,
+                "isolated": isolated,
+            }
+            os.write(status_w, json.dumps(info).encode())
+            os._exit(0)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(70)
+    os.close(status_w)
+    _, inter_status = os.waitpid(inter, 0)
+    raw = b""
+    while True:
+        chunk = os.read(status_r, 65536)
+        if not chunk:
+            break
+        raw += chunk
+    os.close(status_r)
+    if not raw:
+        return {
+            "i": k,
+            "outcome": "harness_error",
+            "detail": f"intermediate exited with status {inter_status}",
+        }
+    info = json.loads(raw)
+    status = info.pop("status")
+    out = {"i": k, **info}
+    max_out = int(lim["max_output_bytes"])
+    try:
+        out_size = os.path.getsize(out_path)
+    except OSError:
+        out_size = 0
+    with open(out_path, "rb") as f:
+        out["stdout"] = f.read(max_out).decode("utf-8", "replace")
+    out["stderr_tail"] = _read_tail(err_path, STDERR_TAIL)
+    result = None
+    if state["mode"] in ("call", "assert"):
+        try:
+            with open(res_path, encoding="utf-8") as f:
+                head, _, body = f.read().partition("\n")
+            if head == nonce:
+                result = body
+        except OSError:
+            pass
+    out["result"] = result
+    if info["timed_out"] or info["cpu_s"] > time_limit:
+        out["outcome"] = "timeout"
+    elif os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        out["signal"] = sig
+        out["outcome"] = (
+            "timeout" if sig in (signal.SIGXCPU, signal.SIGKILL) and info["cpu_s"] >= time_limit else "signal"
+        )
+        if sig == signal.SIGXFSZ:
+            out["outcome"] = "output_limit"
+    elif out_size >= max_out or os.path.getsize(err_path) >= max_out:
+        out["outcome"] = "output_limit"
+    else:
+        out["exit_code"] = os.WEXITSTATUS(status)
+        out["outcome"] = "ok" if out["exit_code"] == 0 else "exit"
+    shutil.rmtree(tdir, ignore_errors=True)
+    return out
+
+
+def _compile(setup, lim):
+    """Prepare the solution once: Python bytecode, or a g++ binary built in this sandbox."""
+    state = {
+        "language": setup.get("language", "python"),
+        "mode": setup.get("mode", "stdio"),
+        "fn_name": setup.get("fn_name"),
+        "entry_point": setup.get("entry_point"),
+        "isolate": bool(setup.get("isolate", True)),
+    }
+    if state["language"] == "python":
+        try:
+            state["code_obj"] = compile(setup["code"], "solution.py", "exec")
+        except (SyntaxError, ValueError) as e:
+            return state, f"{type(e).__name__}: {e}"
+        return state, None
+    if state["language"] == "cpp":
+        src, binary = f"{RUN_DIR}/sol.cpp", f"{RUN_DIR}/sol"
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(setup["code"])
+        import subprocess
+
+        cmd = ["g++", "-O2", "-std=gnu++17", "-pipe", "-o", binary, src]
+
+        def limits():
+            os.setpgid(0, 0)
+            resource.setrlimit(resource.RLIMIT_AS, (lim["compile_memory_mb"] << 20,) * 2)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20,) * 2)
+
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, timeout=lim["compile_time_limit_s"], preexec_fn=limits, cwd=RUN_DIR
+            )
+        except subprocess.TimeoutExpired:
+            return state, "compile timeout"
+        if proc.returncode != 0:
+            return state, proc.stderr.decode("utf-8", "replace")[-STDERR_TAIL:]
+        state["binary"] = binary
+        return state, None
+    return state, f"unsupported language {state['language']!r}"
+
+
+def main():
+    # Not dumpable: a test process (same uid) cannot read or write this process's memory via /proc.
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+    line = sys.stdin.readline()
+    if not line:
+        return
+    setup = json.loads(line)
+    lim = setup["limits"]
+    state, err = _compile(setup, lim)
+    if err is not None:
+        _reply({"ready": False, "compile_error": err})
+        return
+    _reply({"ready": True})
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("done"):
+            break
+        try:
+            _reply(_run_one(state, req, lim))
+        except Exception:
+            _reply(
+                {
+                    "i": req.get("i"),
+                    "outcome": "harness_error",
+                    "detail": traceback.format_exc()[-STDERR_TAIL:],
+                }
+            )
+
+
+if __name__ == "__main__":
+    main()
