@@ -1,0 +1,73 @@
+"""The `verify: {math: ...}` recipe section."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MathJudgeConfig(BaseModel):
+    """Optional LLM-judge fallback for answers the rules cannot decide (off by default).
+
+    Example:
+        >>> MathJudgeConfig(enabled=True, base_url="http://localhost:8000/v1", model="judge")
+        ... # doctest: +ELLIPSIS
+        MathJudgeConfig(enabled=True, ...)
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="ask the judge when the rules cannot decide")
+    base_url: str = Field(default="", description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    model: str = Field(default="", description="model name sent in the chat/completions request")
+    api_key_env: str | None = Field(
+        default=None, description="environment variable holding the API key (never the key itself)"
+    )
+    timeout_s: float = Field(default=60.0, gt=0, description="HTTP timeout per judge request")
+    max_tokens: int = Field(default=16, ge=1, description="tokens the judge may answer with")
+
+
+class MathVerifyConfig(BaseModel):
+    """How math traces are checked against the gold answer.
+
+    Example:
+        >>> MathVerifyConfig(timeout_s=2.0).allow_bare_number
+        False
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(
+        default=5.0, gt=0, description="wall time for one symbolic comparison; the worker is killed after it"
+    )
+    allow_bare_number: bool = Field(
+        default=False,
+        description="if no \\boxed{} or 'final answer is' is found, take the last number of the answer text",
+    )
+    rel_tol: float = Field(
+        default=1e-9,
+        ge=0,
+        description="relative tolerance between two inexact values (floats from a decimal answer)",
+    )
+    decimal_min_places: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "a decimal written with at least this many places matches an exact value (fraction, root, pi) "
+            "when it equals the exact value rounded to that many places; fewer places need exact equality"
+        ),
+    )
+    percent_as_fraction: bool = Field(
+        default=True, description="28% also matches 0.28 (and 28 always matches 28%)"
+    )
+    allow_set_relation_comp: bool = Field(
+        default=True,
+        description=(
+            "accept an inequality answer for an interval gold (x<3 for (-oo,3)); the reverse (interval answer "
+            "for an inequality gold) is always accepted"
+        ),
+    )
+    strict: bool = Field(
+        default=True, description="if false, free variables may be renamed (f(y) matches f(x))"
+    )
+    judge: MathJudgeConfig = Field(default_factory=MathJudgeConfig, description="LLM-judge fallback")
+    domains: list[str] = Field(default_factory=lambda: ["math"], description="trace domains this applies to")
