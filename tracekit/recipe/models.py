@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tracekit.executor_config import ExecutorConfig, LocalExecutorConfig
+from tracekit.mix.config import MixConfig
+from tracekit.publish.config import PublishConfig
 from tracekit.sources.config import SourceConfig
 from tracekit.teachers.config import DatasetTeacherConfig, TeacherConfig
 
@@ -39,8 +41,8 @@ class Recipe(BaseModel):
     filters: list[Any] = Field(default_factory=list, description="filters in the order they run")
     dedup: dict[str, Any] | None = Field(None)
     decontaminate: dict[str, Any] | None = Field(None)
-    mix: dict[str, Any] | None = Field(None)
-    publish: dict[str, Any] | None = Field(None)
+    mix: MixConfig | None = Field(None, description="exact quotas per bucket, k per prompt, split")
+    publish: PublishConfig | None = Field(None, description="push the dataset to the Hub after a build")
     executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig)
     rows_per_shard: int = Field(
         5000, ge=1, description="traces per ledger shard (bounds memory; more shards = finer resume)"

@@ -1,0 +1,1 @@
+"""Mixing the kept traces to exact quotas per bucket (MixConfig, MixStage)."""
