@@ -82,6 +82,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tracekit.engine import OutputConflict, plan_build, prepare_output, run_plan
+    from tracekit.lifeline import OutputLock
     from tracekit.progress import LiveDisplay
     from tracekit.stats.report import final_table
 
@@ -99,7 +100,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     log = out / "logs" / "datatrove.log"
     try:
-        with LiveDisplay(out / "logs" / "progress", [s.name for s in plan.stages], None), _logs_to(log):
+        with OutputLock(out), LiveDisplay(out / "logs" / "progress", [s.name for s in plan.stages], None), _logs_to(log):
             run_plan(plan)
     except KeyboardInterrupt:
         _err(f"interrupted; run the same command again to resume ({out})")

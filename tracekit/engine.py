@@ -26,6 +26,7 @@ import yaml
 from datatrove.pipeline.base import PipelineStep
 
 from tracekit.executors import make_executor
+from tracekit.lifeline import MAIN_PID_ENV, Lifeline, fault, fault_spec, wait_for_stragglers
 from tracekit.recipe import LoadedRecipe
 from tracekit.record import stable_hash
 from tracekit.versions import tool_versions
@@ -201,6 +202,13 @@ def run_plan(plan: BuildPlan) -> None:
     """Run every stage in order (finished tasks are skipped), then drop the work folder."""
     for f in plan.work.rglob(".tmp.*") if plan.work.exists() else []:
         f.unlink()
+    os.environ[MAIN_PID_ENV] = str(os.getpid())
+    lock = plan.out / ".workers.lock"
+    wait_for_stragglers(lock)
+    spec = fault_spec()
     for stage in plan.stages:
-        make_executor(plan.loaded.recipe.executor, stage, logging_dir=plan.out / "logs" / stage.name).run()
+        fault("stage", plan.stages.index(stage), spec if stage.name != "sample" else None)
+        pipeline = [Lifeline(lock_path=str(lock)), *stage.pipeline]
+        staged = Stage(stage.name, pipeline, stage.tasks, stage.workers)
+        make_executor(plan.loaded.recipe.executor, staged, logging_dir=plan.out / "logs" / stage.name).run()
     shutil.rmtree(plan.work / "traces", ignore_errors=True)

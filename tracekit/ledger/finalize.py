@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
 from tracekit.record import DATASET_SCHEMA, LEDGER_COLUMNS, LEDGER_SCHEMA
 
@@ -117,6 +118,8 @@ class FinalizeStep(PipelineStep):
                 n = self._finalize_file(f, decisions, ledger_dir, data_dir)
             if progress:
                 progress.add("rows", n)
+            if rank == 0:
+                fault("finalize", files.index(f) + 1, fault_spec())
         if progress:
             progress.flush()
         return

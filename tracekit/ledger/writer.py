@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
 from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
 
@@ -124,12 +125,16 @@ class TraceShardWriter(PipelineStep):
         remove_rank_files(folder, rank)
         w = ParquetShardWriter(folder, rank, LEDGER_SCHEMA, self.rows_per_file)
         progress = ProgressFile(self.progress_dir, "sample", rank) if self.progress_dir else None
+        spec, n = fault_spec(), 0
         for doc in data or []:
             with self.track_time():
                 w.write(doc_to_row(doc))
             self.stat_update("traces")
             if progress:
                 progress.add("rows")
+            if spec and rank == 0:
+                n += 1
+                fault("write", n, spec)
         w.close()
         return
         yield  # a generator, so datatrove can chain it

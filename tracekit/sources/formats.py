@@ -87,7 +87,8 @@ def iter_json_array(path: Path, rank: int, world_size: int) -> Iterator[Item]:
     try:
         data = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        yield BadRow(str(path), None, f"invalid JSON file ({e})")
+        if rank == 0:
+            yield BadRow(str(path), None, f"invalid JSON file ({e})")
         return
     if isinstance(data, dict):  # {"data": [...]} or a column-oriented dict
         lists = [v for v in data.values() if isinstance(v, list)]
@@ -108,7 +109,8 @@ def iter_parquet(path: Path, rank: int, world_size: int) -> Iterator[Item]:
         pf = pq.ParquetFile(path)
         n = pf.metadata.num_rows
     except Exception as e:  # corrupt footer, not parquet, ...
-        yield BadRow(str(path), None, f"corrupt parquet file ({type(e).__name__}: {e})")
+        if rank == 0:  # reported once, not by every task
+            yield BadRow(str(path), None, f"corrupt parquet file ({type(e).__name__}: {e})")
         return
     lo, hi = shard_range(n, rank, world_size)
     offset = 0

@@ -12,6 +12,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
+from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
 from tracekit.record import prompt_id
 from tracekit.sources.base import BadRow, iter_source
@@ -121,6 +122,7 @@ class SourceReader(PipelineStep):
             yield from data
         base = Path(self.base_dir)
         progress = ProgressFile(self.progress_dir, "read", rank) if self.progress_dir else None
+        spec, n = fault_spec(), 0
         for src in self.sources:
             for item in iter_source(src, base, rank, world_size):
                 if src.limit is not None and item.index is not None and item.index >= src.limit:
@@ -137,6 +139,9 @@ class SourceReader(PipelineStep):
                 self.stat_update("prompts")
                 if progress:
                     progress.add("prompts")
+                if spec and rank == 0:
+                    n += 1
+                    fault("read", n, spec)
                 yield doc
         if progress:
             progress.flush()

@@ -1,0 +1,112 @@
+"""Keep a local build's worker processes tied to the command that started them.
+
+If `tracekit build` is killed (even with SIGKILL), its pool workers must not go on writing shards
+while a resumed build writes the same ones. Each task of a local build starts a `Lifeline`: a daemon
+thread that ends the process as soon as the build's main process is gone. Tasks also hold a shared
+lock on `out/.workers.lock`, which a new build takes exclusively (waiting for stragglers) before it
+starts. Fault points (`TRACEKIT_FAULT=point:count`) let tests kill the main process at exact moments.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+MAIN_PID_ENV = "TRACEKIT_MAIN_PID"
+FAULT_ENV = "TRACEKIT_FAULT"
+
+
+def _watch(pid: int) -> None:
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(137)
+        except PermissionError:
+            pass
+        time.sleep(0.2)
+
+
+class Lifeline(PipelineStep):
+    """First step of every local stage: die with the main process; hold the workers' lock."""
+
+    type = "🛟 - LIFELINE"
+    name = "lifeline"
+
+    def __init__(self, *, lock_path: str) -> None:
+        super().__init__()
+        self.lock_path = lock_path
+        self._lock: IO[str] | None = None
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        pid = os.environ.get(MAIN_PID_ENV)
+        if pid and int(pid) != os.getpid():
+            threading.Thread(target=_watch, args=(int(pid),), daemon=True).start()
+        self._lock = open(self.lock_path, "a")  # noqa: SIM115 - held for the life of the task
+        fcntl.flock(self._lock, fcntl.LOCK_SH)
+        if data:
+            yield from data
+
+
+def wait_for_stragglers(lock_path: Path, timeout_s: float = 30.0) -> None:
+    """Block until no worker of an earlier (killed) build still holds the workers' lock."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with open(lock_path, "a") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"workers of an earlier build still hold {lock_path} after {timeout_s:.0f}s"
+                    ) from None
+                time.sleep(0.1)
+
+
+class OutputLock:
+    """Exclusive lock on the output folder for the duration of one build command."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / ".build.lock"
+        self._f: IO[str] | None = None
+
+    def __enter__(self) -> OutputLock:
+        self._f = open(self.path, "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another tracekit build is running on {self.path.parent}") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._f is not None:
+            self._f.close()
+
+
+def fault_spec() -> tuple[str, int] | None:
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return None
+    point, _, n = spec.partition(":")
+    return point, int(n or 0)
+
+
+def fault(point: str, count: int, spec: tuple[str, int] | None) -> None:
+    """Test hook: SIGKILL the build's main process when `point` reaches `count`."""
+    if spec is not None and spec == (point, count):
+        pid = int(os.environ.get(MAIN_PID_ENV, os.getpid()))
+        os.kill(pid, signal.SIGKILL)
+        if pid != os.getpid():
+            time.sleep(5)  # the lifeline ends this worker

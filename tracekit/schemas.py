@@ -1,0 +1,40 @@
+"""Generate schemas/recipe.schema.json (from the pydantic models) and schemas/trace.schema.json.
+
+Usage: python -m tracekit.schemas [DIR]   (default: the repo's schemas/ folder)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tracekit.recipe.models import Recipe
+from tracekit.record import trace_json_schema
+
+
+def recipe_schema() -> dict[str, Any]:
+    schema = Recipe.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tracekit recipe"
+    return schema
+
+
+def render() -> dict[str, str]:
+    return {
+        "recipe.schema.json": json.dumps(recipe_schema(), indent=2, sort_keys=True) + "\n",
+        "trace.schema.json": json.dumps(trace_json_schema(), indent=2, sort_keys=True) + "\n",
+    }
+
+
+def main(argv: list[str]) -> None:
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "schemas"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render().items():
+        (out / name).write_text(text)
+        print(f"wrote {out / name}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
