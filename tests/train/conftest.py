@@ -9,7 +9,13 @@ import pytest
 
 STYLES = {
     # style: (template file shipped with TRL = the model's stock template, special tokens, bos, eos, pad)
-    "qwen2_5": ("qwen2_5", ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None, "<|im_end|>", "<|endoftext|>"),
+    "qwen2_5": (
+        "qwen2_5",
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        None,
+        "<|im_end|>",
+        "<|endoftext|>",
+    ),
     "llama3": (
         "llama3",
         ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
@@ -37,7 +43,9 @@ def make_traces(n: int = 20) -> list[dict[str, Any]]:
     rows = []
     for i in range(n):
         a, b = 3 + i, 11 + 2 * i
-        content = f"<think>\nAdd {a} and {b}: {a} + {b} = {a + b}.\n</think>\n\nThe answer is \\boxed{{{a + b}}}."
+        content = (
+            f"<think>\nAdd {a} and {b}: {a} + {b} = {a + b}.\n</think>\n\nThe answer is \\boxed{{{a + b}}}."
+        )
         rows.append(
             {
                 "messages": [
@@ -83,7 +91,9 @@ def build_tokenizer(style: str, *, vocab_size: int = 320) -> Any:
     return fast
 
 
-def build_model(tokenizer: Any, *, hidden: int = 64, heads: int = 2, layers: int = 2, seed: int = 0) -> Any:
+def build_model(
+    tokenizer: Any, *, hidden: int = 64, heads: int = 2, layers: int = 2, seed: int = 0, init: float = 0.02
+) -> Any:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -97,6 +107,7 @@ def build_model(tokenizer: Any, *, hidden: int = 64, heads: int = 2, layers: int
         num_key_value_heads=heads,
         max_position_embeddings=1024,
         tie_word_embeddings=True,
+        initializer_range=init,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -104,7 +115,9 @@ def build_model(tokenizer: Any, *, hidden: int = 64, heads: int = 2, layers: int
     return Qwen2ForCausalLM(cfg)
 
 
-def write_dataset(root: Path, rows: list[dict[str, Any]], *, test_rows: list[dict[str, Any]] | None = None) -> Path:
+def write_dataset(
+    root: Path, rows: list[dict[str, Any]], *, test_rows: list[dict[str, Any]] | None = None
+) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
