@@ -209,11 +209,109 @@ def _run_python_test(state, req, res_fd, nonce):
     os._exit(code)
 
 
+KEEP = {"sol", "sol.cpp"}
+
+
+def _reset_work_dir():
+    """Before each test: remove whatever earlier tests left (files, full disk, odd permissions)."""
+    with contextlib.suppress(OSError):
+        if os.path.islink(RUN_DIR) or not os.path.isdir(RUN_DIR):
+            with contextlib.suppress(OSError):
+                os.unlink(RUN_DIR)
+            os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+        os.chmod(WORK, 0o700)
+        os.chmod(RUN_DIR, 0o700)
+    for name in os.listdir(WORK):
+        path = os.path.join(WORK, name)
+        if path != RUN_DIR:
+            _remove(path)
+    for name in os.listdir(RUN_DIR):
+        if name not in KEEP:
+            _remove(os.path.join(RUN_DIR, name))
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        for root, dirs, _ in os.walk(path):
+            for d in dirs:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(root, d), 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _watch_test(state, req, lim, tdir, nonce, status_w, *, isolated):
+    """Fork the test process, wait for it up to the wall limit, report status + rusage, exit.
+
+    With namespaces this process is PID 1 of the test's PID namespace: when it exits, the kernel
+    kills everything the test left behind. The test itself is PID 2, so signals it sends to itself
+    behave as usual (PID 1 would ignore them).
+    """
+    try:
+        time_limit = float(lim["time_limit_s"])
+        wall_limit = time_limit * float(lim["wall_factor"]) + 1.0
+        t0 = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            _exec_test(state, req, lim, tdir, nonce, isolated=isolated)
+        pidfd = os.pidfd_open(pid)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        timed_out = not poller.poll(wall_limit * 1000)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status, ru = os.wait4(pid, 0)
+        wall = time.monotonic() - t0
+        if not isolated:  # no PID namespace: kill what the test left in its session/process group
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+        info = {
+            "timed_out": timed_out,
+            "status": status,
+            "wall_s": round(wall, 4),
+            "cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
+            "maxrss_kb": ru.ru_maxrss,
+            "isolated": isolated,
+        }
+        os.write(status_w, json.dumps(info).encode())
+        os._exit(0)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(70)
+
+
+def _exec_test(state, req, lim, tdir, nonce, *, isolated):
+    """The test process: own session, fresh cwd, redirected stdio, rlimits, then the solution."""
+    try:
+        RUN = RUN_DIR
+        # Own session and process group: kill(0, ...) reaches only the test's processes.
+        os.setsid()
+        os.chdir(tdir)
+        res_fd = os.open(f"{RUN}/res", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        _redirect(f"{RUN}/in", f"{RUN}/out", f"{RUN}/err", keep_fd=res_fd)
+        if isolated:
+            _drop_capabilities()
+        _set_limits(lim, cpu_s=float(lim["time_limit_s"]), memory_mb=int(lim["memory_mb"]))
+        if state["language"] == "python":
+            _run_python_test(state, req, res_fd, nonce)
+        else:
+            os.close(res_fd)
+            for s in (signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(s, signal.SIG_DFL)
+            env = {"PATH": "/usr/bin:/bin", "HOME": tdir, "LANG": "C.UTF-8"}
+            os.execve(state["binary"], [state["binary"]], env)
+    except BaseException:
+        traceback.print_exc()
+    os._exit(127)
+
+
 def _run_one(state, req, lim):
     """Run one test in a fresh child; return the raw outcome (no comparison here)."""
     k = req["i"]
+    _reset_work_dir()
     tdir = f"{WORK}/t{k}"
-    shutil.rmtree(tdir, ignore_errors=True)
     os.makedirs(tdir, mode=0o700)
     stdin_path, out_path, err_path = (f"{RUN_DIR}/in", f"{RUN_DIR}/out", f"{RUN_DIR}/err")
     res_path = f"{RUN_DIR}/res"
@@ -224,56 +322,19 @@ def _run_one(state, req, lim):
             os.unlink(p)
     nonce = os.urandom(16).hex()
     time_limit = float(lim["time_limit_s"])
-    wall_limit = time_limit * float(lim["wall_factor"]) + 1.0
     status_r, status_w = os.pipe()
     inter = os.fork()
-    if inter == 0:  # intermediate: namespaces, then the test process as PID 1, then watch it
+    if inter == 0:  # intermediate: enter the namespaces; its child is PID 1 there
         try:
             os.close(status_r)
             isolated = state["isolate"] and _enter_namespaces()
-            t0 = time.monotonic()
-            pid = os.fork()
-            if pid == 0:  # the test process
-                try:
-                    if not isolated:
-                        os.setpgid(0, 0)
-                    os.chdir(tdir)
-                    res_fd = os.open(res_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    _redirect(stdin_path, out_path, err_path, keep_fd=res_fd)
-                    if isolated:
-                        _drop_capabilities()
-                    _set_limits(lim, cpu_s=time_limit, memory_mb=int(lim["memory_mb"]))
-                    if state["language"] == "python":
-                        _run_python_test(state, req, res_fd, nonce)
-                    else:
-                        os.close(res_fd)
-                        for s in (signal.SIGPIPE, signal.SIGXFSZ):
-                            signal.signal(s, signal.SIG_DFL)
-                        env = {"PATH": "/usr/bin:/bin", "HOME": tdir, "LANG": "C.UTF-8"}
-                        os.execve(state["binary"], [state["binary"]], env)
-                except BaseException:
-                    traceback.print_exc()
-                os._exit(127)
-            pidfd = os.pidfd_open(pid)
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            timed_out = not poller.poll(wall_limit * 1000)
-            if timed_out:
-                os.kill(pid, signal.SIGKILL)
-            _, status, ru = os.wait4(pid, 0)
-            wall = time.monotonic() - t0
-            if not isolated:  # no PID namespace: kill what the test left in its process group
-                with contextlib.suppress(OSError):
-                    os.killpg(pid, signal.SIGKILL)
-            info = {
-                "timed_out": timed_out,
-                "status": status,
-                "wall_s": round(wall, 4),
-                "cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
-                "maxrss_kb": ru.ru_maxrss,
-                "isolated": isolated,
-            }
-            os.write(status_w, json.dumps(info).encode())
+            if not isolated:
+                _watch_test(state, req, lim, tdir, nonce, status_w, isolated=False)
+            watcher = os.fork()
+            if watcher == 0:  # PID 1 of the new namespace: watches the test (PID 2), then exits
+                _watch_test(state, req, lim, tdir, nonce, status_w, isolated=True)
+            os.close(status_w)
+            os.waitpid(watcher, 0)
             os._exit(0)
         except BaseException:
             traceback.print_exc()
@@ -301,8 +362,11 @@ def _run_one(state, req, lim):
         out_size = os.path.getsize(out_path)
     except OSError:
         out_size = 0
-    with open(out_path, "rb") as f:
-        out["stdout"] = f.read(max_out).decode("utf-8", "replace")
+    try:
+        with open(out_path, "rb") as f:
+            out["stdout"] = f.read(max_out).decode("utf-8", "replace")
+    except OSError:
+        out["stdout"] = ""
     out["stderr_tail"] = _read_tail(err_path, STDERR_TAIL)
     result = None
     if state["mode"] in ("call", "assert"):
@@ -319,17 +383,19 @@ def _run_one(state, req, lim):
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         out["signal"] = sig
-        out["outcome"] = (
-            "timeout" if sig in (signal.SIGXCPU, signal.SIGKILL) and info["cpu_s"] >= time_limit else "signal"
-        )
-        if sig == signal.SIGXFSZ:
+        # SIGXCPU / SIGKILL at the CPU rlimit (integer seconds, so cpu_s may read just under it)
+        cpu_kill = sig == signal.SIGKILL and info["cpu_s"] >= int(time_limit + 0.999) - 0.05
+        if sig == signal.SIGXCPU or cpu_kill:
+            out["outcome"] = "timeout"
+        elif sig == signal.SIGXFSZ:
             out["outcome"] = "output_limit"
-    elif out_size >= max_out or os.path.getsize(err_path) >= max_out:
+        else:
+            out["outcome"] = "signal"
+    elif out_size >= max_out or len(out["stderr_tail"]) >= max_out:
         out["outcome"] = "output_limit"
     else:
         out["exit_code"] = os.WEXITSTATUS(status)
         out["outcome"] = "ok" if out["exit_code"] == 0 else "exit"
-    shutil.rmtree(tdir, ignore_errors=True)
     return out
 
 
