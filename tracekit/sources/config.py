@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ColumnsConfig(BaseModel):
@@ -49,6 +49,18 @@ class SourceConfig(BaseModel):
     prompt_template: str | None = Field(
         None, description="user message template with {prompt}; default: the teacher's"
     )
+    sampling: dict[str, Any] | None = Field(
+        None, description="sampling parameters of this source over the teacher's (e.g. {n: 1, max_tokens: 4096})"
+    )
+
+    @field_validator("sampling")
+    @classmethod
+    def _sampling_keys(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            from tracekit.teachers.config import SamplingConfig
+
+            SamplingConfig.model_validate(v)  # same names and bounds as the teacher's `sampling`
+        return v
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:

@@ -32,7 +32,9 @@ class Teacher(PipelineStep):
     name = "teacher"
     backend = "base"
 
-    def __init__(self, *, config_hash: str, model: str | None, sampling: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, *, config_hash: str, model: str | None, sampling: dict[str, Any] | None = None
+    ) -> None:
         super().__init__()
         self.config_hash = config_hash
         self.model = model
@@ -46,21 +48,31 @@ class Teacher(PipelineStep):
         completion: str,
         prompt_messages: list[dict[str, str]],
         template_hash: str,
+        config_hash: str | None = None,
+        sampling_json: str | None = None,
     ) -> Document:
+        """A trace document for sample `sample_index` of a prompt (ids, seed and teacher columns set).
+
+        `config_hash`/`sampling_json` override the teacher's for this trace (live teachers use per-source
+        settings, so a source's own template or sampling gives its traces their own ids and seeds).
+        """
+        config_hash = config_hash or self.config_hash
         pmd = prompt_doc.metadata
         md = empty_record()
         for k, v in pmd.items():
             if k not in PRIVATE_KEYS:
                 md[k] = v
-        tid = trace_id(pmd["prompt_id"], f"{pmd['source_file']}:{pmd['row_index']}", sample_index, self.config_hash)
+        tid = trace_id(
+            pmd["prompt_id"], f"{pmd['source_file']}:{pmd['row_index']}", sample_index, config_hash
+        )
         md.update(
             trace_id=tid,
             sample_index=sample_index,
             prompt_messages=prompt_messages,
             teacher_model=self.model,
             teacher_backend=self.backend,
-            teacher_config_hash=self.config_hash,
-            sampling=self.sampling_json,
+            teacher_config_hash=config_hash,
+            sampling=sampling_json or self.sampling_json,
             seed=seed_from_trace_id(tid),
             template_hash=template_hash,
             completion=completion,

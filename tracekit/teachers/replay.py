@@ -61,7 +61,10 @@ class ReplayTeacher(Teacher):
             thash = template_hash(src.system_prompt, tmpl)
             for i, g in enumerate(gens[: self.max_generations]):
                 trace = self.new_trace(
-                    prompt_doc, i, completion="" if g is None else str(g), prompt_messages=prompt_msgs,
+                    prompt_doc,
+                    i,
+                    completion="" if g is None else str(g),
+                    prompt_messages=prompt_msgs,
                     template_hash=thash,
                 )
                 if i < len(reasonings) and reasonings[i] is not None:
