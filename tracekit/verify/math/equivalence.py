@@ -49,9 +49,10 @@ def numbers_equal(a: PlainNumber, b: PlainNumber, settings: EquivalenceSettings)
     cands = [x for x in (a, b) if x.decimals is not None and x.decimals >= settings.decimal_min_places]
     for coarse in cands:
         fine = b if coarse is a else a
-        if fine.decimals is None or fine.decimals > coarse.decimals:  # type: ignore[operator]
-            if abs(fine.value - coarse.value) <= Fraction(1, 2 * 10**coarse.decimals):  # type: ignore[operator]
-                return True
+        places = coarse.decimals or 0
+        finer = fine.decimals is None or fine.decimals > places
+        if finer and abs(fine.value - coarse.value) <= Fraction(1, 2 * 10**places):
+            return True
     return False
 
 
@@ -62,6 +63,11 @@ def _text_key(s: str) -> str:
 
 _TIME_RE = re.compile(r"\d+\s*:\s*\d+")
 _WORDS_ONLY_RE = re.compile(r"[^\W\d_][^\W\d_\s'-]*(?:[\s'-]+[^\W\d_]+)*", re.UNICODE)
+
+
+def is_words(ans: CleanAnswer) -> bool:
+    """The answer is plain words (\\text{Evelyn}, odd), not mathematics."""
+    return ans.is_text or (len(ans.text) > 1 and _WORDS_ONLY_RE.fullmatch(ans.text) is not None)
 
 
 def fast_equivalent(gold: CleanAnswer, pred: CleanAnswer, settings: EquivalenceSettings) -> bool | None:
@@ -79,8 +85,7 @@ def fast_equivalent(gold: CleanAnswer, pred: CleanAnswer, settings: EquivalenceS
             for b in _num_candidates(p, pred.percent, settings)
         )
     # two answers made of words only (\text{Evelyn}, odd) differ when their words differ
-    gw = gold.is_text or (len(gold.text) > 1 and _WORDS_ONLY_RE.fullmatch(gold.text) is not None)
-    pw = pred.is_text or (len(pred.text) > 1 and _WORDS_ONLY_RE.fullmatch(pred.text) is not None)
+    gw, pw = is_words(gold), is_words(pred)
     if gw and pw:
         return False
     if (g is not None and pw) or (p is not None and gw):
@@ -134,7 +139,11 @@ def _prepare(text: str) -> str:
     parts = _top_level_split(s, ("\\approx", "\\simeq"))
     if len(parts) > 1:
         left = parts[0].strip()
-        s = left if _top_level_split(left, ("=",))[-1].strip() and not re.fullmatch(r"[A-Za-z]", left) else parts[1]
+        s = (
+            left
+            if _top_level_split(left, ("=",))[-1].strip() and not re.fullmatch(r"[A-Za-z]", left)
+            else parts[1]
+        )
         if re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", left):
             s = parts[1]
     groups = _top_level_split(s, (";",))
@@ -186,7 +195,9 @@ def _parse_python(s: str) -> Any:
     t = re.sub(r"(\d)\s*i\b", r"\1*I", s)
     t = re.sub(r"\bi\b", "I", t)
     tr = (*standard_transformations, implicit_multiplication_application, convert_xor)
-    return parse_expr(t, transformations=tr, local_dict={"e": sympy.E, "E": sympy.E, "I": sympy.I, "pi": sympy.pi})
+    return parse_expr(
+        t, transformations=tr, local_dict={"e": sympy.E, "E": sympy.E, "I": sympy.I, "pi": sympy.pi}
+    )
 
 
 def parse_latex(text: str) -> Any:
@@ -203,15 +214,12 @@ def parse_latex(text: str) -> Any:
         except Exception:
             pass
     try:
-        cfg = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=False, boxed="none")
+        cfg = NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=False, boxed="none"
+        )
         return latex2sympy(s, normalization_config=cfg)
     except Exception as exc:  # latex2sympy raises plain Exception on bad input
         raise Unparseable(str(exc)[:200]) from exc
-
-
-def _float_places(text: str) -> int | None:
-    places = [len(m) for m in re.findall(r"\d\.(\d+)", text)]
-    return min(places) if places else None
 
 
 @dataclass
@@ -288,9 +296,9 @@ def _numbers_close(a: Any, b: Any, a_text: str, b_text: str, settings: Equivalen
     tol = settings.rel_tol * max(abs(av), abs(bv))
     for val, text, is_float, other in ((av, a_text, a_float, bv), (bv, b_text, b_float, av)):
         places = _float_places(val, text) if is_float else None
-        if places is not None and places >= settings.decimal_min_places:
-            if abs(val - other) <= 0.5 * 10**-places * (1 + 1e-9):
-                return True
+        ok = places is not None and places >= settings.decimal_min_places
+        if ok and abs(val - other) <= 0.5 * 10 ** -(places or 0) * (1 + 1e-9):
+            return True
     return abs(av - bv) <= tol
 
 
@@ -306,9 +314,15 @@ def _as_set(obj: Any) -> Any:
         return sympy.Interval.open(obj[0], obj[1])
     if isinstance(obj, sympy.logic.boolalg.Boolean):
         syms = obj.free_symbols
-        rels = obj.atoms(sympy.core.relational.Relational) if not isinstance(obj, sympy.core.relational.Relational) else {obj}
+        rels = (
+            obj.atoms(sympy.core.relational.Relational)
+            if not isinstance(obj, sympy.core.relational.Relational)
+            else {obj}
+        )
         sides = {side for rel in rels for side in rel.args if not side.is_number}
-        if len(sides) == 1 and (len(syms) != 1 or isinstance(next(iter(sides)), sympy.core.function.AppliedUndef)):
+        if len(sides) == 1 and (
+            len(syms) != 1 or isinstance(next(iter(sides)), sympy.core.function.AppliedUndef)
+        ):
             # 0 < f(x) < 1: the non-constant side is one expression; name it
             x = sympy.Symbol("x_", real=True)
             obj = obj.subs({sides.pop(): x})
@@ -376,8 +390,9 @@ def _same(g: Any, p: Any, gt: str, pt: str, settings: EquivalenceSettings, depth
     g_coll = isinstance(g, sympy.FiniteSet | list)
     p_coll = isinstance(p, sympy.FiniteSet | list)
     if g_coll and p_coll:
-        ga, pa = list(g.args if isinstance(g, sympy.FiniteSet) else g), list(
-            p.args if isinstance(p, sympy.FiniteSet) else p
+        ga, pa = (
+            list(g.args if isinstance(g, sympy.FiniteSet) else g),
+            list(p.args if isinstance(p, sympy.FiniteSet) else p),
         )
         return _match_unordered(ga, pa, gt, pt, settings, depth)
     if isinstance(g, sympy.Tuple) and isinstance(p, sympy.Tuple | sympy.FiniteSet):
@@ -396,8 +411,12 @@ def _same(g: Any, p: Any, gt: str, pt: str, settings: EquivalenceSettings, depth
         return _same(g, p.args[0], gt, pt, settings, depth + 1)
     # intervals and inequalities
     g_rel, p_rel = _is_relation(g), _is_relation(p)
-    g_set_like = isinstance(g, sympy.Interval | sympy.Union) or (isinstance(g, sympy.Eq) and isinstance(g.rhs, sympy.Set))
-    p_set_like = isinstance(p, sympy.Interval | sympy.Union) or (isinstance(p, sympy.Eq) and isinstance(p.rhs, sympy.Set))
+    g_set_like = isinstance(g, sympy.Interval | sympy.Union) or (
+        isinstance(g, sympy.Eq) and isinstance(g.rhs, sympy.Set)
+    )
+    p_set_like = isinstance(p, sympy.Interval | sympy.Union) or (
+        isinstance(p, sympy.Eq) and isinstance(p.rhs, sympy.Set)
+    )
     if g_rel and p_rel:
         gs, ps = _as_set(g), _as_set(p)
         if gs is not None and ps is not None:
@@ -443,7 +462,9 @@ def _is_name_pair_distinct(a: Any, b: Any) -> bool:
     return a != b
 
 
-def _match_unordered(ga: list[Any], pa: list[Any], gt: str, pt: str, settings: EquivalenceSettings, depth: int) -> bool:
+def _match_unordered(
+    ga: list[Any], pa: list[Any], gt: str, pt: str, settings: EquivalenceSettings, depth: int
+) -> bool:
     if len(ga) != len(pa):
         return False
     left = list(pa)

@@ -38,6 +38,13 @@ _JOIN_SEP_RE = re.compile(
 _WORD_RE = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
 
+def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    m = None
+    for m in pattern.finditer(text):  # noqa: B007
+        pass
+    return m
+
+
 def split_reasoning(text: str) -> str:
     """Text after the reasoning block; all of `text` if it has none; '' if the block never closes."""
     for closer in _THINK_CLOSERS:
@@ -176,9 +183,7 @@ def extract_answer(answer_text: str, *, allow_bare_number: bool = False) -> str 
     if whole is not None and not find_boxes(text):
         return next(x for x in whole.groups() if x is not None).strip()
     boxes = find_boxes(text)
-    m = None
-    for m in _FINAL_RE.finditer(text):
-        pass
+    m = _last_match(_FINAL_RE, text)
     if boxes and (m is None or m.start() < boxes[-1][0]):
         return _last_box_group(text)
     if m is not None:
@@ -186,9 +191,7 @@ def extract_answer(answer_text: str, *, allow_bare_number: bool = False) -> str 
         if ans:
             return ans
     stripped = text.strip()
-    m = None
-    for m in _ANSWER_RE.finditer(text):
-        pass
+    m = _last_match(_ANSWER_RE, text)
     if m is not None:
         ans = _from_phrase(m.group(1))
         if ans and (looks_like_bare_answer(ans) or _NUMBER_RE.fullmatch(ans)):
@@ -220,7 +223,9 @@ def extract_gold(gold: str) -> str | None:
     seg = _MATH_SEG_RE.fullmatch(g)
     if seg is not None:
         return next(x for x in seg.groups() if x is not None).strip()
-    if looks_like_bare_answer(g) or (len(g) <= 80 and "\n" not in g and not _ANSWER_RE.search(g) and not _MATH_SEG_RE.search(g)):
+    if looks_like_bare_answer(g) or (
+        len(g) <= 80 and "\n" not in g and not _ANSWER_RE.search(g) and not _MATH_SEG_RE.search(g)
+    ):
         return g
     ans = extract_answer(g, allow_bare_number=True)
     return ans if ans is not None else g
@@ -249,9 +254,12 @@ def mcq_letter(text: str, *, free: bool) -> str | None:
     m = _MCQ_LEAD_RE.match(s)
     if m:
         return m.group(1)
-    m = None
-    for m in re.finditer(r"(?:answer\s*(?:is|:)?|réponse\s+est|答案\s*[:：是为]?)\s*(?:for sure\s*)?\(?([A-E])\b", s, re.I):
-        pass
+    m = _last_match(
+        re.compile(
+            r"(?:answer\s*(?:is|:)?|réponse\s+est|答案\s*[:：是为]?)\s*(?:for sure\s*)?\(?([A-E])\b", re.I
+        ),
+        s,
+    )
     if m is not None:
         return m.group(1)
     if free and len(_WORD_RE.findall(s)) >= 3:

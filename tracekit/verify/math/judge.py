@@ -53,7 +53,9 @@ class MathAnswerJudge:
             "temperature": 0.0,
             "max_tokens": self.max_tokens,
         }
-        resp = httpx.post(f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout_s)
+        resp = httpx.post(
+            f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout_s
+        )
         resp.raise_for_status()
         text = resp.json()["choices"][0]["message"]["content"] or ""
         word = re.sub(r"[^A-Z]", " ", text.upper()).split()

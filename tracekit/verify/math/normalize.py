@@ -17,8 +17,12 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-_UNIT_TEXT_RE = re.compile(r"\\(?:text|textnormal|mbox|mathrm|textrm|textit|textbf|mathbf|operatorname)\s*\{([^{}]*)\}")
-_SPACING_RE = re.compile(r"(?<!\\)\\(?:quad|qquad|;|:|,| |displaystyle|textstyle|limits|nolimits)(?![A-Za-z])|~")
+_UNIT_TEXT_RE = re.compile(
+    r"\\(?:text|textnormal|mbox|mathrm|textrm|textit|textbf|mathbf|operatorname)\s*\{([^{}]*)\}"
+)
+_SPACING_RE = re.compile(
+    r"(?<!\\)\\(?:quad|qquad|;|:|,| |displaystyle|textstyle|limits|nolimits)(?![A-Za-z])|~"
+)
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree(?![A-Za-z])|\^\s*\{\s*o\s*\}")
 _PERCENT_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\bpercentage\b|\bpercent\b|\bpct\b)\s*$")
 _UNITS_TAIL_RE = re.compile(r"^(?P<num>.*?\d\}?)\s*(?:[a-zA-Z]+\.?(?:\^\{?\d\}?)?\s*){1,3}$")
@@ -52,7 +56,12 @@ def _remove_left_right(s: str) -> str:
 def clean_answer(raw: str) -> CleanAnswer:
     """Normalise one extracted answer (see the module docstring)."""
     s = raw.strip().replace("**", "")
-    s = s.replace("\u2212", "-").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
+    s = (
+        s.replace("\u2212", "-")
+        .replace("\\dfrac", "\\frac")
+        .replace("\\tfrac", "\\frac")
+        .replace("\\cfrac", "\\frac")
+    )
     s = s.replace("\\dbinom", "\\binom").replace("\\tbinom", "\\binom")
     s = re.sub(r",\\!\s*", ",", s)  # 11,\! 111 is one number
     s = s.replace("{,}", ",").replace("\\!", "")
@@ -63,7 +72,9 @@ def clean_answer(raw: str) -> CleanAnswer:
     s = _remove_left_right(s)
     s = re.sub(r"\\begin\{(?:bmatrix|Bmatrix|vmatrix|matrix|smallmatrix)\}", r"\\begin{pmatrix}", s)
     s = re.sub(r"\\end\{(?:bmatrix|Bmatrix|vmatrix|matrix|smallmatrix)\}", r"\\end{pmatrix}", s)
-    s = re.sub(r"\\begin\{array\}\{[^{}]*\}", r"\\begin{pmatrix}", s).replace("\\end{array}", "\\end{pmatrix}")
+    s = re.sub(r"\\begin\{array\}\{[^{}]*\}", r"\\begin{pmatrix}", s).replace(
+        "\\end{array}", "\\end{pmatrix}"
+    )
     s = re.sub(r"^[(\[]\s*(\\begin\{pmatrix\}.*\\end\{pmatrix\})\s*[)\]]$", r"\1", s.strip(), flags=re.S)
     s = re.sub(r"(?:\\\\\s*)+\\end\{pmatrix\}", r"\\end{pmatrix}", s)
     s = _SPACING_RE.sub(" ", s)
@@ -133,9 +144,13 @@ _INT = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d+)"
 _NUM_RE = re.compile(rf"^(?P<sign>[-+]?)\s*(?P<int>{_INT})?(?:\.(?P<frac>\d+))?$")
 _DECIMAL_COMMA_RE = re.compile(r"^(?P<sign>[-+]?)(?P<int>\d+),(?P<frac>\d{1,2}|0*\d{4,})$")
 _ZERO_COMMA_RE = re.compile(r"^(?P<sign>[-+]?)0,(?P<frac>\d{3})$")
-_SCI_RE = re.compile(r"^(?P<m>[-+]?[\d.]+)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{?\s*(?P<e>[-+]?\d+)\s*\}?$")
+_SCI_RE = re.compile(
+    r"^(?P<m>[-+]?[\d.]+)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{?\s*(?P<e>[-+]?\d+)\s*\}?$"
+)
 _E_RE = re.compile(r"^(?P<m>[-+]?\d+(?:\.\d+)?)[eE](?P<e>[-+]?\d+)$")
-_FRAC_RE = re.compile(r"^(?P<sign>[-+]?)\s*\\frac\s*(?:\{(?P<a>[^{}]+)\}|(?P<a1>\d))\s*(?:\{(?P<b>[^{}]+)\}|(?P<b1>\d))$")
+_FRAC_RE = re.compile(
+    r"^(?P<sign>[-+]?)\s*\\frac\s*(?:\{(?P<a>[^{}]+)\}|(?P<a1>\d))\s*(?:\{(?P<b>[^{}]+)\}|(?P<b1>\d))$"
+)
 _SLASH_RE = re.compile(r"^(?P<a>[-+]?[\d.]+)\s*/\s*(?P<b>[-+]?[\d.]+)$")
 _MIXED_RE = re.compile(r"^(?P<sign>-?)(?P<w>\d+)\s*\\frac\s*\{(?P<a>\d+)\}\s*\{(?P<b>\d+)\}$")
 
@@ -182,9 +197,9 @@ def parse_plain_number(s: str) -> PlainNumber | None:
         return None
     m = _MIXED_RE.match(s)
     if m:
-        v = int(m.group("w")) + Fraction(int(m.group("a")), int(m.group("b"))) if int(m.group("b")) else None
-        if v is None:
+        if not int(m.group("b")):
             return None
+        v = int(m.group("w")) + Fraction(int(m.group("a")), int(m.group("b")))
         return PlainNumber(-v if m.group("sign") else v)
     m = _SLASH_RE.match(s)
     if m:

@@ -15,7 +15,7 @@ from multiprocessing import get_context
 
 from tracekit.verify.base import VerifyResult
 from tracekit.verify.math.config import MathVerifyConfig
-from tracekit.verify.math.equivalence import EquivalenceSettings, fast_equivalent
+from tracekit.verify.math.equivalence import EquivalenceSettings, fast_equivalent, is_words
 from tracekit.verify.math.extract import extract_answer, extract_gold, mcq_letter
 from tracekit.verify.math.judge import MathAnswerJudge
 from tracekit.verify.math.normalize import clean_answer
@@ -78,8 +78,16 @@ class MathVerifier:
             return VerifyResult("incorrect", METHOD_RULE, "no_answer", pred_ans)
         fast = fast_equivalent(g, p, self.settings)
         if fast is not None:
-            return VerifyResult("correct" if fast else "incorrect", METHOD_RULE, "exact", pred_ans)
-        status, value = self._worker.compare(gold=g, pred=p, settings=self.settings, timeout_s=self.config.timeout_s)
+            res = VerifyResult("correct" if fast else "incorrect", METHOD_RULE, "exact", pred_ans)
+            if not fast and is_words(p) != is_words(g):
+                # words against maths ("seven" vs 7): the rules say different, a judge may know better
+                return self._ask_judge(
+                    gold_ans, pred_ans, VerifyResult("incorrect", METHOD_RULE, "not_comparable", pred_ans)
+                )
+            return res
+        status, value = self._worker.compare(
+            gold=g, pred=p, settings=self.settings, timeout_s=self.config.timeout_s
+        )
         if status == "ok":
             return VerifyResult("correct" if value else "incorrect", METHOD_RULE, "sympy", pred_ans)
         if status == "unparseable" and str(value).startswith("gold"):
@@ -98,7 +106,12 @@ class MathVerifier:
         try:
             decided = self._judge(gold=gold, answer=pred)
         except Exception as exc:  # the judge is best effort: keep the rule verdict
-            return VerifyResult(fallback.verdict, fallback.method, f"{fallback.detail}; judge_failed: {type(exc).__name__}", pred)
+            return VerifyResult(
+                fallback.verdict,
+                fallback.method,
+                f"{fallback.detail}; judge_failed: {type(exc).__name__}",
+                pred,
+            )
         if decided is None:
             return fallback
         return VerifyResult("correct" if decided else "incorrect", METHOD_JUDGE, fallback.detail, pred)
@@ -134,7 +147,8 @@ def _is_mcq_gold(g: str) -> bool:
     if re.match(r"^\(?[A-E]\)?\s*[=<>]", s):
         return False
     return bool(
-        re.fullmatch(r"\(?[A-E]\)?(?:[.:]?\s.*)?", s, re.DOTALL) and not re.search(r"[=+*/^\\]", s.split(" ", 1)[0])
+        re.fullmatch(r"\(?[A-E]\)?(?:[.:]?\s.*)?", s, re.DOTALL)
+        and not re.search(r"[=+*/^\\]", s.split(" ", 1)[0])
     ) or bool(re.search(r"answer is\s*\n?\s*\(?[A-E]\)?", s))
 
 

@@ -1,0 +1,75 @@
+"""The sympy worker is killed on timeout and answers within the time budget, from any thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tracekit.verify.base import VerifyResult
+from tracekit.verify.math import MathVerifier, MathVerifyConfig
+
+HANGS = [
+    r"10^{10^{10^{10}}}",
+    r"\dfrac{5^{\left(5^{\left(5^{\left(5^5\right)}\right)} - 4\right)} - 5}{16}",
+    r"(10^{8})!",
+    "+".join(rf"\frac{{x^{{{k}}}}}{{{k + 1}}}\sin(x)^{{{k}}}" for k in range(1, 240)),
+]
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Iterator[MathVerifier]:
+    v = MathVerifier(MathVerifyConfig(timeout_s=1.5))
+    v.verify(answer_text=r"\boxed{\sqrt{4}}", gold="2")  # start the worker outside the measured calls
+    yield v
+    v.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pred", HANGS, ids=["tower", "power-tower-fraction", "factorial", "5000-chars"])
+def test_hanging_inputs_are_answered_within_the_timeout(verifier: MathVerifier, pred: str) -> None:
+    t0 = time.monotonic()
+    res = verifier.verify(answer_text=f"\\boxed{{{pred}}}", gold="1")
+    elapsed = time.monotonic() - t0
+    assert res.verdict in ("incorrect", "error")
+    assert res.detail != "pred_unparseable"
+    if res.verdict == "error":
+        assert res.detail == "timeout"
+    # the killed worker restarts on the next call (start-up excluded from the budget), so allow slack
+    assert elapsed < 1.5 + 1.0, elapsed
+    after = verifier.verify(answer_text=r"\boxed{\sqrt{9}}", gold="3")
+    assert after.verdict == "correct"
+
+
+def test_long_expression_is_five_thousand_chars() -> None:
+    assert len(HANGS[3]) >= 5000
+
+
+@pytest.mark.slow
+def test_timeout_works_from_a_non_main_thread(verifier: MathVerifier) -> None:
+    out: list[VerifyResult] = []
+
+    def work() -> None:
+        out.append(verifier.verify(answer_text=r"\boxed{10^{10^{10^{10}}}}", gold="1"))
+        out.append(verifier.verify(answer_text=r"\boxed{2\sqrt{2}}", gold=r"\sqrt{8}"))
+
+    th = threading.Thread(target=work)
+    t0 = time.monotonic()
+    th.start()
+    th.join(timeout=30)
+    assert not th.is_alive()
+    assert time.monotonic() - t0 < 30
+    assert out[0].verdict in ("incorrect", "error")
+    assert out[1].verdict == "correct"
+
+
+def test_timeout_detail_on_a_known_hang() -> None:
+    v = MathVerifier(MathVerifyConfig(timeout_s=0.5))
+    try:
+        res = v.verify(answer_text=r"\boxed{10^{10^{10^{10}}} + 1}", gold=r"10^{10^{10^{10}}}")
+        assert res.verdict in ("error", "incorrect")
+        assert res.detail in ("timeout", "sympy")
+    finally:
+        v.close()

@@ -1,0 +1,92 @@
+"""`tracekit verify math --input FILE.jsonl --output FILE.jsonl`: verify a file of (gold, prediction) rows.
+
+Example:
+    >>> verify_math_file(input=Path("in.jsonl"), output=Path("out.jsonl"))  # doctest: +SKIP
+    {'rows': 3, 'correct': 2, 'incorrect': 1, 'error': 0}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from tracekit.verify.math.config import MathVerifyConfig
+from tracekit.verify.math.extract import split_reasoning
+from tracekit.verify.math.verifier import MathVerifier
+
+
+def verify_math_file(
+    *,
+    input: Path,
+    output: Path,
+    gold_field: str = "gold",
+    pred_field: str = "prediction",
+    workers: int | None = None,
+    config: MathVerifyConfig | None = None,
+) -> dict[str, int]:
+    """Write each input line plus `verdict`, `method`, `detail` (and `extracted_answer`), in input order.
+
+    Uses the same `MathVerifier.verify` as the build step, over all cores by default. The prediction is
+    the model output: text after a reasoning block is taken as the answer text.
+    """
+    rows: list[dict[str, Any]] = []
+    with Path(input).open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+    pairs = [
+        (
+            split_reasoning(str(r.get(pred_field) or "")),
+            "" if r.get(gold_field) is None else str(r[gold_field]),
+        )
+        for r in rows
+    ]
+    verifier = MathVerifier(config or MathVerifyConfig())
+    try:
+        results = verifier.verify_many(pairs, workers=workers)
+    finally:
+        verifier.close()
+    counts = {"rows": len(rows), "correct": 0, "incorrect": 0, "error": 0}
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as f:
+        for r, res in zip(rows, results, strict=True):
+            r = dict(
+                r,
+                verdict=res.verdict,
+                method=res.method,
+                detail=res.detail,
+                extracted_answer=res.extracted_answer,
+            )
+            counts[res.verdict] = counts.get(res.verdict, 0) + 1
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="tracekit verify math", description=__doc__.splitlines()[0])
+    ap.add_argument("--input", type=Path, required=True)
+    ap.add_argument("--output", type=Path, required=True)
+    ap.add_argument("--gold-field", default="gold")
+    ap.add_argument("--pred-field", default="prediction")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--allow-bare-number", action="store_true")
+    ap.add_argument("--timeout-s", type=float, default=5.0)
+    args = ap.parse_args(argv)
+    cfg = MathVerifyConfig(allow_bare_number=args.allow_bare_number, timeout_s=args.timeout_s)
+    counts = verify_math_file(
+        input=args.input,
+        output=args.output,
+        gold_field=args.gold_field,
+        pred_field=args.pred_field,
+        workers=args.workers,
+        config=cfg,
+    )
+    print(json.dumps(counts))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
