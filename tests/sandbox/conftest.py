@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -53,8 +54,6 @@ def wait_gone(marker: str, seconds: float = 3.0) -> list[int]:
         time.sleep(0.1)
         left = processes_with(marker)
     for pid in left:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, 9)
-        except OSError:
-            pass
     return left

@@ -155,7 +155,14 @@ def test_cannot_write_or_delete_outside_the_work_dir(tmp_path: Path, bwrap_verif
     os.chmod(canary_dir, 0o777)
     os.chmod(canary, 0o666)  # only the sandbox, not file permissions, may protect it
     repo_file = Path(__file__).resolve()
-    targets = [str(canary), str(canary_dir / "new.txt"), "/usr/tk_evil", "/etc/tk_evil", "/tk_evil", str(repo_file)]
+    targets = [
+        str(canary),
+        str(canary_dir / "new.txt"),
+        "/usr/tk_evil",
+        "/etc/tk_evil",
+        "/tk_evil",
+        str(repo_file),
+    ]
     code = f"""
 import os
 res = []
@@ -212,7 +219,10 @@ for p in [{str(canary)!r}, os.path.expanduser("~/.cache/huggingface/token")] + g
         assert secret not in got
         # The full output, not only the excerpt: run the same program through a session.
         with verifier.runner.open_session(
-            code=code, language="python", mode="stdio", limits=verifier.limits_for(CodeItem(code="", tests=[]))
+            code=code,
+            language="python",
+            mode="stdio",
+            limits=verifier.limits_for(CodeItem(code="", tests=[])),
         ) as s:
             raw = s.run_test({"i": 0, "stdin": ""})
         assert raw["outcome"] == "ok"
@@ -296,7 +306,9 @@ def test_exit_before_the_asserts_fails(bwrap_verifier: CodeVerifier) -> None:
     assert verdict.verdict == "fail" and verdict.detail["reason"] == "no_result"
 
 
-def test_tests_of_one_solution_and_of_different_solutions_share_no_files(bwrap_verifier: CodeVerifier) -> None:
+def test_tests_of_one_solution_and_of_different_solutions_share_no_files(
+    bwrap_verifier: CodeVerifier,
+) -> None:
     code = """
 import os
 seen = os.path.exists("/tmp/tk_state")

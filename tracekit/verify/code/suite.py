@@ -17,6 +17,8 @@ class TestCase:
         {'i': 0, 'stdin': '1 2\\n'}
     """
 
+    __test__ = False  # not a pytest class
+
     stdin: str | None = None
     args: list[Any] | None = None
     assert_code: str | None = None
@@ -41,6 +43,8 @@ class TestSuite:
         >>> TestSuite(mode="stdio", cases=(TestCase(stdin="", expected="1\\n"),)).total
         1
     """
+
+    __test__ = False  # not a pytest class
 
     mode: TestMode
     cases: tuple[TestCase, ...]
