@@ -28,3 +28,15 @@ if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq slurm-wlm munge
 fi
+
+# Code sandbox (issue 5): g++ for C++ solutions; setpriv/useradd for running the sandbox tests as an
+# ordinary user. Idempotent: installs only what is missing.
+need=""
+command -v g++ >/dev/null 2>&1 || need="$need g++"
+command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
+command -v useradd >/dev/null 2>&1 || need="$need passwd"
+if [ -n "$need" ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need
+fi
