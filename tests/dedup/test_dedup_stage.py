@@ -199,3 +199,18 @@ def test_runs_through_local_executor(tmp_path: Path) -> None:
     assert table.schema.names == ["trace_id", "drop_reason", "duplicate_of", "dedup_cluster"]
     res = {r["trace_id"]: r for r in table.to_pylist()}
     assert res["x1"]["drop_reason"] == "duplicate_prompt" and res["x2"]["drop_reason"] is None
+
+
+def test_numba_and_numpy_minhash_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import tracekit.dedup.minhash as mh
+
+    hasher = mh.MinHasher(num_perm=32, bands=8, ngram=3, seed=7)
+    texts = [BASE.format(a=i, b=i + 1) for i in range(20)] + ["", "two words", "中文的题目也可以"]
+    fast = hasher.signatures(texts)
+    monkeypatch.setattr(mh, "_KERNEL", False)
+    slow = hasher.signatures(texts)
+    assert np.array_equal(fast, slow)
+    assert (fast[20] == np.iinfo(np.uint32).max).all()  # empty text: empty signature
+    assert mh.MinHasher.similarity(fast[0], fast[1]) > 0.3

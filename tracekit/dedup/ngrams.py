@@ -31,12 +31,21 @@ _WORD_SEED = 0x7F4A7C15
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) for n-gram mixing
 
 
+def nfkc(s: pl.Series) -> pl.Series:
+    """NFKC-normalise the non-ASCII texts only (ASCII is already normal; NFKC is the slow part)."""
+    s = s.fill_null("")
+    mask = s.str.contains(r"[^\x00-\x7F]")
+    if not mask.any():
+        return s
+    idx = mask.arg_true()
+    return s.scatter(idx, s.gather(idx).str.normalize("NFKC"))
+
+
 def normalized_words(texts: Sequence[str | None] | pl.Series) -> pl.Series:
     """One list of normalised words per text (nulls become empty lists)."""
     s = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
     return (
-        s.fill_null("")
-        .str.normalize("NFKC")
+        nfkc(s)
         .str.to_lowercase()
         .str.replace_all(_LATEX_COMMAND, " ")
         .str.extract_all(WORD_PATTERN)

@@ -14,6 +14,7 @@ from datatrove.pipeline.base import PipelineStep
 from tracekit.dedup.config import DedupConfig
 from tracekit.dedup.ledger_io import iter_ledger_batches, write_single_parquet
 from tracekit.dedup.minhash import MinHasher
+from tracekit.dedup.ngrams import nfkc
 
 # Drop reasons (public names: they show in stats and the card).
 DROP_DUPLICATE_PROMPT = "duplicate_prompt"
@@ -127,8 +128,7 @@ class DedupStage(PipelineStep):
             self.stat_update("competing", value=df.height)
             df = df.with_columns(
                 exact_key=pl.col("prompt")
-                .fill_null("")
-                .str.normalize("NFKC")
+                .map_batches(nfkc, return_dtype=pl.String)
                 .str.to_lowercase()
                 .str.replace_all(r"\s+", " ")
                 .str.strip_chars()
@@ -177,15 +177,7 @@ class DedupStage(PipelineStep):
         grams = hasher.ngrams(new["prompt"])
         c.signatures.append(hasher.signatures_from_ngrams(grams))
         c.has_words.append(grams.counts > 0)
-        numbers = (
-            new["prompt"]
-            .fill_null("")
-            .str.normalize("NFKC")
-            .str.extract_all(_NUMBER)
-            .list.sort()
-            .list.join(" ")
-            .hash(seed=4)
-        )
+        numbers = nfkc(new["prompt"]).str.extract_all(_NUMBER).list.sort().list.join(" ").hash(seed=4)
         c.numbers.append(numbers.to_numpy())
 
     def _hasher(self) -> MinHasher | None:
