@@ -30,6 +30,16 @@ def row_config(row: dict) -> MathVerifyConfig:
     )
 
 
+def is_numeric_trap(row: dict) -> bool:
+    """A wrong single number (decimal or fraction) that a loose numeric comparison would accept."""
+    gold = row["gold"] or ""
+    return (
+        not row.get("expected_semantic", row["expected"])
+        and bool({"decimal", "fraction"} & set(row["tags"]))
+        and ("," not in gold)
+    )
+
+
 @pytest.mark.slow
 def test_public_case_accuracy_at_least_97_percent() -> None:
     rows = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -45,7 +55,7 @@ def test_public_case_accuracy_at_least_97_percent() -> None:
             expected = row.get("expected_semantic", row["expected"])
             got = v.verify(answer_text=row["prediction"] or "", gold=row["gold"] or "").verdict == "correct"
             right += got == expected
-            if got and not expected and {"decimal", "fraction"} & set(row["tags"]):
+            if got and not expected and is_numeric_trap(row):
                 traps_accepted.append(row["id"])
     finally:
         for v in verifiers.values():

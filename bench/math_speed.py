@@ -1,0 +1,102 @@
+"""Math verifier speed: verified pairs/s per core on R1-style outputs, tracekit vs Math-Verify parse+verify.
+
+Run: .venv/bin/python bench/math_speed.py [--pairs N]
+
+Inputs are real model generations (SkyThought MATH-500 outputs) wrapped R1-style: `<think>` + the whole
+generation + `</think>` + a one-line summary with `\\boxed{answer}` (the answer the model gave), against
+the gold. Both tools get the same full text: tracekit splits off the reasoning and verifies the answer
+text; Math-Verify parses the whole completion (`parse(text)`) and the boxed gold, then `verify`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+GRADED = ROOT / ".." / "shared" / "data" / "verify" / "graded" / "skythought_eval_outputs"
+
+from tracekit.verify.math import MathVerifier, MathVerifyConfig  # noqa: E402
+from tracekit.verify.math.extract import split_reasoning  # noqa: E402
+
+
+def r1_pairs(n: int) -> list[tuple[str, str]]:
+    pairs = []
+    for f in sorted(glob.glob(str(GRADED / "**" / "math500" / "*.jsonl"), recursive=True)):
+        for line in Path(f).read_text().splitlines():
+            d = json.loads(line)
+            pred = d["pred"][0] or "0"
+            text = f"<think>\n{d['code'][0]}\n</think>\n\nSo the final answer is $\\boxed{{{pred}}}$."
+            pairs.append((text, str(d["gt"])))
+    return (pairs * (n // len(pairs) + 1))[:n]
+
+
+def run_tracekit(pairs: list[tuple[str, str]]) -> tuple[float, list[bool]]:
+    v = MathVerifier(MathVerifyConfig())
+    v.verify(answer_text="\\boxed{\\sqrt{2}}", gold="\\sqrt{2}")  # start the sympy worker before timing
+    t0 = time.perf_counter()
+    out = [v.verify(answer_text=split_reasoning(t), gold=g).verdict == "correct" for t, g in pairs]
+    dt = time.perf_counter() - t0
+    v.close()
+    return dt, out
+
+
+def run_math_verify(pairs: list[tuple[str, str]]) -> tuple[float, list[bool]]:
+    from math_verify import parse, verify
+
+    parse("$1$")
+    t0 = time.perf_counter()
+    out = []
+    for t, g in pairs:
+        try:
+            out.append(bool(verify(parse("\\boxed{" + g + "}"), parse(t))))
+        except Exception:
+            out.append(False)
+    return time.perf_counter() - t0, out
+
+
+def run_pool(pairs: list[tuple[str, str]], workers: int) -> float:
+    v = MathVerifier(MathVerifyConfig())
+    answer_pairs = [(split_reasoning(t), g) for t, g in pairs]
+    t0 = time.perf_counter()
+    v.verify_many(answer_pairs, workers=workers, chunk_size=32)
+    dt = time.perf_counter() - t0
+    v.close()
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=1500)
+    args = ap.parse_args()
+    pairs = r1_pairs(args.pairs)
+    avg_chars = sum(len(t) for t, _ in pairs) / len(pairs)
+    tk_s, tk = run_tracekit(pairs)
+    mv_s, mv = run_math_verify(pairs)
+    agree = sum(a == b for a, b in zip(tk, mv, strict=True))
+    print(f"{len(pairs)} R1-style pairs, mean {avg_chars:.0f} chars; cores on this machine: {os.cpu_count()}")
+    print()
+    print("| verifier (1 process) | seconds | pairs/s | ratio |")
+    print("|---|---|---|---|")
+    print(f"| Math-Verify parse+verify | {mv_s:.2f} | {len(pairs) / mv_s:.0f} | 1.00x |")
+    print(f"| tracekit MathVerifier | {tk_s:.2f} | {len(pairs) / tk_s:.0f} | {mv_s / tk_s:.2f}x |")
+    print(
+        f"\nverdicts equal on {agree}/{len(pairs)} pairs; correct: tracekit {sum(tk)}, Math-Verify {sum(mv)}"
+    )
+    one = run_pool(pairs * 2, 1)
+    two = run_pool(pairs * 2, 2)
+    print()
+    print("| tracekit verify_many | seconds | pairs/s | scaling |")
+    print("|---|---|---|---|")
+    print(f"| 1 worker | {one:.2f} | {2 * len(pairs) / one:.0f} | 1.00x |")
+    print(f"| 2 workers (process pool) | {two:.2f} | {2 * len(pairs) / two:.0f} | {one / two:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
