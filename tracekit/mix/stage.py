@@ -245,3 +245,19 @@ def read_shortfall(output_path: str | Path) -> list[dict[str, Any]] | None:
     """The shortfall rows written beside a mix decision file, or None if there is none."""
     p = shortfall_path(output_path)
     return json.loads(p.read_text()) if p.exists() else None
+
+
+def shortfall_table(out: str | Path) -> Any:
+    """A rich Table of the mix quotas of the build in `out` (None when it was not mixed)."""
+    from rich.table import Table
+
+    rows = read_shortfall(Path(out) / "work" / "decisions" / "mix.parquet")
+    if not rows:
+        return None
+    t = Table(title="mix quotas", title_justify="left")
+    for c in ("bucket", "requested", "available", "selected", "short"):
+        t.add_column(c, justify="left" if c == "bucket" else "right")
+    for r in rows:
+        short = f"[red]{r['short']:,}[/]" if r["short"] else "0"
+        t.add_row(r["bucket"], f"{r['requested']:,}", f"{r['available']:,}", f"{r['selected']:,}", short)
+    return t

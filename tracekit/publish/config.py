@@ -17,6 +17,8 @@ class PublishConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    repo_id: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$", description="Hub dataset id (owner/name)")
+    repo_id: str = Field(
+        ..., pattern=r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$", description="Hub dataset id (owner/name)"
+    )
     private: bool = Field(False, description="create the repository private (ignored if it exists)")
     revision: str | None = Field(None, description="branch to push to (created if missing); default: main")
