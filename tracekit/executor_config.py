@@ -53,7 +53,9 @@ class SlurmExecutorConfig(BaseModel):
     kind: Literal["slurm"]
     tasks: int = Field(2, ge=1, description="shards of the per-trace stages; keep it fixed across resumes")
     workers: int = Field(-1, description="array tasks running at once per stage (-1: no limit)")
-    partition: str | None = Field(None, description="partition of the GPU stages (None: the cluster's default)")
+    partition: str | None = Field(
+        None, description="partition of the GPU stages (None: the cluster's default)"
+    )
     cpu_partition: str | None = Field(None, description="partition of the CPU stages (None: `partition`)")
     time: str = Field("24:00:00", description="time limit of one task")
     gpus_per_task: int = Field(0, ge=0, description="GPUs per task of the stages in `gpu_stages`")

@@ -108,7 +108,9 @@ class RetryingSlurmExecutor(SlurmPipelineExecutor):
         return args
 
     def get_launch_file_contents(self, sbatch_args: dict, run_script: str) -> str:
-        directives = "\n".join(f"#SBATCH --{k}={v}" if v != "" else f"#SBATCH --{k}" for k, v in sbatch_args.items())
+        directives = "\n".join(
+            f"#SBATCH --{k}={v}" if v != "" else f"#SBATCH --{k}" for k, v in sbatch_args.items()
+        )
         attempts = self.retries + 1
         return (
             f"#!/bin/bash\n{directives}\n"
@@ -123,7 +125,12 @@ class RetryingSlurmExecutor(SlurmPipelineExecutor):
         )
 
     def launch_merge_stats(self) -> None:
-        args = {**self.get_sbatch_args(), "cpus-per-task": 1, "mem-per-cpu": "1G", "dependency": f"afterok:{self.job_id}"}
+        args = {
+            **self.get_sbatch_args(),
+            "cpus-per-task": 1,
+            "mem-per-cpu": "1G",
+            "dependency": f"afterok:{self.job_id}",
+        }
         args.pop("array", None)
         script = self.get_launch_file_contents(
             args,
@@ -252,7 +259,9 @@ def ensure_not_running(logs_dir: Path) -> None:
     info = json.loads(f.read_text())
     if info.get("kind") != "slurm":
         return
-    ids = [str(s[k]) for s in info["stages"] for k in ("job_id", "merge_job_id") if s.get(k) not in (None, -1)]
+    ids = [
+        str(s[k]) for s in info["stages"] for k in ("job_id", "merge_job_id") if s.get(k) not in (None, -1)
+    ]
     try:
         active = active_slurm_jobs(ids)
     except (OSError, subprocess.CalledProcessError):
@@ -277,7 +286,11 @@ def _run_slurm(
         job_ids[stage.name] = {"job_id": ex.job_id, "merge_job_id": ex.merge_job_id}
         echo(
             f"slurm: {stage.name}: "
-            + ("all tasks already finished" if ex.job_id == -1 else f"job {ex.job_id} submitted ({stage.tasks} tasks)")
+            + (
+                "all tasks already finished"
+                if ex.job_id == -1
+                else f"job {ex.job_id} submitted ({stage.tasks} tasks)"
+            )
         )
         executors.append(ex)
         prev = ex
@@ -367,4 +380,6 @@ def _run_ray(config: RayExecutorConfig, stages: list[Stage], *, logs_dir: Path, 
                     break
                 if attempts > config.retries:
                     raise _failure(stage, logs_dir, incomplete, attempts)
-                echo(f"ray: {stage.name}: {len(incomplete)} task(s) failed; retrying (attempt {attempts + 1})")
+                echo(
+                    f"ray: {stage.name}: {len(incomplete)} task(s) failed; retrying (attempt {attempts + 1})"
+                )

@@ -30,7 +30,7 @@ STAGES_FILE = "stages.json"
 KNOWN_ORDER = ("sample", "verify", "dedup", "decontam", "mix", "finalize")
 _ERROR_LINE = re.compile(r"\|\s*ERROR\s*\|[^-]*-\s*(.*)")
 
-StageState = Literal["done", "running", "pending", "failed", "incomplete", "not started"]
+StageState = Literal["done", "running", "pending", "failed", "cancelled", "incomplete", "not started"]
 BuildState = Literal["done", "running", "failed", "not started"]
 
 
@@ -156,27 +156,35 @@ def build_status(out: Path) -> BuildStatus:
         elif st.job_id and squeue is not None and st.job_id in squeue:
             state, reason = squeue[st.job_id]
             st.state = "running" if state in ("RUNNING", "COMPLETING") else "pending"
-            st.detail = f"job {st.job_id}" + (f", {reason}" if state == "PENDING" and reason not in ("", "None") else "")
+            st.detail = f"job {st.job_id}" + (
+                f", {reason}" if state == "PENDING" and reason not in ("", "None") else ""
+            )
         elif st.job_id and squeue is None:
             st.state, st.detail = "incomplete", f"job {st.job_id}; squeue unavailable here"
         elif live and (kind != "slurm" or not st.job_id):
             st.state = "running" if _started(stage_logs) else "pending"
+        elif (
+            st.job_id and not _started(stage_logs) and any(s.state in ("failed", "cancelled") for s in stages)
+        ):
+            st.state, st.detail = "cancelled", f"job {st.job_id}: an earlier stage failed"
         elif _started(stage_logs) or st.job_id:
             st.state = "failed"
+            if not _started(stage_logs):
+                st.detail = f"job {st.job_id} ran no task; see {stage_logs / 'slurm_logs'}"
             for rank in sorted(set(range(tasks)) - _completed(stage_logs)):
                 log = stage_logs / "logs" / f"task_{rank:05d}.log"
                 if log.exists() or st.job_id:
                     st.failed.append(TaskFailure(rank=rank, error=task_error(stage_logs, rank), log=log))
         stages.append(st)
     if stages and all(s.state == "done" for s in stages):
-        state: BuildState = "done"
+        build: BuildState = "done"
     elif any(s.state == "failed" for s in stages):
-        state = "failed"
+        build = "failed"
     elif any(s.state in ("running", "pending") for s in stages) or live:
-        state = "running"
+        build = "running"
     else:
-        state = "not started" if not any(s.done for s in stages) else "failed"
-    return BuildStatus(out=out, kind=kind, state=state, stages=stages)
+        build = "not started" if not any(s.done for s in stages) else "failed"
+    return BuildStatus(out=out, kind=kind, state=build, stages=stages)
 
 
 def format_status(status: BuildStatus) -> str:
