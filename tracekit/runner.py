@@ -1,0 +1,62 @@
+"""The build process. `tracekit build` starts it in its own process group and waits for it.
+
+Why a separate process: datatrove's local executor starts a manager, a fork server and pool workers.
+If the `tracekit build` command is killed (even with SIGKILL), all of them must stop before a
+resumed build writes the same shards. This process leads its own process group and watches the
+command that started it; when that command is gone it kills the whole group at once.
+
+Usage (internal): python -m tracekit.runner RECIPE [--strict]
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from tracekit.lifeline import MAIN_PID_ENV
+
+ERROR_FILE = "build_error.txt"
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os.killpg(0, signal.SIGKILL)
+        time.sleep(0.1)
+
+
+def main(argv: list[str]) -> int:
+    recipe, strict = argv[0], "--strict" in argv
+    parent = os.getppid()
+    os.environ[MAIN_PID_ENV] = str(parent)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+    from tracekit.engine import output_dir, plan_build, run_plan
+    from tracekit.recipe import load_recipe
+
+    loaded = load_recipe(recipe)
+    out = output_dir(loaded)
+    err_file = out / "logs" / ERROR_FILE
+    err_file.unlink(missing_ok=True)
+    try:
+        run_plan(plan_build(loaded, strict=strict))
+    except Exception as e:
+        err_file.parent.mkdir(parents=True, exist_ok=True)
+        err_file.write_text(f"{type(e).__name__}: {e}\n")
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def read_error(out: Path) -> str | None:
+    f = out / "logs" / ERROR_FILE
+    return f.read_text().strip() if f.exists() else None
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
