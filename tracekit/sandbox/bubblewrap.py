@@ -91,7 +91,10 @@ class BubblewrapRunner(SandboxRunner):
         argv += self.mounts()
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += ["--size", str(self.options.disk_mb * 1024 * 1024), "--tmpfs", "/tmp", "--chdir", "/tmp"]
-        argv += ["--remount-ro", "/"]  # bwrap's root tmpfs (/, /etc, ...) read-only: /tmp is the only rw place
+        argv += [
+            "--remount-ro",
+            "/",
+        ]  # bwrap's root tmpfs (/, /etc, ...) read-only: /tmp is the only rw place
         argv += ["--", self.python, "-I", "-B", "-c", harness_source(), "/tmp"]
         return argv, None
 
