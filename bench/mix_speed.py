@@ -79,7 +79,12 @@ def run_tracekit(traces: str, decisions: str, out: str, total: int) -> dict:
     from tracekit.mix.config import MixConfig
     from tracekit.mix.stage import MixStage
 
-    step = MixStage(config=MixConfig.model_validate({**R1_MIX, "total": total}), input_dir=traces, decision_paths=[decisions], output_path=out)
+    step = MixStage(
+        config=MixConfig.model_validate({**R1_MIX, "total": total}),
+        input_dir=traces,
+        decision_paths=[decisions],
+        output_path=out,
+    )
     table, shortfall = step.decide()
     step._write(table, shortfall)
     sel = pa.compute.sum(pa.compute.is_null(table["drop_reason"])).as_py()
@@ -93,7 +98,9 @@ def run_polars_naive(traces: str, decisions: str, out: str, total: int) -> dict:
     dropped = pl.read_parquet(decisions)["trace_id"]
     df = df.filter(pl.col("kept") & ~pl.col("trace_id").is_in(dropped.implode()))
     parts = [
-        df.filter((pl.col("domain") != "general") & (pl.col("verdict") == "correct")).sample(total * 3 // 4, seed=0),
+        df.filter((pl.col("domain") != "general") & (pl.col("verdict") == "correct")).sample(
+            total * 3 // 4, seed=0
+        ),
         df.filter(pl.col("domain") == "general").sample(total // 4, seed=0),
     ]
     res = pl.concat(parts).select("trace_id")
@@ -124,14 +131,27 @@ def main() -> None:
         traces = make_ledger(Path(tmp) / "traces", args.rows, args.shards)
         dec = make_dedup_decisions(Path(tmp) / "dedup.parquet", args.rows)
         size = sum(f.stat().st_size for f in traces.glob("*.parquet")) / 1024**2
-        print(f"ledger: {args.rows:,} rows in {args.shards} shards ({size:,.0f} MiB), made in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"ledger: {args.rows:,} rows in {args.shards} shards ({size:,.0f} MiB), made in {time.perf_counter() - t0:.1f}s"
+        )
         results = {}
         for name in ("tracekit MixStage", "polars read+sample (peer)"):
-            cmd = [sys.executable, __file__, "--child", name, str(traces), str(dec), str(Path(tmp) / "out.parquet"), str(args.rows * 2 // 5)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                str(traces),
+                str(dec),
+                str(Path(tmp) / "out.parquet"),
+                str(args.rows * 2 // 5),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     base = results["polars read+sample (peer)"]
-    print(f"\n| contender | rows selected | short | time (s) | peak RSS (GB) | time vs peer | memory vs peer |")
+    print(
+        "\n| contender | rows selected | short | time (s) | peak RSS (GB) | time vs peer | memory vs peer |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         print(
@@ -139,8 +159,10 @@ def main() -> None:
             f"{r['seconds'] / base['seconds']:.2f}x | {r['peak_rss_gb'] / base['peak_rss_gb']:.2f}x |"
         )
     tk = results["tracekit MixStage"]
-    print(f"\ntargets ({args.rows:,} rows -> {args.rows * 2 // 5:,}): < 30 s -> {'met' if tk['seconds'] < 30 else 'MISSED'}, "
-          f"< 3 GB -> {'met' if tk['peak_rss_gb'] < 3 else 'MISSED'}")
+    print(
+        f"\ntargets ({args.rows:,} rows -> {args.rows * 2 // 5:,}): < 30 s -> {'met' if tk['seconds'] < 30 else 'MISSED'}, "
+        f"< 3 GB -> {'met' if tk['peak_rss_gb'] < 3 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

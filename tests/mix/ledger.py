@@ -43,7 +43,14 @@ def make_rows(
     *, prompts: int, per_prompt: int, source: str = "s", domain: str = "math", verdict: str = "correct"
 ) -> list[dict[str, Any]]:
     return [
-        trace(f"{source}-{p}-{i}", f"{source} question {p}?", source=source, domain=domain, verdict=verdict, sample=i)
+        trace(
+            f"{source}-{p}-{i}",
+            f"{source} question {p}?",
+            source=source,
+            domain=domain,
+            verdict=verdict,
+            sample=i,
+        )
         for p in range(prompts)
         for i in range(per_prompt)
     ]
@@ -54,5 +61,7 @@ def write_ledger(folder: Path, rows: list[dict[str, Any]], shards: int = 2) -> P
     for old in folder.glob("*.parquet"):
         old.unlink()
     for s in range(shards):
-        pq.write_table(pa.Table.from_pylist(rows[s::shards], schema=LEDGER_SCHEMA), folder / f"{s:05d}_0000.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(rows[s::shards], schema=LEDGER_SCHEMA), folder / f"{s:05d}_0000.parquet"
+        )
     return folder

@@ -19,7 +19,9 @@ from tracekit.mix.stage import MixStage, read_shortfall
 def mix(tmp: Path, cfg: dict, *, decisions: list[str] | None = None, name: str = "mix") -> pl.DataFrame:
     out = tmp / f"{name}.parquet"
     step = MixStage(
-        config=MixConfig.model_validate(cfg), input_dir=str(tmp / "traces"), decision_paths=decisions or [],
+        config=MixConfig.model_validate(cfg),
+        input_dir=str(tmp / "traces"),
+        decision_paths=decisions or [],
         output_path=str(out),
     )
     LocalPipelineExecutor([step], tasks=1, logging_dir=str(tmp / f"logs-{name}")).run()
@@ -35,7 +37,9 @@ def ledger(tmp_path: Path) -> Path:
     rows = (
         make_rows(prompts=50, per_prompt=4, source="m", domain="math")  # 200 correct math
         + make_rows(prompts=20, per_prompt=2, source="m2", domain="math", verdict="incorrect")
-        + make_rows(prompts=30, per_prompt=1, source="g", domain="general", verdict="unverified")  # 30 general
+        + make_rows(
+            prompts=30, per_prompt=1, source="g", domain="general", verdict="unverified"
+        )  # 30 general
     )
     rows.append(trace("dropped-before", "m question 0?", source="m", kept=False))
     write_ledger(tmp_path / "traces", rows)
@@ -55,7 +59,11 @@ def test_exact_quota_per_bucket_and_first_bucket_wins(ledger: Path) -> None:
     cfg = {
         "buckets": [
             {"name": "correct", "where": "verdict = 'correct'", "count": 150},
-            {"name": "math", "where": "domain = 'math'", "count": 500},  # overlaps; gets only the incorrect ones
+            {
+                "name": "math",
+                "where": "domain = 'math'",
+                "count": 500,
+            },  # overlaps; gets only the incorrect ones
             {"name": "general", "where": "domain = 'general'", "count": 30},
         ]
     }
@@ -108,7 +116,9 @@ def test_earlier_decisions_are_applied_first(ledger: Path) -> None:
     dec = ledger / "dedup.parquet"
     dropped = [f"m-{p}-{i}" for p in range(50) for i in range(4) if p % 2 == 0]  # 100 of the 200
     pq.write_table(
-        pa.table({"trace_id": dropped, "drop_reason": ["duplicate_prompt"] * len(dropped), "duplicate_of": dropped}),
+        pa.table(
+            {"trace_id": dropped, "drop_reason": ["duplicate_prompt"] * len(dropped), "duplicate_of": dropped}
+        ),
         dec,
     )
     cfg = {"buckets": [{"name": "r", "where": "verdict = 'correct'", "count": 150}]}
@@ -120,10 +130,14 @@ def test_earlier_decisions_are_applied_first(ledger: Path) -> None:
 def test_split_by_prompt_text_never_straddles(tmp_path: Path) -> None:
     rows = make_rows(prompts=40, per_prompt=3, source="a") + make_rows(prompts=40, per_prompt=3, source="b")
     for r in rows:  # the same question text in both sources (different prompt ids)
-        r["prompt"] = r["prompt"].split(" ", 1)[1].upper() if r["source"] == "b" else r["prompt"].split(" ", 1)[1]
+        r["prompt"] = (
+            r["prompt"].split(" ", 1)[1].upper() if r["source"] == "b" else r["prompt"].split(" ", 1)[1]
+        )
     write_ledger(tmp_path / "traces", rows)
     cfg = {"buckets": [{"name": "all", "count": 200}], "split": {"test_prompts": 5, "seed": 1}}
-    df = selected(mix(tmp_path, cfg)).join(pl.read_parquet(tmp_path / "traces").select("trace_id", "prompt"), on="trace_id")
+    df = selected(mix(tmp_path, cfg)).join(
+        pl.read_parquet(tmp_path / "traces").select("trace_id", "prompt"), on="trace_id"
+    )
     df = df.with_columns(key=pl.col("prompt").str.to_lowercase())
     sides = df.group_by("key").agg(pl.col("split").n_unique().alias("n"), pl.col("split").first())
     assert sides["n"].max() == 1
@@ -133,8 +147,12 @@ def test_split_by_prompt_text_never_straddles(tmp_path: Path) -> None:
 
 def test_bad_predicate_names_the_bucket(ledger: Path) -> None:
     step = MixStage(
-        config=MixConfig.model_validate({"buckets": [{"name": "oops", "where": "no_such_column = 1", "count": 1}]}),
-        input_dir=str(ledger / "traces"), decision_paths=[], output_path=str(ledger / "x.parquet"),
+        config=MixConfig.model_validate(
+            {"buckets": [{"name": "oops", "where": "no_such_column = 1", "count": 1}]}
+        ),
+        input_dir=str(ledger / "traces"),
+        decision_paths=[],
+        output_path=str(ledger / "x.parquet"),
     )
     with pytest.raises(ValueError, match="oops"):
         step.decide()

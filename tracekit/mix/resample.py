@@ -236,9 +236,11 @@ def fill_short_buckets(plan: BuildPlan, *, run_stage: Callable[[Stage], None]) -
         run_stage(stages[0])
         _adopt(folder, traces, rnd)
         after = _traces_per_source(traces)
-        dry |= {s for s in new["sources"] if after.get(s, 0) == before.get(s, 0)}
-        if new["samples"] != spec["samples"] and all(s in dry for s in new["sources"]):
-            can_sample_more = False  # more samples asked for and none came: the teacher has no more
+        grew = {s for s in new["sources"] if after.get(s, 0) > before.get(s, 0)}
+        if new["samples"] != spec["samples"]:
+            can_sample_more = bool(grew)  # more samples asked for and none came: the teacher has no more
+        else:
+            dry |= set(new["sources"]) - grew  # more rows asked for and none came: past the end
         for st in stages[1:]:
             run_stage(st)
         spec = new
