@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,28 +60,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _logs_to(path: Path) -> Iterator[None]:
-    """Send this process's (and its workers') stderr to a file, so datatrove's logs don't bury the display."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "a") as f:
-        os.dup2(f.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def cmd_build(args: argparse.Namespace) -> int:
+    import signal
+    import subprocess
+
     from rich.console import Console
 
-    from tracekit.engine import OutputConflict, plan_build, prepare_output, run_plan
+    from tracekit.engine import OutputConflict, plan_build, prepare_output
     from tracekit.lifeline import OutputLock
     from tracekit.progress import LiveDisplay
+    from tracekit.runner import read_error
     from tracekit.stats.report import final_table
 
     loaded = _load(args.recipe)
@@ -94,22 +80,39 @@ def cmd_build(args: argparse.Namespace) -> int:
     except OutputConflict as e:
         _err(str(e))
         return EXIT_BAD_INPUT
-    plan = plan_build(loaded, strict=args.strict)
+    stages = [s.name for s in plan_build(loaded, strict=args.strict).stages]
     console = Console(stderr=True)
-    console.print(f"[bold]building[/] {loaded.recipe.name} -> {out}")
+    console.print(f"[bold]building[/] {loaded.recipe.name} -> {out.resolve()}")
     t0 = time.monotonic()
-    log = out / "logs" / "datatrove.log"
-    try:
-        with OutputLock(out), LiveDisplay(out / "logs" / "progress", [s.name for s in plan.stages], None), _logs_to(log):
-            run_plan(plan)
-    except KeyboardInterrupt:
-        _err(f"interrupted; run the same command again to resume ({out})")
-        return 130
-    except Exception as e:
-        _err(f"build failed: {type(e).__name__}: {e}\n  details: {log} and {out / 'logs'}/<stage>/logs/")
+    log = out / "logs" / "build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "tracekit.runner", str(loaded.file)] + (["--strict"] if args.strict else [])
+    with OutputLock(out), open(log, "a") as logf, LiveDisplay(out / "logs" / "progress", stages, None):
+        # the build runs in its own process group (see tracekit/runner.py); its logs go to build.log
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True)
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            _err(f"interrupted; run the same command again to resume ({out})")
+            return 130
+    if rc != 0:
+        msg = read_error(out) or f"the build process exited with status {rc}"
+        _err(f"build failed: {msg}\n  details: {log} and {out / 'logs'}/<stage>/logs/")
         return 1
     console.print(final_table(out, seconds=time.monotonic() - t0))
+    from tracekit.mix.stage import shortfall_table
+
+    if (quotas := shortfall_table(out)) is not None:
+        console.print(quotas)
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tracekit.status import print_status
+
+    return print_status(Path(args.out))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -153,6 +156,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from tracekit.publish.hub import describe, files_to_push, push_dataset
+
+    out = Path(args.out)
+    try:
+        if args.dry_run:
+            print(f"# would upload to {args.repo_id} (dataset){' @ ' + args.revision if args.revision else ''}:")
+            print(describe(files_to_push(out)), end="")
+            return 0
+        sent = push_dataset(out, args.repo_id, private=args.private, revision=args.revision)
+    except FileNotFoundError as e:
+        _err(str(e))
+        return EXIT_BAD_INPUT
+    except Exception as e:  # network / Hub errors: a re-run resumes (files already there are skipped)
+        _err(f"push failed: {type(e).__name__}: {e}\n  run the same command again to resume")
+        return 1
+    print(f"pushed {len(sent)} file(s) to {args.repo_id} (files already on the Hub skipped)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tracekit", description=__doc__)
     p.add_argument("--version", action="version", version=f"tracekit {__version__}")
@@ -166,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("recipe")
     b.add_argument("--strict", action="store_true", help="stop at the first unreadable row")
     b.add_argument("--overwrite", action="store_true", help="delete an existing output folder first")
+    b.add_argument("--no-wait", action="store_true", help="Slurm: submit the stages and return at once")
     b.set_defaults(func=cmd_build)
+
+    st = sub.add_parser("status", help="per-stage progress of a running, finished or failed build")
+    st.add_argument("out")
+    st.set_defaults(func=cmd_status)
 
     s = sub.add_parser("stats", help="summaries of a build (DuckDB views `traces` and `dataset`)")
     s.add_argument("out")
@@ -187,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     t.set_defaults(func=cmd_train)
+
+    pu = sub.add_parser("push", help="upload a build's dataset, card, plots and recipe to the Hub (resumable)")
+    pu.add_argument("out", help="output folder of a finished build")
+    pu.add_argument("repo_id", help="Hub dataset id, e.g. my-org/r1-800k")
+    pu.add_argument("--private", action="store_true", help="create the repository private")
+    pu.add_argument("--revision", help="branch to push to (created if missing)")
+    pu.add_argument("--dry-run", action="store_true", help="list what would be uploaded; send nothing")
+    pu.set_defaults(func=cmd_push)
     return p
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from datatrove.pipeline.base import PipelineStep
 
-from tracekit.executors import make_executor
+from tracekit.executors import ensure_not_running, make_executor, run_cluster_stages
 from tracekit.lifeline import MAIN_PID_ENV, Lifeline, fault, fault_spec, wait_for_stragglers
 from tracekit.recipe import LoadedRecipe
 from tracekit.record import stable_hash
@@ -87,20 +87,19 @@ def per_trace_steps(loaded: LoadedRecipe) -> list[PipelineStep]:
 
     r = loaded.recipe
     steps: list[PipelineStep] = [ParseStep(tokenizer=r.tokenizer)]
-    for name in r.verify.model_fields_set or ():
+    order = [k for k in (loaded.raw.get("verify") or {}) if k in ("math", "code")]  # the recipe's order
+    for name in order:
         cfg = getattr(r.verify, name)
         if cfg is None:
             continue
         if name == "math":
-            from tracekit.verify.math.config import MathVerifyConfig
             from tracekit.verify.math_step import MathVerifyStep
 
-            steps.append(MathVerifyStep(config=MathVerifyConfig.model_validate(cfg)))
-        elif name == "code":
-            from tracekit.verify.code.config import CodeVerifyConfig
+            steps.append(MathVerifyStep(config=cfg))
+        else:
             from tracekit.verify.code_step import CodeVerifyStep
 
-            steps.append(CodeVerifyStep(config=CodeVerifyConfig.model_validate(cfg)))
+            steps.append(CodeVerifyStep(config=cfg))
     if r.filters:
         from tracekit.filters import build_filters
 
@@ -130,20 +129,18 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     plan.stages.append(Stage("sample", sample, tasks, workers))
     decision_paths: list[str] = []
     if r.dedup is not None:
-        from tracekit.dedup.config import DedupConfig
         from tracekit.dedup.stage import DedupStage
 
         p = str(decisions / "dedup.parquet")
-        step = DedupStage(config=DedupConfig.model_validate(r.dedup), input_dir=str(traces), output_path=p)
+        step = DedupStage(config=r.dedup, input_dir=str(traces), output_path=p)
         plan.stages.append(Stage("dedup", [step], 1, 1))
         decision_paths.append(p)
     if r.decontaminate is not None:
-        from tracekit.decontam.config import DecontamConfig
         from tracekit.decontam.stage import DecontamStage
 
         p = str(decisions / "decontam.parquet")
-        cfg = DecontamConfig.model_validate(r.decontaminate)
-        plan.stages.append(Stage("decontam", [DecontamStage(config=cfg, input_dir=str(traces), output_path=p)], 1, 1))
+        step = DecontamStage(config=r.decontaminate, input_dir=str(traces), output_path=p)
+        plan.stages.append(Stage("decontam", [step], 1, 1))
         decision_paths.append(p)
     if r.mix is not None:
         from tracekit.mix.config import MixConfig
@@ -198,17 +195,39 @@ def prepare_output(loaded: LoadedRecipe, *, overwrite: bool = False) -> Path:
     return out
 
 
-def run_plan(plan: BuildPlan) -> None:
-    """Run every stage in order (finished tasks are skipped), then drop the work folder."""
+def run_plan(plan: BuildPlan, *, wait: bool = True) -> bool:
+    """Run every stage in order (finished tasks are skipped), then drop the work folder.
+
+    On Slurm with `wait=False` the stages are only submitted: returns False and leaves the work folder.
+    """
+    config = plan.loaded.recipe.executor
+    if config.kind != "local":  # Slurm/Ray: stages chained on the cluster (tracekit/executors.py)
+        ensure_not_running(plan.out / "logs")
     for f in plan.work.rglob(".tmp.*") if plan.work.exists() else []:
         f.unlink()
-    os.environ[MAIN_PID_ENV] = str(os.getpid())
-    lock = plan.out / ".workers.lock"
-    wait_for_stragglers(lock)
-    spec = fault_spec()
-    for stage in plan.stages:
-        fault("stage", plan.stages.index(stage), spec if stage.name != "sample" else None)
-        pipeline = [Lifeline(lock_path=str(lock)), *stage.pipeline]
-        staged = Stage(stage.name, pipeline, stage.tasks, stage.workers)
-        make_executor(plan.loaded.recipe.executor, staged, logging_dir=plan.out / "logs" / stage.name).run()
+    if config.kind != "local":
+        if not run_cluster_stages(config, plan.stages, logs_dir=plan.out / "logs", wait=wait):
+            return False
+    else:
+        os.environ.setdefault(MAIN_PID_ENV, str(os.getpid()))  # the `tracekit build` command (runner.py)
+        lock = plan.out / ".workers.lock"
+        wait_for_stragglers(lock)
+        spec = fault_spec()
+
+        def run_stage(stage: Stage) -> None:
+            pipeline = [Lifeline(lock_path=str(lock)), *stage.pipeline]
+            staged = Stage(stage.name, pipeline, stage.tasks, stage.workers)
+            make_executor(config, staged, logging_dir=plan.out / "logs" / stage.name).run()
+
+        for stage in plan.stages:
+            fault("stage", plan.stages.index(stage), spec if stage.name != "sample" else None)
+            if stage.name == "finalize":  # mix `fill: resample`: sample more for short buckets first
+                from tracekit.mix.resample import fill_short_buckets
+
+                fill_short_buckets(plan, run_stage=run_stage)
+            run_stage(stage)
     shutil.rmtree(plan.work / "traces", ignore_errors=True)
+    from tracekit.publish.finish import finish_build
+
+    finish_build(plan.out, publish=plan.loaded.recipe.publish)  # report + plots, card, push if asked
+    return True

@@ -6,11 +6,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tracekit.decontam.config import DecontamConfig
+from tracekit.dedup.config import DedupConfig
 from tracekit.executor_config import ExecutorConfig, LocalExecutorConfig
 from tracekit.mix.config import MixConfig
 from tracekit.publish.config import PublishConfig
 from tracekit.sources.config import SourceConfig
+from tracekit.filters.config import FilterList
 from tracekit.teachers.config import DatasetTeacherConfig, TeacherConfig
+from tracekit.verify.code.config import CodeVerifyConfig
+from tracekit.verify.math.config import MathVerifyConfig
 
 
 class VerifyConfig(BaseModel):
@@ -18,8 +23,8 @@ class VerifyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    math: dict[str, Any] | None = Field(None, description="math verifier settings (see docs/verification.md)")
-    code: dict[str, Any] | None = Field(None, description="code sandbox verifier settings")
+    math: MathVerifyConfig | None = Field(None, description="math verifier settings (see docs/verification.md)")
+    code: CodeVerifyConfig | None = Field(None, description="code sandbox verifier settings")
 
 
 class Recipe(BaseModel):
@@ -38,9 +43,9 @@ class Recipe(BaseModel):
         None, description="HF tokenizer (name or local path) used to count tokens; none: counts stay empty"
     )
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
-    filters: list[Any] = Field(default_factory=list, description="filters in the order they run")
-    dedup: dict[str, Any] | None = Field(None)
-    decontaminate: dict[str, Any] | None = Field(None)
+    filters: FilterList = Field(default_factory=list, description="filters in the order they run")
+    dedup: DedupConfig | None = Field(None, description="prompt/completion dedup and k per prompt")
+    decontaminate: DecontamConfig | None = Field(None, description="benchmark n-gram decontamination")
     mix: MixConfig | None = Field(None, description="exact quotas per bucket, k per prompt, split")
     publish: PublishConfig | None = Field(None, description="push the dataset to the Hub after a build")
     executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig)
