@@ -1,4 +1,5 @@
-"""Run untrusted programs: bubblewrap isolation (or rlimits only), one sandbox per solution.
+"""Run untrusted programs: bubblewrap isolation (or rlimits only), warm sandboxes reused per worker,
+a fresh fork and emptied work dirs per solution, fresh namespaces per test.
 
 Example:
     >>> from tracekit.sandbox import SandboxOptions, SandboxLimits, make_runner
@@ -14,7 +15,9 @@ from tracekit.sandbox.bubblewrap import BubblewrapRunner
 from tracekit.sandbox.config import SandboxOptions
 from tracekit.sandbox.limits import SandboxLimits
 from tracekit.sandbox.make import make_runner
+from tracekit.sandbox.pool import SandboxPool
 from tracekit.sandbox.process import ProcessRunner
+from tracekit.sandbox.warm import WarmSandbox
 
 __all__ = [
     "BubblewrapRunner",
@@ -22,8 +25,10 @@ __all__ = [
     "SandboxBroken",
     "SandboxLimits",
     "SandboxOptions",
+    "SandboxPool",
     "SandboxRunner",
     "SandboxSession",
     "SandboxUnavailable",
+    "WarmSandbox",
     "make_runner",
 ]

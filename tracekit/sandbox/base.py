@@ -1,17 +1,11 @@
-"""Base of the sandbox runners: start the harness in some isolation, talk to it test by test."""
+"""Base of the sandbox runners: warm sandboxes per worker, talked to solution by solution, test by test."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import marshal
 import os
 import pwd
-import selectors
-import signal
-import subprocess
-import tempfile
-import time
+import threading
+import weakref
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -19,7 +13,12 @@ from types import TracebackType
 from typing import Any, Literal
 
 from tracekit.sandbox.config import SandboxOptions
+from tracekit.sandbox.errors import SandboxBroken, SandboxUnavailable
 from tracekit.sandbox.limits import SandboxLimits
+from tracekit.sandbox.pool import SandboxPool
+from tracekit.sandbox.warm import WarmSandbox
+
+__all__ = ["SandboxBroken", "SandboxRunner", "SandboxSession", "SandboxUnavailable"]
 
 HARNESS_PATH = Path(__file__).with_name("harness.py")
 # Slack on top of a test's own wall limit before the host decides the harness itself hangs.
@@ -28,14 +27,6 @@ MAX_REPLY_BYTES_EXTRA = 1 << 20
 
 Mode = Literal["stdio", "call", "assert"]
 Language = Literal["python", "cpp"]
-
-
-class SandboxUnavailable(RuntimeError):
-    """The chosen sandbox cannot run on this machine (e.g. no user namespaces for bubblewrap)."""
-
-
-class SandboxBroken(RuntimeError):
-    """The sandbox or its harness failed (not the solution): the verdict is `error`, retried."""
 
 
 @cache
@@ -63,7 +54,12 @@ def unprivileged_ids(user: str) -> tuple[int, int] | None:
 
 
 class SandboxSession:
-    """One running harness for one solution. Use as a context manager; `run_test` per test.
+    """One solution in a warm sandbox. Use as a context manager; `run_test` per test.
+
+    The sandbox's harness handles the solution in a fresh fork with emptied writable dirs, so the
+    session shares no state with earlier or later solutions. On close the sandbox goes back to its
+    pool, unless anything went wrong (a `SandboxBroken`, or a reply still in flight): then it is
+    killed and the pool starts another.
 
     Example:
         >>> with runner.open_session(code="print(1)", language="python", mode="stdio",
@@ -75,120 +71,59 @@ class SandboxSession:
     def __init__(
         self,
         *,
-        argv: list[str],
-        popen_kwargs: dict[str, Any],
+        sandbox: WarmSandbox,
         setup: dict[str, Any],
         limits: SandboxLimits,
-        cleanup: Callable[[], None] | None = None,
+        release: Callable[[WarmSandbox, bool], None],
     ) -> None:
+        self.sandbox = sandbox
         self.limits = limits
-        self._cleanup = cleanup
+        self._release: Callable[[WarmSandbox, bool], None] | None = release
+        self._clean = False  # True only while no request is unanswered
         self.compile_error: str | None = None
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
-        self._buf = b""
         self._max_reply = limits.max_output_bytes * 6 + MAX_REPLY_BYTES_EXTRA
+        sandbox.solutions += 1
         try:
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self._stderr,
-                start_new_session=True,
-                close_fds=True,
-                **popen_kwargs,
+            sandbox.send(setup)
+            ready = sandbox.recv(
+                timeout=limits.compile_time_limit_s + HOST_SLACK_S, max_bytes=self._max_reply
             )
-        except OSError as e:
-            self._stderr.close()
-            if cleanup is not None:
-                cleanup()
-            raise SandboxBroken(f"cannot start sandbox: {e}") from e
-        self._sel = selectors.DefaultSelector()
-        assert self.proc.stdout is not None
-        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            self._send(setup)
-            ready = self._recv(timeout=limits.compile_time_limit_s + HOST_SLACK_S)
-        except SandboxBroken:
+        except BaseException:
             self.close()
             raise
-        if not ready.get("ready"):
+        if "ready" not in ready:
+            self.close()
+            raise SandboxBroken(f"harness sent no ready reply: {str(ready)[:200]}")
+        self._clean = True
+        if not ready["ready"]:
             self.compile_error = str(ready.get("compile_error", "compile failed"))
-
-    def _send(self, obj: dict[str, Any]) -> None:
-        """Framed marshal (the harness avoids importing json: it costs more than the test)."""
-        assert self.proc.stdin is not None
-        blob = marshal.dumps(obj)
-        try:
-            self.proc.stdin.write(len(blob).to_bytes(4, "big") + blob)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as e:
-            raise SandboxBroken(f"harness stopped reading: {e}; {self.stderr_tail()}") from e
-
-    def _recv(self, *, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SandboxBroken(f"harness did not answer within {timeout:.0f}s; {self.stderr_tail()}")
-            if not self._sel.select(timeout=left):
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                code = self.proc.poll()
-                raise SandboxBroken(f"harness exited (status {code}); {self.stderr_tail()}")
-            self._buf += chunk
-            if len(self._buf) > self._max_reply:
-                raise SandboxBroken("harness reply exceeds the output cap")
-        line, _, self._buf = self._buf.partition(b"\n")
-        try:
-            obj: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SandboxBroken(f"harness sent invalid JSON: {line[:200]!r}") from e
-        return obj
 
     def run_test(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one test ({"i", "stdin"|"args"|"assert"}); return the harness's raw outcome."""
-        self._send(request)
-        reply = self._recv(timeout=self.limits.wall_limit_s + HOST_SLACK_S)
-        if reply.get("outcome") == "harness_error":
-            raise SandboxBroken(f"harness error: {str(reply.get('detail', ''))[-500:]}")
+        if not self._clean or self._release is None:
+            raise SandboxBroken("session is closed or its sandbox broke")
+        self._clean = False
+        self.sandbox.send(request)
+        reply = self.sandbox.recv(timeout=self.limits.wall_limit_s + HOST_SLACK_S, max_bytes=self._max_reply)
+        if reply.get("i") != request.get("i") or "outcome" not in reply:
+            raise SandboxBroken(f"harness answered out of turn: {str(reply)[:200]}")
+        self._clean = True
         return reply
 
     def stderr_tail(self, n: int = 600) -> str:
-        try:
-            self._stderr.seek(0, os.SEEK_END)
-            size = self._stderr.tell()
-            self._stderr.seek(max(0, size - n))
-            return "stderr: " + self._stderr.read().decode("utf-8", "replace").strip()
-        except (OSError, ValueError):
-            return ""
+        return self.sandbox.stderr_tail(n)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        if self._release is None:
+            return
+        release, self._release = self._release, None
+        healthy = self._clean and self.sandbox.alive()
+        if healthy:
             try:
-                if self.proc.stdin is not None:
-                    done = marshal.dumps({"done": True})
-                    self.proc.stdin.write(len(done).to_bytes(4, "big") + done)
-                    self.proc.stdin.close()
-            except OSError:
-                pass
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
-        if self.proc.poll() is None:
-            with contextlib.suppress(OSError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
-        self._sel.close()
-        self._stderr.close()
-        if self._cleanup is not None:
-            self._cleanup()
-            self._cleanup = None
+                self.sandbox.send({"done": True})
+            except SandboxBroken:
+                healthy = False
+        release(self.sandbox, healthy)
 
     def __enter__(self) -> SandboxSession:
         return self
@@ -202,7 +137,9 @@ class SandboxSession:
 class SandboxRunner:
     """Base class: subclasses say how to start the harness (`command`, `popen_kwargs`).
 
-    `name` is what the ledger records as the verify method (`code_sandbox`, `code_process`).
+    `name` is what the ledger records as the verify method (`code_sandbox`, `code_process`). A runner
+    keeps warm sandboxes (one per concurrent session) until `close()` or until it is garbage
+    collected; they also die with the process that started them.
     """
 
     name = "sandbox"
@@ -211,12 +148,14 @@ class SandboxRunner:
     def __init__(self, *, options: SandboxOptions | None = None) -> None:
         self.options = options or SandboxOptions()
         self.python = self.options.python or default_python()
+        self._pool: SandboxPool | None = None
+        self._pool_lock = threading.Lock()
 
     def check(self) -> None:
         """Raise `SandboxUnavailable` with a clear message when this runner cannot work here."""
 
     def command(self, *, limits: SandboxLimits) -> tuple[list[str], Callable[[], None] | None]:
-        """argv starting the harness, and what to clean up after the session (or None)."""
+        """argv starting the harness, and what to clean up after the sandbox stops (or None)."""
         raise NotImplementedError
 
     def popen_kwargs(self) -> dict[str, Any]:
@@ -224,6 +163,24 @@ class SandboxRunner:
         if ids is None:
             return {}
         return {"user": ids[0], "group": ids[1], "extra_groups": []}
+
+    def start_sandbox(self) -> WarmSandbox:
+        """Start one harness server in this runner's isolation."""
+        argv, cleanup = self.command(limits=SandboxLimits())
+        return WarmSandbox(argv=argv, popen_kwargs=self.popen_kwargs(), cleanup=cleanup)
+
+    @property
+    def pool(self) -> SandboxPool:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = SandboxPool(start=self.start_sandbox, max_solutions=self.options.warm_solutions)
+                weakref.finalize(self, self._pool.close)
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the idle warm sandboxes (a later session starts new ones)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def open_session(
         self,
@@ -244,7 +201,11 @@ class SandboxRunner:
             "limits": limits.as_dict(),
             "isolate": self.isolated,
         }
-        argv, cleanup = self.command(limits=limits)
+        pool = self.pool
+        sandbox = pool.acquire()
         return SandboxSession(
-            argv=argv, popen_kwargs=self.popen_kwargs(), setup=setup, limits=limits, cleanup=cleanup
+            sandbox=sandbox,
+            setup=setup,
+            limits=limits,
+            release=lambda sb, healthy: pool.release(sb, healthy=healthy),
         )

@@ -1,4 +1,4 @@
-"""Bubblewrap runner: each solution's harness runs in its own set of namespaces."""
+"""Bubblewrap runner: warm harness servers in their own namespaces, each test in nested ones."""
 
 from __future__ import annotations
 
@@ -90,12 +90,22 @@ class BubblewrapRunner(SandboxRunner):
             argv += ["--setenv", k, v]
         argv += self.mounts()
         argv += ["--proc", "/proc", "--dev", "/dev"]
+        # /dev itself read-only and a small private /dev/shm: no unbounded writable place besides /tmp
+        argv += [
+            "--size",
+            str(self.options.shm_mb * 1024 * 1024),
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+        ]
         argv += ["--size", str(self.options.disk_mb * 1024 * 1024), "--tmpfs", "/tmp", "--chdir", "/tmp"]
         argv += [
             "--remount-ro",
             "/",
         ]  # bwrap's root tmpfs (/, /etc, ...) read-only: /tmp is the only rw place
-        argv += ["--", self.python, "-I", "-B", "-c", harness_source(), "/tmp"]
+        # The harness server empties /tmp and /dev/shm before each solution it runs.
+        argv += ["--", self.python, "-I", "-B", "-c", harness_source(), "/tmp", "/dev/shm"]
         return argv, None
 
     @staticmethod

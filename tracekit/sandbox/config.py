@@ -27,6 +27,13 @@ class SandboxOptions(BaseModel):
     disk_mb: int = Field(
         default=256, ge=1, description="Size of the private writable /tmp (tmpfs) of a sandbox."
     )
+    shm_mb: int = Field(default=16, ge=1, description="Size of the private /dev/shm (tmpfs) of a sandbox.")
+    warm_solutions: int = Field(
+        default=1000,
+        ge=1,
+        description="Solutions one warm sandbox runs (each in a fresh fork with emptied work dirs) "
+        "before it is replaced by a new one; 1 starts a new sandbox per solution.",
+    )
     max_processes: int = Field(default=32, ge=1, description="RLIMIT_NPROC of a test (processes + threads).")
     max_output_kb: int = Field(
         default=32 * 1024, ge=1, description="Cap on stdout/stderr and any file a test writes (RLIMIT_FSIZE)."

@@ -1,21 +1,31 @@
-"""The program that runs inside the sandbox: one per solution, each test in a fresh child process.
+"""The program that runs inside the sandbox: a warm server, a fresh child per solution, a fresh
+namespaced process per test.
 
 Standard library only: it runs under the sandbox's interpreter (e.g. /usr/bin/python3), not the
-tracekit venv. It speaks line-delimited JSON on stdin/stdout with the host (`protocol` below) and
-never sees expected outputs: the host compares, so a solution cannot read answers from memory.
+tracekit venv. It never sees expected outputs: the host compares, so a solution cannot read answers
+from memory.
 
-Protocol (one JSON object per line):
+Layers (each a fork of the one above, so nothing is ever imported or started twice):
+    server    started once per sandbox (per host worker), pre-imports common modules, never reads a
+              request and never runs solution code. Before each solution it empties the writable
+              places (work dir, /dev/shm) and forks a solution harness; when that child exits it
+              checks the exit status (anything but a clean "done" is a harness error: it reports it
+              and exits, so the host replaces the whole sandbox).
+    solution  reads one solution's requests from the host (unbuffered: the next solution's bytes stay
+              in the pipe for the next child), compiles it, answers test requests, exits at "done".
+    test      per test: an intermediate enters a new user + PID + IPC namespace and forks PID 1 there,
+              which forks the test process (PID 2). When PID 1 exits the kernel kills everything left
+              in the namespace, daemons included, and the test cannot see or signal the harness.
+              Python tests are forked from the warm interpreter (no interpreter start), C++ tests
+              exec the compiled binary.
+
+Protocol (host -> harness: 4-byte big-endian length + marshal blob; harness -> host: one JSON line):
     host -> {"language", "code", "mode": "stdio|call|assert", "fn_name", "entry_point", "limits"}
     harness -> {"ready": true} | {"ready": false, "compile_error": "..."}
     host -> {"i": k, "stdin": "..."} | {"i": k, "args": [...]} | {"i": k, "assert": "..."}
     harness -> {"i": k, "outcome": "ok|timeout|signal|exit|output_limit", ...}
-    host -> {"done": true} (or EOF)
-
-Each test: the harness forks an intermediate which (when user namespaces work) enters a new user + PID
-namespace and forks the test process as PID 1 there. When PID 1 exits (or is killed at the wall
-limit) the kernel kills every process left in that namespace, daemons included, and the test process
-cannot see or signal the harness. Python tests are forked from this warm interpreter instead of
-starting a new one (that is where the speed comes from); C++ tests exec the compiled binary.
+    host -> {"done": true}            (the next solution's setup may follow at once)
+    harness -> {"outcome": "harness_error", "detail": "..."} whenever the harness itself broke.
 """
 
 import contextlib
@@ -31,9 +41,20 @@ from _json import encode_basestring_ascii as _json_str  # C helper: no `re` impo
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWIPC = 0x08000000  # SysV IPC objects die with the test, never reach the next solution
+PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_DUMPABLE = 4
 WORK = sys.argv[1] if len(sys.argv) > 1 else "/tmp"  # the sandbox's private writable directory
+# Every place a test can write to; the server empties them all before each solution.
+WIPE_DIRS = [WORK] + sys.argv[2:]
+EXIT_HOST_GONE = 3  # a solution child saw EOF from the host: the server stops quietly
+# Imported once by the server so that tests (forked from it) do not pay for them. Forked copies are
+# private: a test that changes one of these modules changes only its own process.
+PRELOAD = (
+    "array", "bisect", "collections", "copy", "decimal", "fractions", "functools", "heapq",
+    "itertools", "json", "math", "operator", "re", "string", "typing",
+)  # fmt: skip
 RUN_DIR = WORK + "/.harness"  # harness files (stdin/stdout/stderr of each test, binaries)
 STDERR_TAIL = 2000
 
@@ -41,7 +62,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 _HOST_OUT = sys.stdout  # the pipe to the host; test processes close it
-_HOST_IN = sys.stdin.buffer  # framed marshal requests from the host (trusted data)
+_HOST_IN_FD = 0  # framed marshal requests from the host (trusted data), read unbuffered
 
 
 def _dumps(v):
@@ -92,7 +113,7 @@ def _read_tail(path, limit):
 def _enter_namespaces():
     """New user + PID namespace for the next child; False when the kernel refuses (process mode)."""
     uid, gid = os.getuid(), os.getgid()
-    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0:
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC) != 0:
         return False
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # /proc/self/*_map is writable only when dumpable
     try:
@@ -174,6 +195,9 @@ def _run_python_test(state, req, res_fd, nonce):
     sys.stderr = open(2, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
     sys.argv = ["solution.py"]
+    rnd = sys.modules.get("random")
+    if rnd is not None:  # never preloaded; reseed anyway so tests never share a random stream
+        rnd.seed()
     module = types.ModuleType("__main__")
     module.__dict__["__builtins__"] = builtins
     module.__dict__["__file__"] = "solution.py"
@@ -470,35 +494,106 @@ def _compile(setup, lim):
     return state, f"unsupported language {state['language']!r}"
 
 
+def _read_exact(n):
+    """Exactly n bytes from the host pipe, or None at EOF. os.read, not a buffered reader: bytes past
+    this solution's "done" belong to the next solution's child."""
+    parts = []
+    while n > 0:
+        chunk = os.read(_HOST_IN_FD, n)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
 def _read_request():
     """One framed request: 4-byte big-endian length, then a marshal blob. None at EOF."""
-    head = _HOST_IN.read(4)
-    if len(head) < 4:
+    head = _read_exact(4)
+    if head is None:
         return None
-    return marshal.loads(_HOST_IN.read(int.from_bytes(head, "big")))
+    blob = _read_exact(int.from_bytes(head, "big"))
+    return None if blob is None else marshal.loads(blob)
+
+
+def _solution_main():
+    """One solution (a fresh fork of the server): setup, tests, until "done". Returns the exit code."""
+    os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+    setup = _read_request()
+    if setup is None:
+        return EXIT_HOST_GONE
+    lim = setup["limits"]
+    state, err = _compile(setup, lim)
+    if err is not None:
+        _reply({"ready": False, "compile_error": err})
+    else:
+        _reply({"ready": True})
+    while True:
+        req = _read_request()
+        if req is None:
+            return EXIT_HOST_GONE
+        if req.get("done"):
+            return 0
+        if err is not None:
+            _reply({"i": req.get("i"), "outcome": "harness_error", "detail": "test after a compile error"})
+            continue
+        try:
+            _reply(_run_one(state, req, lim))
+        except Exception as e:
+            _reply({"i": req.get("i"), "outcome": "harness_error", "detail": f"{type(e).__name__}: {e}"})
+
+
+def _wipe():
+    """Empty every writable place; True when they are all empty afterwards."""
+    clean = True
+    for d in WIPE_DIRS:
+        with contextlib.suppress(OSError):
+            os.chmod(d, 0o700)
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue  # e.g. no /dev/shm: nothing to carry state in
+        for name in names:
+            _remove(os.path.join(d, name))
+        try:
+            clean = clean and not os.listdir(d)
+        except OSError:
+            clean = False
+    return clean
+
+
+def _preload():
+    for name in PRELOAD:
+        with contextlib.suppress(Exception):
+            __import__(name)
 
 
 def main():
     # Not dumpable: a test process (same uid) cannot read or write this process's memory via /proc.
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
-    setup = _read_request()
-    if setup is None:
-        return
-    lim = setup["limits"]
-    state, err = _compile(setup, lim)
-    if err is not None:
-        _reply({"ready": False, "compile_error": err})
-        return
-    _reply({"ready": True})
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with whoever started it
+    _preload()
     while True:
-        req = _read_request()
-        if req is None or req.get("done"):
-            break
-        try:
-            _reply(_run_one(state, req, lim))
-        except Exception as e:
-            _reply({"i": req.get("i"), "outcome": "harness_error", "detail": f"{type(e).__name__}: {e}"})
+        if not _wipe():
+            _reply({"outcome": "harness_error", "detail": "could not empty the work dir"})
+            return
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                code = _solution_main()
+            except BaseException:
+                _print_exc()
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status == 0:
+            continue
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_HOST_GONE:
+            return
+        _reply({"outcome": "harness_error", "detail": f"solution harness died (wait status {status})"})
+        return
 
 
 if __name__ == "__main__":

@@ -65,6 +65,16 @@ class CodeVerifier:
         self.method = self.runner.name
 
     # ------------------------------------------------------------------ public
+    def close(self) -> None:
+        """Stop the warm sandboxes (they also stop with this process); the verifier stays usable."""
+        self.runner.close()
+
+    def __enter__(self) -> CodeVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def verify_many(self, items: Sequence[CodeItem]) -> list[CodeVerdict]:
         """Verdicts in input order; solutions run concurrently (`workers`, default all cores)."""
         workers = self.config.workers or os.cpu_count() or 1

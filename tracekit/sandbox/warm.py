@@ -1,0 +1,163 @@
+"""One long-lived sandbox process (bwrap + harness server) and the pipes to it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import marshal
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tracekit.sandbox.errors import SandboxBroken
+
+STDERR_KEEP_BYTES = 1 << 20
+
+
+class WarmSandbox:
+    """A started harness server: solutions are sent to it one after another, each handled by a fresh
+    fork (see harness.py), so it never carries state from one solution to the next. Any failure to
+    talk to it raises `SandboxBroken`; the owner then `kill`s it and starts another.
+
+    Example:
+        >>> sb = WarmSandbox(argv=["python3", "-c", HARNESS, "/tmp"], popen_kwargs={})  # doctest: +SKIP
+        >>> sb.send({"language": "python", ...}); sb.recv(timeout=30)  # doctest: +SKIP
+        {'ready': True}
+    """
+
+    def __init__(
+        self,
+        *,
+        argv: list[str],
+        popen_kwargs: dict[str, Any],
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
+        self._cleanup = cleanup
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill())
+        self._buf = b""
+        self.broken = False
+        self.solutions = 0  # solutions started in this sandbox
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                start_new_session=True,
+                close_fds=True,
+                **popen_kwargs,
+            )
+        except OSError as e:
+            self._stderr.close()
+            if cleanup is not None:
+                cleanup()
+            raise SandboxBroken(f"cannot start sandbox: {e}") from e
+        self._sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return not self.broken and self.proc.poll() is None
+
+    def send(self, obj: dict[str, Any]) -> None:
+        """Framed marshal (the harness avoids importing json for requests)."""
+        assert self.proc.stdin is not None
+        blob = marshal.dumps(obj)
+        try:
+            self.proc.stdin.write(len(blob).to_bytes(4, "big") + blob)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as e:
+            self.broken = True
+            raise SandboxBroken(f"harness stopped reading: {e}; {self.stderr_tail()}") from e
+
+    def recv(self, *, timeout: float, max_bytes: int) -> dict[str, Any]:
+        """The next JSON line from the harness; `SandboxBroken` on EOF, timeout, garbage or a
+        harness-error report."""
+        try:
+            obj = self._recv(timeout=timeout, max_bytes=max_bytes)
+        except SandboxBroken:
+            self.broken = True
+            raise
+        if obj.get("outcome") == "harness_error":
+            self.broken = True
+            raise SandboxBroken(f"harness error: {str(obj.get('detail', ''))[-500:]}")
+        return obj
+
+    def _recv(self, *, timeout: float, max_bytes: int) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SandboxBroken(f"harness did not answer within {timeout:.0f}s; {self.stderr_tail()}")
+            if not self._sel.select(timeout=left):
+                continue
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError as e:
+                raise SandboxBroken(f"cannot read from the harness: {e}") from e
+            if not chunk:
+                code = self.proc.poll()
+                raise SandboxBroken(f"harness exited (status {code}); {self.stderr_tail()}")
+            self._buf += chunk
+            if len(self._buf) > max_bytes:
+                raise SandboxBroken("harness reply exceeds the output cap")
+        line, _, self._buf = self._buf.partition(b"\n")
+        try:
+            obj: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SandboxBroken(f"harness sent invalid JSON: {line[:200]!r}") from e
+        return obj
+
+    def stderr_tail(self, n: int = 600) -> str:
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - n))
+            text = self._stderr.read().decode("utf-8", "replace").strip()
+            if size > STDERR_KEEP_BYTES:  # a long-lived sandbox: keep only the recent part
+                self._stderr.truncate(0)
+            return "stderr: " + text
+        except (OSError, ValueError):
+            return ""
+
+    def finish(self) -> None:
+        """Close the host end of stdin and wait briefly: the server exits at EOF."""
+        if self.proc.poll() is None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
+        self.kill()
+
+    def kill(self) -> None:
+        """Kill the whole sandbox (its own session), reap it and free its resources. Idempotent."""
+        self.broken = True
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    f.close()
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self._sel.close()
+        with contextlib.suppress(OSError, ValueError):
+            self._stderr.close()
+        if self._cleanup is not None:
+            cleanup, self._cleanup = self._cleanup, None
+            cleanup()
