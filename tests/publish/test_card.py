@@ -98,3 +98,18 @@ def test_size_categories() -> None:
         "100K<n<1M",
         "1M<n<10M",
     ]
+
+
+def test_card_and_report_of_a_build_that_kept_nothing(built: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from tracekit.publish.finish import finish_build
+
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    shutil.rmtree(out / "dataset" / "data")
+    (out / "dataset" / "data").mkdir()
+    finish_build(out)
+    card = (out / "dataset" / "README.md").read_text()
+    assert "0 rows" in card and "_(empty dataset)_" in card
+    assert (out / "report.html").exists()

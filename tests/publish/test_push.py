@@ -129,3 +129,21 @@ def test_push_to_a_revision_creates_the_branch(built: Path, tmp_path: Path) -> N
         assert {c["revision"] for c in hub.state.commits} == {"v1"}
         sha = hashlib.sha256(local_files(built)["README.md"]).hexdigest()
         assert sha not in hub.state.lfs  # the card is a regular file, not LFS
+
+
+def test_publish_in_the_recipe_pushes_at_the_end_of_the_build(tmp_path: Path) -> None:
+    from tests.conftest import write_recipe
+    from tests.publish.conftest import SOURCES, write_toy_sources
+
+    write_toy_sources(tmp_path, math_rows=5, general_rows=3)
+    recipe = write_recipe(
+        tmp_path, sources=SOURCES, name="pub", publish={"repo_id": "me/pub", "private": True}
+    )
+    with FakeHub(token=TOKEN) as hub:
+        proc = run_cli("build", str(recipe), cwd=tmp_path, env=hub_env(hub, tmp_path))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        repo = hub.state.repos["me/pub"]
+        assert repo.private
+        assert repo.branches["main"] == local_files(tmp_path / "out")
+        assert "README.md" in repo.branches["main"] and "recipe.resolved.yaml" in repo.branches["main"]
+        assert TOKEN not in repo.branches["main"]["recipe.resolved.yaml"].decode()

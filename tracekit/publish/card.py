@@ -9,9 +9,8 @@ from typing import Any
 import duckdb
 import yaml
 
-from tracekit.publish.report import PLOTS, funnel_totals, length_expr, plots_dir, shortfall_rows
+from tracekit.publish.report import PLOTS, funnel_totals, length_expr, open_build, plots_dir, shortfall_rows
 from tracekit.publish.secrets import redact_config, redact_text
-from tracekit.stats.db import connect
 from tracekit.stats.summary import funnel_sql
 
 _SIZES = (
@@ -111,7 +110,7 @@ def write_card(out: Path, recipe_resolved: dict[str, Any]) -> Path:
     """
     out = Path(out)
     recipe = redact_config(recipe_resolved)
-    con = connect(out)
+    con = open_build(out)
     splits = [
         s
         for (s,) in con.sql(

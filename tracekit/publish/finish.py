@@ -18,6 +18,8 @@ def finish_build(out: Path, *, publish: PublishConfig | None = None) -> None:
         >>> finish_build(Path("out/quickstart"))  # doctest: +SKIP
     """
     out = Path(out)
+    if not any((out / "ledger").glob("*.parquet")):
+        return  # no trace was sampled: nothing to describe or publish
     write_report(out)
     resolved = out / "recipe.resolved.yaml"
     recipe = yaml.safe_load(resolved.read_text()) if resolved.exists() else {"name": out.name}

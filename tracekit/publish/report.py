@@ -32,6 +32,19 @@ def shortfall_rows(out: Path) -> list[dict[str, Any]] | None:
     return None
 
 
+def open_build(out: Path) -> duckdb.DuckDBPyConnection:
+    """`stats.connect` with a `dataset` view that has every dataset column even when no row was kept."""
+    con = connect(out)
+    if not list((Path(out) / "dataset" / "data").glob("*.parquet")):
+        con.execute(
+            "CREATE OR REPLACE VIEW dataset AS SELECT NULL::STRUCT(role VARCHAR, content VARCHAR)[] AS messages, "
+            "NULL::VARCHAR AS trace_id, NULL::VARCHAR AS prompt_id, NULL::VARCHAR AS source, NULL::VARCHAR AS domain, "
+            "NULL::VARCHAR AS bucket, NULL::BIGINT AS num_tokens, NULL::BOOLEAN AS verified, NULL::VARCHAR AS split "
+            "WHERE false"
+        )
+    return con
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     rel = con.sql(sql)
     return list(rel.columns), rel.fetchall()
@@ -106,11 +119,12 @@ def _plot_mix(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
         vals = [next((n for p, s, n in rows if p == part and s == split), 0) for part in parts]
         ax.barh(parts, vals, left=left, color=color, label=split)
         left = [a + b for a, b in zip(left, vals, strict=True)]
-    if not parts:
+    if parts:
+        ax.legend(fontsize=8)
+    else:
         ax.text(0.5, 0.5, "empty dataset", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("Dataset composition (bucket, or source when not mixed)")
     ax.set_xlabel("rows")
-    ax.legend(fontsize=8)
 
 
 def write_plots(out: Path) -> dict[str, Path]:
@@ -120,7 +134,7 @@ def write_plots(out: Path) -> dict[str, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    con = connect(out)
+    con = open_build(out)
     folder = plots_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -161,7 +175,7 @@ def write_report(out: Path) -> Path:
     """
     out = Path(out)
     paths = write_plots(out)
-    con = connect(out)
+    con = open_build(out)
     sections = []
     for name, title in (
         ("funnel", "Funnel"),
