@@ -21,7 +21,7 @@ from loguru import logger
 from tracekit.record import seed_from_trace_id, stable_hash
 from tracekit.sources.config import SourceConfig
 from tracekit.teachers.base import Teacher, render_messages, template_hash
-from tracekit.teachers.chat_client import ChatAnswer, ChatClient
+from tracekit.teachers.chat_client import ChatClient
 from tracekit.teachers.config import LiveTeacherConfig, SamplingConfig
 from tracekit.teachers.request_cache import RequestCache
 
@@ -145,6 +145,7 @@ class LiveTeacher(Teacher):
         self.cache_dir = cache_dir
         self.usage_dir = usage_dir
         self.request_model = config.model  # the served model name (a managed server may rename it)
+        self.last_usage: dict[str, Any] = {}  # usage of the last run() (read by `validate --estimate`)
 
     # ---- endpoints (subclasses) ----
     def endpoints(self, rank: int) -> contextlib.AbstractContextManager[list[str]]:
@@ -164,7 +165,7 @@ class LiveTeacher(Teacher):
     # ---- sampling ----
     async def _sample(
         self, client: ChatClient, body: dict[str, Any], tid: str, cache: RequestCache | None
-    ) -> ChatAnswer:
+    ) -> dict[str, Any]:
         answer = await client.complete(body)
         answer_max = body.get("max_tokens")
         rt = self.config.retry_truncated
@@ -175,7 +176,7 @@ class LiveTeacher(Teacher):
         d["max_tokens"] = answer_max
         if cache is not None and answer.error is None:
             cache.put(tid, d)  # errors are not cached: a resumed run tries them again
-        return answer
+        return d
 
     def _finish(
         self, trace: Document, plan: SourcePlan, answer: dict[str, Any], usage: dict[str, Any]
@@ -248,7 +249,7 @@ class LiveTeacher(Teacher):
             ),
             0,
         )
-        t0 = time.monotonic()
+        t0 = t_ready = time.monotonic()
         loop: LoopThread | None = None
         client: ChatClient | None = None
         try:
@@ -266,6 +267,7 @@ class LiveTeacher(Teacher):
                     )
 
                 client = loop.submit(_make()).result()
+                t_ready = time.monotonic()
                 window_cap = max(64, 2 * self.config.max_concurrency * len(base_urls))
                 window: deque[
                     tuple[Document, SourcePlan, concurrent.futures.Future[Any] | dict[str, Any]]
@@ -277,7 +279,7 @@ class LiveTeacher(Teacher):
                         if isinstance(fut, concurrent.futures.Future):
                             if len(window) < window_cap and not fut.done():
                                 return
-                            answer = fut.result().to_dict()
+                            answer = fut.result()
                         else:
                             answer = fut
                         window.popleft()
@@ -319,4 +321,6 @@ class LiveTeacher(Teacher):
             if cache is not None:
                 cache.close()
             usage["wall_s"] = round(time.monotonic() - t0, 3)
+            usage["sampling_s"] = round(time.monotonic() - t_ready, 3)  # without the server's start
+            self.last_usage = usage
             self._write_usage(rank, usage)

@@ -1,0 +1,158 @@
+"""`tracekit validate RECIPE --estimate N`: sample N prompts and project the whole recipe's cost."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from datatrove.data import Document
+
+from tracekit.recipe import LoadedRecipe
+
+
+@dataclass
+class Estimate:
+    """Measured on a sample of prompts, projected to every prompt of the recipe."""
+
+    prompts: int  # prompts in the recipe (every source)
+    traces: int  # traces the recipe will sample (prompts x n per source)
+    sampled_prompts: int
+    sampled_traces: int
+    mean_prompt_tokens: float
+    mean_completion_tokens: float
+    truncated_share: float
+    error_share: float
+    sampling_s: float  # wall time of the sample (server start excluded)
+    output_tokens_per_s: float
+    gpus_per_server: int | None  # managed vLLM only
+    price: dict[str, Any] | None
+    per_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def prompt_tokens(self) -> float:
+        return self.traces * self.mean_prompt_tokens
+
+    @property
+    def completion_tokens(self) -> float:
+        return self.traces * self.mean_completion_tokens
+
+    @property
+    def wall_hours_one_server(self) -> float:
+        return self.completion_tokens / max(self.output_tokens_per_s, 1e-9) / 3600
+
+    @property
+    def gpu_hours(self) -> float | None:
+        return None if self.gpus_per_server is None else self.wall_hours_one_server * self.gpus_per_server
+
+    @property
+    def cost(self) -> float | None:
+        if not self.price:
+            return None
+        c = (
+            self.prompt_tokens * self.price["prompt_per_million"]
+            + self.completion_tokens * self.price["completion_per_million"]
+        ) / 1e6
+        if self.price.get("gpu_hour") is not None and self.gpu_hours is not None:
+            c += self.gpu_hours * self.price["gpu_hour"]
+        return c
+
+
+def _gpus(engine: dict[str, Any]) -> int:
+    return (
+        int(engine.get("tensor_parallel_size", 1))
+        * int(engine.get("pipeline_parallel_size", 1))
+        * int(engine.get("data_parallel_size", 1))
+    )
+
+
+def sample_prompts(loaded: LoadedRecipe, n: int, *, seed: int = 0) -> tuple[list[Document], dict[str, int]]:
+    """A uniform sample of `n` prompt documents over every source (reservoir), and the prompt count per source."""
+    from tracekit.sources.reader import SourceReader
+
+    rng = random.Random(seed)
+    reservoir: list[Document] = []
+    counts: dict[str, int] = {}
+    reader = SourceReader(sources=loaded.recipe.sources, base_dir=str(loaded.base_dir))
+    for seen, doc in enumerate(reader.run(None, 0, 1), start=1):
+        counts[doc.metadata["source"]] = counts.get(doc.metadata["source"], 0) + 1
+        if len(reservoir) < n:
+            reservoir.append(doc)
+        else:
+            j = rng.randrange(seen)
+            if j < n:
+                reservoir[j] = doc
+    return reservoir, counts
+
+
+def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> Estimate:
+    """Sample `n` prompts (all their samples) with the recipe's teacher and project tokens, time and cost.
+
+    Nothing is written to the recipe's output folder. Throughput is measured with at most `n x n_samples`
+    requests in flight, so with a small `n` it (and so the wall time) is on the pessimistic side.
+
+    Example:
+        est = estimate_recipe(load_recipe("pipelines/r1-800k.yaml"), n=64)
+        print(format_estimate(est))
+    """
+    from tracekit.teachers.live import LiveTeacher
+    from tracekit.teachers.openai_compatible import OpenAITeacher
+    from tracekit.teachers.vllm_managed import VllmTeacher
+
+    t = loaded.recipe.teacher
+    if t.kind == "dataset":
+        raise ValueError(
+            "teacher kind `dataset` replays existing traces: there is nothing to sample or estimate"
+        )
+    docs, counts = sample_prompts(loaded, n, seed=seed)
+    teacher: LiveTeacher
+    if t.kind == "vllm":
+        teacher = VllmTeacher(config=t, sources=loaded.recipe.sources)
+    else:
+        teacher = OpenAITeacher(config=t, sources=loaded.recipe.sources)
+    traces = list(teacher.run(iter(docs), 0, 1))
+    u = teacher.last_usage
+    k = max(len(traces), 1)
+    per_source = {name: c * teacher.plans[name].n for name, c in counts.items()}
+    return Estimate(
+        prompts=sum(counts.values()),
+        traces=sum(per_source.values()),
+        sampled_prompts=len(docs),
+        sampled_traces=len(traces),
+        mean_prompt_tokens=u["prompt_tokens"] / k,
+        mean_completion_tokens=u["completion_tokens"] / k,
+        truncated_share=u["truncated"] / k,
+        error_share=u["errors"] / k,
+        sampling_s=u["sampling_s"],
+        output_tokens_per_s=u["completion_tokens"] / max(u["sampling_s"], 1e-9),
+        gpus_per_server=_gpus(t.engine) if t.kind == "vllm" else None,
+        price=t.price.model_dump() if t.price else None,
+        per_source=per_source,
+    )
+
+
+def _num(x: float) -> str:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.2f}{unit}"
+    return f"{x:.0f}" if x == math.floor(x) else f"{x:.2f}"
+
+
+def format_estimate(e: Estimate) -> str:
+    """The estimate as a small text table."""
+    lines = [
+        f"# estimate from {e.sampled_traces} traces of {e.sampled_prompts} sampled prompts",
+        f"prompts                 {_num(e.prompts)}",
+        f"traces to sample        {_num(e.traces)}   ({', '.join(f'{k}: {_num(v)}' for k, v in e.per_source.items())})",
+        f"prompt tokens           {_num(e.prompt_tokens)}   ({e.mean_prompt_tokens:.1f} per trace)",
+        f"completion tokens       {_num(e.completion_tokens)}   ({e.mean_completion_tokens:.1f} per trace)",
+        f"truncated / errors      {e.truncated_share:.1%} / {e.error_share:.1%}",
+        f"measured throughput     {e.output_tokens_per_s:.1f} output tokens/s (one server, {e.sampling_s:.1f}s sample)",
+        f"wall time, one server   {e.wall_hours_one_server:.2f} h",
+    ]
+    if e.gpu_hours is not None:
+        lines.append(f"GPU-hours               {e.gpu_hours:.2f}  ({e.gpus_per_server} GPU(s) per server)")
+    if e.cost is not None:
+        lines.append(f"cost                    {e.cost:.2f}")
+    return "\n".join(lines)
