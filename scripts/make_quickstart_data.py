@@ -35,7 +35,21 @@ def math_rows(rng: random.Random) -> list[dict]:
                 "generations": [good, wrong, cut, good.replace("Let me double-check", "Check")],
             }
         )
+    # a word problem that is also in the toy benchmark (decontamination drops it) and a near-copy of
+    # another prompt (dedup keeps one of the two)
+    story = "A farmer has 17 sheep and buys 5 more sheep every week for 3 weeks. How many sheep does the farmer have at the end?"
+    trace = "<think>\n17 + 5 * 3 = 32.\n</think>\n\nThe farmer has $\\boxed{32}$ sheep."
+    rows.append({"problem": story, "answer": "32", "generations": [trace]})
+    rows.append({"problem": rows[0]["problem"].replace("Compute", "Compute:"), "answer": rows[0]["answer"],
+                 "generations": rows[0]["generations"][:1]})
     return rows
+
+
+def bench_rows() -> list[dict]:
+    return [
+        {"id": "toy-1", "question": "A farmer has 17 sheep and buys 5 more sheep every week for 3 weeks. How many sheep does the farmer have at the end?", "answer": "32"},
+        {"id": "toy-2", "question": "A train leaves at noon and travels 60 miles per hour for two and a half hours. How far does it go?", "answer": "150"},
+    ]
 
 
 def general_rows(rng: random.Random) -> list[dict]:
@@ -60,7 +74,12 @@ def general_rows(rng: random.Random) -> list[dict]:
 def main() -> None:
     rng = random.Random(7)
     HERE.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("quickstart-math.jsonl", math_rows(rng)), ("quickstart-chat.jsonl", general_rows(rng))):
+    files = (
+        ("quickstart-math.jsonl", math_rows(rng)),
+        ("quickstart-chat.jsonl", general_rows(rng)),
+        ("quickstart-bench.jsonl", bench_rows()),
+    )
+    for name, rows in files:
         with open(HERE / name, "w") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")

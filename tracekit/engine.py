@@ -86,7 +86,7 @@ def per_trace_steps(loaded: LoadedRecipe) -> list[PipelineStep]:
     from tracekit.parse.step import ParseStep
 
     r = loaded.recipe
-    steps: list[PipelineStep] = [ParseStep(tokenizer=r.tokenizer)]
+    steps: list[PipelineStep] = [ParseStep(tokenizer=local_tokenizer(loaded))]
     order = [k for k in (loaded.raw.get("verify") or {}) if k in ("math", "code")]  # the recipe's order
     for name in order:
         cfg = getattr(r.verify, name)
@@ -103,8 +103,28 @@ def per_trace_steps(loaded: LoadedRecipe) -> list[PipelineStep]:
     if r.filters:
         from tracekit.filters import build_filters
 
-        steps.extend(build_filters(r.filters, tokenizer=r.tokenizer))
+        steps.extend(build_filters(r.filters, tokenizer=local_tokenizer(loaded)))
     return steps
+
+
+def _with_local_paths(loaded: LoadedRecipe, cfg: Any) -> Any:
+    """A copy of a decontamination config whose local paths are resolved against the recipe's folder."""
+    from tracekit.decontam.config import BenchmarkEntry
+
+    benches = [
+        b.model_copy(update={"path": str(loaded.resolve_path(b.path))}) if isinstance(b, BenchmarkEntry) and b.path else b
+        for b in cfg.benchmarks
+    ]
+    data_dir = str(loaded.resolve_path(cfg.data_dir)) if cfg.data_dir else None
+    return cfg.model_copy(update={"benchmarks": benches, "data_dir": data_dir})
+
+
+def local_tokenizer(loaded: LoadedRecipe) -> str | None:
+    """The recipe's tokenizer: a folder relative to the recipe if one exists there, else a Hub name."""
+    tok = loaded.recipe.tokenizer
+    if tok and (loaded.base_dir / tok).exists():
+        return str(loaded.resolve_path(tok))
+    return tok
 
 
 def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
@@ -139,7 +159,7 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
         from tracekit.decontam.stage import DecontamStage
 
         p = str(decisions / "decontam.parquet")
-        step = DecontamStage(config=r.decontaminate, input_dir=str(traces), output_path=p)
+        step = DecontamStage(config=_with_local_paths(loaded, r.decontaminate), input_dir=str(traces), output_path=p)
         plan.stages.append(Stage("decontam", [step], 1, 1))
         decision_paths.append(p)
     if r.mix is not None:

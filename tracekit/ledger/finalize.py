@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from tracekit.ledger.writer import open_parquet_writer
 from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
 from tracekit.record import DATASET_SCHEMA, LEDGER_COLUMNS, LEDGER_SCHEMA
@@ -77,7 +78,7 @@ def apply_decisions(df: pl.DataFrame, decisions: list[pl.DataFrame]) -> pl.DataF
 
 def _atomic_parquet(path: Path, schema: pa.Schema) -> tuple[Path, pq.ParquetWriter]:
     tmp = path.with_name(f".tmp.{path.name}")
-    return tmp, pq.ParquetWriter(tmp, schema, compression="zstd")
+    return tmp, open_parquet_writer(tmp, schema)
 
 
 class FinalizeStep(PipelineStep):

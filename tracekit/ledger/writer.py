@@ -25,6 +25,26 @@ def doc_to_row(doc: Document) -> dict[str, Any]:
     return row
 
 
+# Long texts are unique: a dictionary is built and thrown away for each page, so don't try.
+_NO_DICTIONARY = {"prompt", "completion", "reasoning", "answer_text", "prompt_messages", "tests", "messages"}
+
+
+def open_parquet_writer(path: Path, schema: pa.Schema, *, compress: bool = True) -> pq.ParquetWriter:
+    """zstd level 1 (fast; long reasoning compresses well anyway), dictionaries only for short columns.
+
+    `compress=False` is for the build's temporary shards, read once by the finalize stage.
+    """
+    dict_cols = [f.name for f in schema if f.name not in _NO_DICTIONARY]
+    return pq.ParquetWriter(
+        path,
+        schema,
+        compression="zstd" if compress else "none",
+        compression_level=1 if compress else None,
+        use_dictionary=dict_cols,
+        write_statistics=dict_cols,
+    )
+
+
 def shard_name(rank: int, part: int) -> str:
     return f"{rank:05d}_{part:04d}.parquet"
 
@@ -43,9 +63,9 @@ class ParquetShardWriter:
     """Row-group-at-a-time parquet writer that rolls files and publishes each one atomically."""
 
     def __init__(
-        self, folder: Path, rank: int, schema: pa.Schema, rows_per_file: int, row_group: int = 1000
+        self, folder: Path, rank: int, schema: pa.Schema, rows_per_file: int, row_group: int = 1000, compress: bool = True
     ) -> None:
-        self.folder, self.rank, self.schema = folder, rank, schema
+        self.folder, self.rank, self.schema, self.compress = folder, rank, schema, compress
         self.rows_per_file, self.row_group = rows_per_file, row_group
         self.part, self.rows_in_file = 0, 0
         self.buf: list[dict[str, Any]] = []
@@ -73,14 +93,15 @@ class ParquetShardWriter:
         if self.writer is None:
             name = shard_name(self.rank, self.part)
             self.tmp = self.folder / f".tmp.{name}"
-            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+            self.writer = open_parquet_writer(self.tmp, self.schema, compress=self.compress)
 
     def _flush(self) -> None:
         if not self.buf:
             return
         self._open()
         assert self.writer is not None
-        self.writer.write_table(pa.Table.from_pylist(self.buf, schema=self.schema))
+        cols = {f.name: pa.array([r.get(f.name) for r in self.buf], type=f.type) for f in self.schema}
+        self.writer.write_table(pa.Table.from_pydict(cols, schema=self.schema))
         self.rows_in_file += len(self.buf)
         self.buf = []
         if self.rows_in_file >= self.rows_per_file:
@@ -123,7 +144,7 @@ class TraceShardWriter(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         folder = Path(self.folder)
         remove_rank_files(folder, rank)
-        w = ParquetShardWriter(folder, rank, LEDGER_SCHEMA, self.rows_per_file)
+        w = ParquetShardWriter(folder, rank, LEDGER_SCHEMA, self.rows_per_file, compress=False)
         progress = ProgressFile(self.progress_dir, "sample", rank) if self.progress_dir else None
         spec, n = fault_spec(), 0
         for doc in data or []:
