@@ -87,6 +87,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     log = out / "logs" / "build.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "tracekit.runner", str(loaded.file)] + (["--strict"] if args.strict else [])
+    cmd += ["--no-wait"] if args.no_wait else []
     with OutputLock(out), open(log, "a") as logf, LiveDisplay(out / "logs" / "progress", stages, None):
         # the build runs in its own process group (see tracekit/runner.py); its logs go to build.log
         proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True)
@@ -101,6 +102,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         msg = read_error(out) or f"the build process exited with status {rc}"
         _err(f"build failed: {msg}\n  details: {log} and {out / 'logs'}/<stage>/logs/")
         return 1
+    if args.no_wait and loaded.recipe.executor.kind == "slurm":
+        console.print(f"submitted to Slurm; follow it with `tracekit status {out}`")
+        return 0
     console.print(final_table(out, seconds=time.monotonic() - t0))
     from tracekit.mix.stage import shortfall_table
 
@@ -176,6 +180,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tracekit.eval.cli import run_eval_command
+
+    return run_eval_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tracekit", description=__doc__)
     p.add_argument("--version", action="version", version=f"tracekit {__version__}")
@@ -223,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("--revision", help="branch to push to (created if missing)")
     pu.add_argument("--dry-run", action="store_true", help="list what would be uploaded; send nothing")
     pu.set_defaults(func=cmd_push)
+
+    from tracekit.eval.cli import add_eval_arguments
+
+    ev = sub.add_parser("eval", help="pass@k of models on benchmark problems, scored by tracekit's verifiers")
+    add_eval_arguments(ev)
+    ev.set_defaults(func=cmd_eval)
     return p
 
 

@@ -1,0 +1,108 @@
+"""The `tracekit eval` subcommand: its arguments and the function the CLI calls."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+import yaml
+
+
+def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"{flag} takes KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
+    return out
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "models", nargs="*", help="model paths / Hub ids (managed vLLM) or served names (--base-url)"
+    )
+    p.add_argument(
+        "--bench", action="append", required=True, help="registry name, NAME=FILE or a file (repeat)"
+    )
+    p.add_argument("--output", required=True, help="output folder (ledger/, results.json, results.md)")
+    p.add_argument("--k", default="1", help="comma-separated k values, e.g. 1,4,16")
+    p.add_argument("--n", type=int, default=16, help="samples per problem")
+    p.add_argument("--max-tokens", type=int, default=32768)
+    p.add_argument("--temperature", type=float, default=0.6)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--engine", action="append", metavar="KEY=VALUE", help="vLLM engine argument (repeat)")
+    p.add_argument(
+        "--engine-env", action="append", metavar="KEY=VALUE", help="environment of the managed vLLM"
+    )
+    p.add_argument(
+        "--base-url", help="use this running OpenAI-compatible server (…/v1) instead of a managed vLLM"
+    )
+    p.add_argument("--api-key-env", help="environment variable holding the endpoint's API key")
+    p.add_argument("--samples", help="score the generations in this file (no model run)")
+    p.add_argument("--data-dir", help="folder with local copies of registry benchmarks")
+    p.add_argument(
+        "--fresh-after", type=dt.date.fromisoformat, help="keep problems published after YYYY-MM-DD"
+    )
+    p.add_argument("--limit", type=int, help="first N problems of each benchmark")
+    p.add_argument(
+        "--train-data", action="append", default=[], help="tracekit build output to check overlap with"
+    )
+    p.add_argument("--sandbox", choices=["bwrap", "process"], default="bwrap", help="code sandbox")
+    p.add_argument("--workers", type=int, help="verifier processes (default: all cores)")
+    p.add_argument("--max-concurrency", type=int, default=64, help="requests in flight")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from tracekit.eval.config import EvalConfig
+
+    return EvalConfig(
+        models=args.models,
+        benchmarks=args.bench,
+        output=args.output,
+        k=[int(x) for x in str(args.k).split(",") if x.strip()],
+        n=args.n,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        engine=_key_values(args.engine, "--engine"),
+        engine_env={k: str(v) for k, v in _key_values(args.engine_env, "--engine-env").items()},
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        samples=args.samples,
+        data_dir=args.data_dir,
+        fresh_after=args.fresh_after,
+        limit=args.limit,
+        train_data=args.train_data,
+        sandbox=args.sandbox,
+        verify_workers=args.workers,
+        max_concurrency=args.max_concurrency,
+        seed=args.seed,
+    )
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    """Exit status: 0 done, 2 bad input (message on stderr)."""
+    import sys
+
+    from pydantic import ValidationError
+
+    from tracekit.eval.benchmarks import BenchmarkLoadError
+    from tracekit.eval.run import run_eval
+    from tracekit.eval.samples_file import SamplesFileError
+
+    try:
+        config = config_from_args(args)
+        run_eval(config)
+    except (
+        ValidationError,
+        BenchmarkLoadError,
+        SamplesFileError,
+        FileNotFoundError,
+        argparse.ArgumentTypeError,
+    ) as e:
+        print(f"tracekit eval: {e}", file=sys.stderr)
+        return 2
+    return 0
