@@ -32,9 +32,8 @@ _NUMBER_RE = re.compile(
     r"-?\\frac\{\d+\}\{\d+\}|(?<![A-Za-z])-?\d+\s*/\s*\d+(?!\d|\.\d)|(?<![A-Za-z\d])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:[.,]\d+)?(?:\s*\\?%)?|-?\.\d+"
 )
 _CJK_RE = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\u0600-\u06ff\u0900-\u097f]")
-_JOIN_SEP_RE = re.compile(
-    r"^(?:\s|\$|\\[()\[\]]|\\quad|\\qquad|\\text\{[^{}]*\}|\\,|\\;|[,;.]|\band\b|\bor\b|[A-Za-z()]+)*$"
-)
+_JOIN_TOKENS_RE = re.compile(r"\\(?:quad|qquad|text\{[^{}]*\}|[,;()\[\]])")
+_JOIN_REST_RE = re.compile(r"[\sA-Za-z(),;.$]*")
 _WORD_RE = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
 
@@ -86,7 +85,7 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
             if end < 0:
                 # an unclosed box (truncated output): take the rest of the text
                 out.append((m.start(), len(text), text[j + 1 :]))
-                continue
+                break  # every later box is inside this one
             out.append((m.start(), end, text[j + 1 : end - 1]))
         elif m.end() > m.start() + len("\\boxed") and j < len(text):
             mm = re.match(r"[^\s$.,]+", text[j:])  # "\boxed 5"
@@ -105,7 +104,7 @@ def _last_box_group(text: str) -> str | None:
         words = _WORD_RE.findall(re.sub(r"\\[A-Za-z]+", " ", between))
         joined = (
             len(between) <= 80
-            and _JOIN_SEP_RE.match(between) is not None
+            and _JOIN_REST_RE.fullmatch(_JOIN_TOKENS_RE.sub(" ", between)) is not None
             and (len(words) <= 1 or any(w.lower() in ("and", "or") for w in words))
             and len(words) <= 5
         )

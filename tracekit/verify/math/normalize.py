@@ -123,7 +123,7 @@ def _strip_units(s: str) -> tuple[str, bool]:
     s2 = re.sub(r"\s*" + _UNIT_TEXT_RE.pattern + r"(?:\s*\^\s*\{?\d\}?)?", "", s).strip()
     if s2 and re.search(r"\d\}?\s*$", s2):
         s = s2
-    m2 = _UNITS_TAIL_RE.match(s)
+    m2 = _UNITS_TAIL_RE.match(s) if len(s) <= 200 else None
     if m2 and not re.search(r"\\[A-Za-z]+\s*$", s) and re.fullmatch(r"[-\d.,/\s]+", m2.group("num")):
         s = m2.group("num").strip()
     pm = _PERCENT_RE.search(s)
