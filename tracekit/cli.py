@@ -57,6 +57,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         for m in msgs:
             print(f"[{m['role']}]\n{m['content']}\n")
+    if args.estimate:
+        from tracekit.teachers.estimate import estimate_recipe, format_estimate
+
+        try:
+            print(format_estimate(estimate_recipe(loaded, n=args.estimate)))
+        except ValueError as e:
+            _err(str(e))
+            return EXIT_BAD_INPUT
     return 0
 
 
@@ -193,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a recipe; print it resolved and the first prompt")
     v.add_argument("recipe")
+    v.add_argument(
+        "--estimate", type=int, metavar="N", help="sample N prompts and project tokens, GPU-hours or cost, wall time"
+    )
     v.set_defaults(func=cmd_validate)
 
     b = sub.add_parser("build", help="build the dataset a recipe describes (resumes if interrupted)")
