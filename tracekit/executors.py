@@ -283,7 +283,11 @@ def _run_slurm(
     for stage in stages:
         ex = make_executor(config, stage, logging_dir=logs_dir / stage.name, depends=prev)
         ex.launch_job()  # launches its dependency first if needed, then itself (or nothing if finished)
-        job_ids[stage.name] = {"job_id": ex.job_id, "merge_job_id": ex.merge_job_id}
+        job_ids[stage.name] = {
+            "job_id": ex.job_id,
+            "merge_job_id": ex.merge_job_id,
+            "depends_on": ex.depends_job_id,
+        }
         echo(
             f"slurm: {stage.name}: "
             + (

@@ -22,13 +22,21 @@ from tests.conftest import REPO, run_cli
 PIPELINES = REPO / "pipelines"
 
 
+def _absolute_paths(node: object) -> None:
+    """Every `path:` of a recipe (sources, benchmarks, ...) made absolute, relative to pipelines/."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        if key == "path" and isinstance(value, str) and not Path(value).is_absolute():
+            node[key] = str((PIPELINES / value).resolve())  # type: ignore[index]
+        else:
+            _absolute_paths(value)
+
+
 def variant_recipe(name: str, dest: Path, *, out: Path, **executor: object) -> Path:
     """pipelines/NAME.yaml copied to dest with `output: out`, absolute source paths and executor overrides."""
     recipe = yaml.safe_load((PIPELINES / f"{name}.yaml").read_text())
     recipe["output"] = str(out)
-    for src in recipe["sources"]:
-        if "path" in src:
-            src["path"] = str((PIPELINES / src["path"]).resolve())
+    _absolute_paths(recipe)
     recipe["executor"].update(executor)
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.yaml"
