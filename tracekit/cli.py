@@ -68,6 +68,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expected_prompts(loaded: Any) -> int | None:
+    from tracekit.sources.base import estimate_rows
+
+    total = 0
+    for src in loaded.recipe.sources:
+        n = estimate_rows(src, loaded.base_dir)
+        if n is None:
+            return None
+        total += n
+    return total
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     import signal
     import subprocess
@@ -96,7 +108,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "tracekit.runner", str(loaded.file)] + (["--strict"] if args.strict else [])
     cmd += ["--no-wait"] if args.no_wait else []
-    with OutputLock(out), open(log, "a") as logf, LiveDisplay(out / "logs" / "progress", stages, None):
+    expected = _expected_prompts(loaded)
+    with OutputLock(out), open(log, "a") as logf, LiveDisplay(out / "logs" / "progress", stages, expected):
         # the build runs in its own process group (see tracekit/runner.py); its logs go to build.log
         proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True)
         try:

@@ -111,3 +111,30 @@ def peek_columns(cfg: SourceConfig, base_dir: Path) -> list[str] | None:
     if not files or not files[0].exists():
         return None
     return formats.columns_of(files[0], detect_format(cfg, files[0]), cfg.split)
+
+
+def estimate_rows(cfg: SourceConfig, base_dir: Path) -> int | None:
+    """Rows a source will yield, cheaply: exact for Parquet, from the first lines' size for JSONL."""
+    if cfg.hub is not None:
+        return None
+    total = 0
+    for f in source_files(cfg, base_dir):
+        fmt = detect_format(cfg, f)
+        try:
+            if fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                total += pq.ParquetFile(f).metadata.num_rows
+            elif fmt == "jsonl" and not f.name.endswith(".gz"):
+                size = f.stat().st_size
+                with open(f, "rb") as fh:
+                    head = fh.read(1 << 20)
+                lines = head.count(b"\n")
+                total += size * lines // len(head) if head and lines else 0
+            else:
+                return None
+        except OSError:
+            return None
+    if cfg.limit is not None:
+        total = min(total, cfg.limit * max(1, len(source_files(cfg, base_dir))))
+    return total
