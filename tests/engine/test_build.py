@@ -219,3 +219,30 @@ def test_dataset_loads_with_datasets_and_trains_one_trl_step(tmp_path: Path) -> 
     result = trainer.train()
     assert result.global_step == 1
     assert result.training_loss > 0
+
+
+def test_tokenizer_counts_tokens_and_hub_source_loads_a_local_dataset(tmp_path: Path) -> None:
+    import datasets
+    from transformers import AutoTokenizer
+
+    from tests.tiny import tiny_tokenizer
+
+    tiny_tokenizer(tmp_path / "tok")
+    rows = math_rows(5)
+    datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "hubds" / "data" / "train-00000.parquet"))
+    recipe = write_recipe(
+        tmp_path,
+        sources=[{"name": "h", "hub": str(tmp_path / "hubds"), "columns": {"prompt": "q", "answer": "a", "generations": "gens"}}],
+        tokenizer="tok",
+    )
+    r = run_cli("build", str(recipe))
+    assert r.returncode == 0, r.stderr
+    ledger = read_ledger(tmp_path / "out")
+    assert len(ledger) == 10
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    for row in ledger:
+        assert row["completion_tokens"] == len(tok(row["completion"], add_special_tokens=False)["input_ids"])
+        assert row["prompt_tokens"] == len(tok(row["prompt"], add_special_tokens=False)["input_ids"])
+        assert row["source_file"].startswith("hub://")
+    data = read_dataset(tmp_path / "out")
+    assert all(d["num_tokens"] and d["num_tokens"] > 0 for d in data)
