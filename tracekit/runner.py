@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     err_file = out / "logs" / ERROR_FILE
     err_file.unlink(missing_ok=True)
     try:
-        run_plan(plan_build(loaded, strict=strict))
+        run_plan(plan_build(loaded, strict=strict), wait="--no-wait" not in argv)  # no-wait: Slurm submits only
     except Exception as e:
         err_file.parent.mkdir(parents=True, exist_ok=True)
         err_file.write_text(f"{type(e).__name__}: {e}\n")
