@@ -1,7 +1,9 @@
 """Code-verification throughput: tracekit's sandbox vs one plain subprocess.run per test (no
 isolation) vs one bwrap process per test, over the tests of the public problems in
 ../shared/data/verify/code_cases.jsonl (correct solutions, every test run). All three use the same
-thread pool (one worker per core) and the same interpreter, and check every output.
+thread pool (one worker per core) and the same interpreter, and check every output. tracekit's time
+is shown two ways: with the verifier a pipeline worker keeps for its whole run (sandboxes started once,
+in the warm-up), and with a new verifier each round (starting and stopping its sandboxes counted).
 
     .venv/bin/python bench/sandbox_speed.py [--rounds 3] [--workers N]
 """
@@ -17,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tracekit.sandbox import BubblewrapRunner
+from tracekit.sandbox import BubblewrapRunner, SandboxLimits, SandboxOptions
 from tracekit.sandbox.bubblewrap import SANDBOX_ENV
 from tracekit.verify.code import CodeItem, CodeVerifier, CodeVerifyConfig, read_tests
 from tracekit.verify.code.compare import call_result_matches, compare_output
@@ -117,13 +119,31 @@ def run_per_test(
     return sum(t for t, _ in res), sum(p for _, p in res)
 
 
-def run_tracekit(problems: list[tuple[dict[str, Any], TestSuite, str]], workers: int) -> tuple[int, int]:
-    cfg = CodeVerifyConfig(workers=workers, stop_on_first_failure=False, time_limit_s=TIME_LIMIT)
+def tracekit_config(workers: int, *, warm_solutions: int = 1000) -> CodeVerifyConfig:
+    return CodeVerifyConfig(
+        workers=workers,
+        stop_on_first_failure=False,
+        time_limit_s=TIME_LIMIT,
+        sandbox_options=SandboxOptions(warm_solutions=warm_solutions),
+    )
+
+
+def run_tracekit(
+    problems: list[tuple[dict[str, Any], TestSuite, str]], verifier: CodeVerifier
+) -> tuple[int, int]:
     items = [
         CodeItem(code=row["solution_correct"], tests=row["tests"], compare=cmp) for row, _, cmp in problems
     ]
-    verdicts = CodeVerifier(cfg).verify_many(items)
+    verdicts = verifier.verify_many(items)
     return sum(v.tests_total for v in verdicts), sum(v.tests_passed for v in verdicts)
+
+
+def run_tracekit_fresh(
+    problems: list[tuple[dict[str, Any], TestSuite, str]], workers: int, *, warm_solutions: int = 1000
+) -> tuple[int, int]:
+    """A new verifier for this round only: starting and stopping its sandboxes is counted."""
+    with CodeVerifier(tracekit_config(workers, warm_solutions=warm_solutions)) as verifier:
+        return run_tracekit(problems, verifier)
 
 
 def main() -> None:
@@ -131,34 +151,51 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat-tests", type=int, default=1, help="repeat each problem's test list N times")
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="also run tracekit with a new sandbox per solution (warm_solutions=1)",
+    )
     args = ap.parse_args()
     problems = load(args.repeat_tests)
     runner = BubblewrapRunner()
     global PYTHON
     PYTHON = runner.python
-    argv, _ = runner.command(
-        limits=__import__("tracekit.sandbox", fromlist=["SandboxLimits"]).SandboxLimits()
-    )
+    argv, _ = runner.command(limits=SandboxLimits())
     bwrap_prefix = argv[: argv.index("--") + 1]
+    # The verifier a pipeline worker keeps for its whole run: warm sandboxes started in the warm-up.
+    steady = CodeVerifier(tracekit_config(args.workers))
     ways = {
-        "tracekit (bwrap per solution, fork per test)": lambda: run_tracekit(problems, args.workers),
+        "tracekit, warm sandboxes (one bwrap per worker, fork per solution and per test)": lambda: (
+            run_tracekit(problems, steady)
+        ),
         "subprocess.run per test (no isolation)": lambda: run_per_test(problems, [], args.workers),
         "bwrap per test": lambda: run_per_test(problems, bwrap_prefix, args.workers),
+        "tracekit, new verifier each round (sandbox start-up counted)": lambda: run_tracekit_fresh(
+            problems, args.workers
+        ),
     }
+    if args.cold:
+        ways["tracekit, new bwrap per solution (warm_solutions=1)"] = lambda: run_tracekit_fresh(
+            problems, args.workers, warm_solutions=1
+        )
     names = list(ways)
     for fn in ways.values():
         fn()  # warm-up (page cache)
     totals = {n: [0, 0, 0.0] for n in names}
     for r in range(args.rounds):  # interleaved and rotated: the machine's load hits all three alike
-        for name in names[r % 3 :] + names[: r % 3]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             t, p = ways[name]()
             totals[name][0] += t
             totals[name][1] += p
             totals[name][2] += time.perf_counter() - t0
+    steady.close()
     results = {n: (int(v[0]), int(v[1]), float(v[2])) for n, v in totals.items()}
     base = results[next(iter(ways))]
     base_rate = base[0] / base[2]
+    la = os.getloadavg()
+    print(f"load average {la[0]:.1f} {la[1]:.1f} {la[2]:.1f} at the end, {os.cpu_count()} cores")
     print(
         f"{len(problems)} problems, {base[0] // args.rounds} tests/round, {args.rounds} rounds, {args.workers} workers, python {PYTHON}"
     )

@@ -6,7 +6,8 @@ import os
 import pwd
 import threading
 import weakref
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,8 @@ HARNESS_PATH = Path(__file__).with_name("harness.py")
 # Slack on top of a test's own wall limit before the host decides the harness itself hangs.
 HOST_SLACK_S = 15.0
 MAX_REPLY_BYTES_EXTRA = 1 << 20
+# How long closing a session waits for tests it queued but no longer needs, before it kills the sandbox.
+DRAIN_S = 1.0
 
 Mode = Literal["stdio", "call", "assert"]
 Language = Literal["python", "cpp"]
@@ -75,16 +78,25 @@ class SandboxSession:
         setup: dict[str, Any],
         limits: SandboxLimits,
         release: Callable[[WarmSandbox, bool], None],
+        tests: Sequence[dict[str, Any]] | None = None,
+        lookahead: int = 1,
     ) -> None:
         self.sandbox = sandbox
         self.limits = limits
         self._release: Callable[[WarmSandbox, bool], None] | None = release
         self._clean = False  # True only while no request is unanswered
+        self._inflight: deque[Any] = deque()  # test indices sent and not answered yet
+        self._done_sent = False
         self.compile_error: str | None = None
         self._max_reply = limits.max_output_bytes * 6 + MAX_REPLY_BYTES_EXTRA
         sandbox.solutions += 1
+        self._tests: list[dict[str, Any]] | None = list(tests) if tests is not None else None
+        self._sent = 0
+        self._lookahead = max(0, lookahead)
         try:
             sandbox.send(setup)
+            if self._tests is not None:  # queued behind the setup: no round trip before the first test
+                self._fill()
             ready = sandbox.recv(
                 timeout=limits.compile_time_limit_s + HOST_SLACK_S, max_bytes=self._max_reply
             )
@@ -94,36 +106,81 @@ class SandboxSession:
         if "ready" not in ready:
             self.close()
             raise SandboxBroken(f"harness sent no ready reply: {str(ready)[:200]}")
-        self._clean = True
+        self._clean = not self._inflight
         if not ready["ready"]:
             self.compile_error = str(ready.get("compile_error", "compile failed"))
 
     def run_test(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one test ({"i", "stdin"|"args"|"assert"}); return the harness's raw outcome."""
-        if not self._clean or self._release is None:
-            raise SandboxBroken("session is closed or its sandbox broke")
+        if not self._clean or self._release is None or self._done_sent or self._tests is not None:
+            raise SandboxBroken("session is closed, finished, running queued tests, or its sandbox broke")
+        self._send(request)
+        return self._next_reply(timeout=self.limits.wall_limit_s + HOST_SLACK_S)
+
+    def run_tests(self, requests: Sequence[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+        """Run tests in order, yielding each raw outcome: `requests`, or the `tests` the session was
+        opened with (those are already queued behind the setup). Up to `lookahead` further requests
+        wait in the harness while the caller judges a reply, and "done" follows the last one, so the
+        harness never waits for the host between tests. A caller that stops early (first failure)
+        leaves at most `lookahead` tests running: `close()` drains or discards them.
+        """
+        if self._release is None or self._done_sent and self._tests is None:
+            raise SandboxBroken("session is closed, finished, or its sandbox broke")
+        if requests is not None:
+            if self._tests is not None:
+                raise ValueError("this session was opened with its tests; call run_tests() without them")
+            self._tests, self._sent = list(requests), 0
+        if self._tests is None:
+            raise ValueError("no tests: pass requests, or open the session with tests")
+        self._fill()
+        while self._inflight:
+            reply = self._next_reply(timeout=self.limits.wall_limit_s + HOST_SLACK_S)
+            self._fill()
+            yield reply
+
+    def _fill(self) -> None:
+        """Send queued tests until `lookahead` + 1 are in flight; "done" after the last one."""
+        assert self._tests is not None
+        while self._sent < len(self._tests) and len(self._inflight) <= self._lookahead:
+            self._send(self._tests[self._sent])
+            self._sent += 1
+        if self._sent == len(self._tests) and not self._done_sent:
+            self.sandbox.send({"done": True})
+            self._done_sent = True
+
+    def _send(self, request: dict[str, Any]) -> None:
+        self._inflight.append(request.get("i"))
         self._clean = False
         self.sandbox.send(request)
-        reply = self.sandbox.recv(timeout=self.limits.wall_limit_s + HOST_SLACK_S, max_bytes=self._max_reply)
-        if reply.get("i") != request.get("i") or "outcome" not in reply:
+
+    def _next_reply(self, *, timeout: float) -> dict[str, Any]:
+        reply = self.sandbox.recv(timeout=timeout, max_bytes=self._max_reply)
+        if not self._inflight or reply.get("i") != self._inflight[0] or "outcome" not in reply:
+            self.sandbox.broken = True
             raise SandboxBroken(f"harness answered out of turn: {str(reply)[:200]}")
-        self._clean = True
+        self._inflight.popleft()
+        self._clean = not self._inflight
         return reply
 
     def stderr_tail(self, n: int = 600) -> str:
         return self.sandbox.stderr_tail(n)
 
     def close(self) -> None:
+        """Give the sandbox back: after draining tests still queued (briefly: a slow one means the
+        sandbox is killed and replaced instead, which costs less than waiting for it)."""
         if self._release is None:
             return
         release, self._release = self._release, None
-        healthy = self._clean and self.sandbox.alive()
-        if healthy:
-            try:
+        healthy = self.sandbox.alive()
+        try:
+            while healthy and self._inflight:
+                self._next_reply(timeout=DRAIN_S)
+            if healthy and not self._done_sent:
                 self.sandbox.send({"done": True})
-            except SandboxBroken:
-                healthy = False
-        release(self.sandbox, healthy)
+                self._done_sent = True
+        except SandboxBroken:
+            healthy = False
+        release(self.sandbox, healthy and not self._inflight)
 
     def __enter__(self) -> SandboxSession:
         return self
@@ -191,7 +248,11 @@ class SandboxRunner:
         limits: SandboxLimits,
         fn_name: str | None = None,
         entry_point: str | None = None,
+        tests: Sequence[dict[str, Any]] | None = None,
+        lookahead: int = 1,
     ) -> SandboxSession:
+        """A session for one solution in a warm sandbox. With `tests`, they are queued behind the
+        setup at once (see `SandboxSession.run_tests`)."""
         setup = {
             "language": language,
             "code": code,
@@ -199,7 +260,6 @@ class SandboxRunner:
             "fn_name": fn_name,
             "entry_point": entry_point,
             "limits": limits.as_dict(),
-            "isolate": self.isolated,
         }
         pool = self.pool
         sandbox = pool.acquire()
@@ -208,4 +268,6 @@ class SandboxRunner:
             setup=setup,
             limits=limits,
             release=lambda sb, healthy: pool.release(sb, healthy=healthy),
+            tests=tests,
+            lookahead=lookahead,
         )

@@ -23,7 +23,8 @@ Protocol (host -> harness: 4-byte big-endian length + marshal blob; harness -> h
     host -> {"language", "code", "mode": "stdio|call|assert", "fn_name", "entry_point", "limits"}
     harness -> {"ready": true} | {"ready": false, "compile_error": "..."}
     host -> {"i": k, "stdin": "..."} | {"i": k, "args": [...]} | {"i": k, "assert": "..."}
-    harness -> {"i": k, "outcome": "ok|timeout|signal|exit|output_limit", ...}
+    harness -> {"i": k, "outcome": "ok|timeout|signal|exit|output_limit|not_run", ...}
+               (tests may be queued behind the setup; after a compile error they are "not_run")
     host -> {"done": true}            (the next solution's setup may follow at once)
     harness -> {"outcome": "harness_error", "detail": "..."} whenever the harness itself broke.
 """
@@ -45,15 +46,18 @@ CLONE_NEWIPC = 0x08000000  # SysV IPC objects die with the test, never reach the
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_DUMPABLE = 4
+# argv: WORK [--no-isolate] [more dirs to empty]
 WORK = sys.argv[1] if len(sys.argv) > 1 else "/tmp"  # the sandbox's private writable directory
-# Every place a test can write to; the server empties them all before each solution.
-WIPE_DIRS = [WORK] + sys.argv[2:]
+ISOLATE = "--no-isolate" not in sys.argv[2:]  # nested namespaces per solution (process mode: no)
+# Every place a test can write to; emptied before each solution.
+WIPE_DIRS = [WORK] + [a for a in sys.argv[2:] if not a.startswith("--")]
 EXIT_HOST_GONE = 3  # a solution child saw EOF from the host: the server stops quietly
+EXIT_NO_TURN = 4  # the solution before this one broke: this one never started
 # Imported once by the server so that tests (forked from it) do not pay for them. Forked copies are
 # private: a test that changes one of these modules changes only its own process.
 PRELOAD = (
-    "array", "bisect", "collections", "copy", "decimal", "fractions", "functools", "heapq",
-    "itertools", "json", "math", "operator", "re", "string", "typing",
+    "bisect", "collections", "functools", "heapq", "itertools", "math", "operator", "re", "string",
+    "typing",
 )  # fmt: skip
 RUN_DIR = WORK + "/.harness"  # harness files (stdin/stdout/stderr of each test, binaries)
 STDERR_TAIL = 2000
@@ -284,44 +288,25 @@ def _remove(path):
             os.unlink(path)
 
 
-def _watch_test(state, req, lim, tdir, nonce, status_w, *, isolated):
-    """Fork the test process, wait for it up to the wall limit, report status + rusage, exit.
+def _kill_leftovers(pid, *, isolated):
+    """After a test: kill and reap every process it left behind (daemons, bombs, sleepers).
 
-    With namespaces this process is PID 1 of the test's PID namespace: when it exits, the kernel
-    kills everything the test left behind. The test itself is PID 2, so signals it sends to itself
-    behave as usual (PID 1 would ignore them).
-    """
-    try:
-        time_limit = float(lim["time_limit_s"])
-        wall_limit = time_limit * float(lim["wall_factor"]) + 1.0
-        t0 = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            _exec_test(state, req, lim, tdir, nonce, isolated=isolated)
-        pidfd = os.pidfd_open(pid)
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        timed_out = not poller.poll(wall_limit * 1000)
-        if timed_out:
-            os.kill(pid, signal.SIGKILL)
-        _, status, ru = os.wait4(pid, 0)
-        wall = time.monotonic() - t0
-        if not isolated:  # no PID namespace: kill what the test left in its session/process group
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-        info = {
-            "timed_out": timed_out,
-            "status": status,
-            "wall_s": round(wall, 4),
-            "cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
-            "maxrss_kb": ru.ru_maxrss,
-            "isolated": isolated,
-        }
-        os.write(status_w, marshal.dumps(info))
-        os._exit(0)
-    except BaseException:
-        _print_exc()
-        os._exit(70)
+    Isolated, this process is PID 1 of the solution's PID namespace, so kill(-1) reaches every other
+    process there (nested namespaces included) and every orphan is reparented here: kill again and
+    reap until no child is left. Without namespaces (process mode) only the test's process group."""
+    if not isolated:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        return
+    while True:
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 def _exec_test(state, req, lim, tdir, nonce, *, isolated):
@@ -376,39 +361,32 @@ def _run_one(state, req, lim):
             os.unlink(p)
     nonce = os.urandom(16).hex()
     time_limit = float(lim["time_limit_s"])
-    status_r, status_w = os.pipe()
-    inter = os.fork()
-    if inter == 0:  # intermediate: enter the namespaces; its child is PID 1 there
-        try:
-            os.close(status_r)
-            isolated = state["isolate"] and _enter_namespaces()
-            if not isolated:
-                _watch_test(state, req, lim, tdir, nonce, status_w, isolated=False)
-            watcher = os.fork()
-            if watcher == 0:  # PID 1 of the new namespace: watches the test (PID 2), then exits
-                _watch_test(state, req, lim, tdir, nonce, status_w, isolated=True)
-            os.close(status_w)
-            os.waitpid(watcher, 0)
-            os._exit(0)
-        except BaseException:
-            _print_exc()
-            os._exit(70)
-    os.close(status_w)
-    _, inter_status = os.waitpid(inter, 0)
-    raw = b""
-    while True:
-        chunk = os.read(status_r, 65536)
-        if not chunk:
-            break
-        raw += chunk
-    os.close(status_r)
-    if not raw:
-        return {
-            "i": k,
-            "outcome": "harness_error",
-            "detail": f"intermediate exited with status {inter_status}",
-        }
-    info = marshal.loads(raw)
+    wall_limit = time_limit * float(lim["wall_factor"]) + 1.0
+    isolated = state["isolated"]
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _exec_test(state, req, lim, tdir, nonce, isolated=isolated)
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        timed_out = not poller.poll(wall_limit * 1000)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status, ru = os.wait4(pid, 0)
+    finally:
+        os.close(pidfd)
+    wall = time.monotonic() - t0
+    _kill_leftovers(pid, isolated=isolated)
+    info = {
+        "timed_out": timed_out,
+        "status": status,
+        "wall_s": round(wall, 4),
+        "cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
+        "maxrss_kb": ru.ru_maxrss,
+        "isolated": isolated,
+    }
     status = info.pop("status")
     out = {"i": k, **info}
     max_out = int(lim["max_output_bytes"])
@@ -460,7 +438,6 @@ def _compile(setup, lim):
         "mode": setup.get("mode", "stdio"),
         "fn_name": setup.get("fn_name"),
         "entry_point": setup.get("entry_point"),
-        "isolate": bool(setup.get("isolate", True)),
     }
     if state["language"] == "python":
         try:
@@ -516,8 +493,61 @@ def _read_request():
     return None if blob is None else marshal.loads(blob)
 
 
-def _solution_main():
-    """One solution (a fresh fork of the server): setup, tests, until "done". Returns the exit code."""
+def _serve_tests(state, err, lim):
+    """Answer test requests until "done" (0) or EOF from the host (EXIT_HOST_GONE)."""
+    while True:
+        req = _read_request()
+        if req is None:
+            return EXIT_HOST_GONE
+        if req.get("done"):
+            return 0
+        if err is not None:
+            _reply({"i": req.get("i"), "outcome": "not_run", "detail": "compile error"})
+            continue
+        try:
+            _reply(_run_one(state, req, lim))
+        except Exception as e:
+            _reply({"i": req.get("i"), "outcome": "harness_error", "detail": f"{type(e).__name__}: {e}"})
+
+
+def _solution_main(go_fd, done_fd):
+    """One solution, forked by the server *before* the previous solution has finished, so that
+    entering the namespaces overlaps with the previous solution's tests. Returns the exit code.
+
+    With namespaces this process enters a new user + PID + IPC namespace and forks PID 1 there,
+    which runs the solution (it dies with this process: PDEATHSIG, and the namespace with it)."""
+    isolated = ISOLATE and _enter_namespaces()
+    if not isolated:
+        return _solution(go_fd, done_fd, isolated=False)
+    pid1 = os.fork()
+    if pid1 == 0:
+        code = 70
+        try:
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            code = _solution(go_fd, done_fd, isolated=True)
+        except BaseException:
+            _print_exc()
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+        os._exit(code)
+    os.close(go_fd)
+    os.close(done_fd)
+    _, status = os.waitpid(pid1, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, EXIT_HOST_GONE, EXIT_NO_TURN):
+        return os.WEXITSTATUS(status)
+    return 70
+
+
+def _solution(go_fd, done_fd, *, isolated):
+    """Wait for the turn (the previous solution wrote "g" when done; EOF: it broke), empty the
+    writable dirs, then setup, tests, until "done"; then hand the turn on."""
+    go = os.read(go_fd, 1)
+    os.close(go_fd)
+    if go != b"g":
+        return EXIT_NO_TURN
+    if not _wipe():
+        _reply({"outcome": "harness_error", "detail": "could not empty the work dir"})
+        return 70
     os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
     setup = _read_request()
     if setup is None:
@@ -528,19 +558,12 @@ def _solution_main():
         _reply({"ready": False, "compile_error": err})
     else:
         _reply({"ready": True})
-    while True:
-        req = _read_request()
-        if req is None:
-            return EXIT_HOST_GONE
-        if req.get("done"):
-            return 0
-        if err is not None:
-            _reply({"i": req.get("i"), "outcome": "harness_error", "detail": "test after a compile error"})
-            continue
-        try:
-            _reply(_run_one(state, req, lim))
-        except Exception as e:
-            _reply({"i": req.get("i"), "outcome": "harness_error", "detail": f"{type(e).__name__}: {e}"})
+    state["isolated"] = isolated
+    code = _serve_tests(state, err, lim)
+    if code == 0:
+        os.write(done_fd, b"g")  # every process of this solution is gone: the next may start
+    os.close(done_fd)
+    return code
 
 
 def _wipe():
@@ -573,24 +596,34 @@ def main():
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with whoever started it
     _preload()
+    go_r, go_w = os.pipe()
+    os.write(go_w, b"g")  # the first solution may start at once
+    os.close(go_w)
+    running = []  # at most two solution children: the one running and the one prepared after it
     while True:
-        if not _wipe():
-            _reply({"outcome": "harness_error", "detail": "could not empty the work dir"})
-            return
+        done_r, done_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 70
             try:
-                code = _solution_main()
+                os.close(done_r)
+                _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+                code = _solution_main(go_r, done_w)
             except BaseException:
                 _print_exc()
             with contextlib.suppress(BaseException):
                 sys.stdout.flush()
             os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        os.close(go_r)
+        os.close(done_w)
+        go_r = done_r
+        running.append(pid)
+        if len(running) < 2:
+            continue
+        _, status = os.waitpid(running.pop(0), 0)
         if status == 0:
             continue
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_HOST_GONE:
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (EXIT_HOST_GONE, EXIT_NO_TURN):
             return
         _reply({"outcome": "harness_error", "detail": f"solution harness died (wait status {status})"})
         return

@@ -41,5 +41,5 @@ class ProcessRunner(SandboxRunner):
             "LANG=C.UTF-8",
         ]
         argv += ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", work]
-        argv += [self.python, "-I", "-B", "-c", harness_source(), work]
+        argv += [self.python, "-I", "-B", "-c", harness_source(), work, "--no-isolate"]
         return argv, lambda: shutil.rmtree(work, ignore_errors=True)

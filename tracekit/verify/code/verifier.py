@@ -147,6 +147,7 @@ class CodeVerifier:
             limits=limits,
             fn_name=suite.fn_name,
             entry_point=suite.entry_point,
+            tests=[case.request(k) for k, case in enumerate(suite.cases)],
         ) as session:
             if session.compile_error is not None:
                 detail = {
@@ -155,8 +156,7 @@ class CodeVerifier:
                     "stderr_tail": session.compile_error[-400:],
                 }
                 return CodeVerdict("fail", 0, suite.total, detail, method=self.method)
-            for k, case in enumerate(suite.cases):
-                raw = session.run_test(case.request(k))
+            for k, (case, raw) in enumerate(zip(suite.cases, session.run_tests(), strict=False)):
                 peak_kb = max(peak_kb, int(raw.get("maxrss_kb") or 0))
                 cpu_total += float(raw.get("cpu_s") or 0.0)
                 max_wall = max(max_wall, float(raw.get("wall_s") or 0.0))
@@ -227,14 +227,16 @@ class CodeVerifier:
     ) -> tuple[int, dict[str, Any] | None]:
         """Run the problem's `check(input, output[, expected])` in its own sandbox on each output."""
         arity = _checker_arity(checker)
+        requests = [
+            {"i": k, "args": [case.stdin or "", out] + ([case.expected] if arity >= 3 else [])}
+            for k, case, out in pending
+        ]
         with self.runner.open_session(
-            code=checker, language="python", mode="call", limits=limits, fn_name="check"
+            code=checker, language="python", mode="call", limits=limits, fn_name="check", tests=requests
         ) as session:
             if session.compile_error is not None:
                 raise SandboxBroken(f"special judge does not compile: {session.compile_error[-200:]}")
-            for k, case, out in pending:
-                args = [case.stdin or "", out] + ([case.expected] if arity >= 3 else [])
-                raw = session.run_test({"i": k, "args": args})
+            for (k, case, out), raw in zip(pending, session.run_tests(), strict=False):
                 ok = (
                     raw["outcome"] == "ok"
                     and raw.get("result") is not None
