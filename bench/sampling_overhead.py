@@ -94,7 +94,12 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--engine", default='{"dtype": "float32", "max_model_len": 512, "enforce_eager": true}')
+    # max_num_batched_tokens covers every prompt at once: vLLM's CPU build dies on seeded requests whose
+    # prefill is chunked ("CPU Generator does not use offset"), so no prefill may be split here
+    ap.add_argument(
+        "--engine",
+        default='{"dtype": "float32", "max_model_len": 512, "enforce_eager": true, "max_num_batched_tokens": 16384}',
+    )
     args = ap.parse_args()
     engine = json.loads(args.engine)
     env = {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}

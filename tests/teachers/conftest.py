@@ -19,7 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TRACEKIT = [sys.executable, "-m", "tracekit.cli"]
 SERVED = "tiny"
 # small and quick on a shared 2-core machine: no compilation, 1 GiB of KV cache
-ENGINE = {"dtype": "float32", "max_model_len": 512, "enforce_eager": True, "max_num_seqs": 16}
+# max_num_batched_tokens: no chunked prefills (vLLM CPU dies on seeded requests whose prefill is split)
+ENGINE = {
+    "dtype": "float32",
+    "max_model_len": 512,
+    "enforce_eager": True,
+    "max_num_seqs": 16,
+    "max_num_batched_tokens": 8192,
+}
 ENGINE_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
 
 
