@@ -84,10 +84,12 @@ def write_reports(out: Path, results: list[BenchResult], meta: dict[str, Any]) -
 
 
 def print_report(results: list[BenchResult], meta: dict[str, Any]) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and logs get the whole table
     header, per_bench = table_rows(results, meta["k"])
     for bench, rows in per_bench.items():
         t = Table(title=bench, title_justify="left")
