@@ -174,9 +174,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
     from tracekit.train.cli import run_train
 
-    final = run_train(Path(args.config), resume=args.resume)
+    overrides = {}
+    for item in args.set or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            _err(f"--set takes KEY=VALUE, got {item!r}")
+            return EXIT_BAD_INPUT
+        overrides[key] = yaml.safe_load(value)
+    try:
+        final = run_train(Path(args.config), resume=args.resume, overrides=overrides or None)
+    except (FileNotFoundError, ValueError) as e:  # config problems name the file and key
+        _err(str(e))
+        return EXIT_BAD_INPUT
     print(f"final model: {final}")
     return 0
 
@@ -248,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="supervised fine-tuning on a built dataset")
     t.add_argument("config")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
     t.set_defaults(func=cmd_train)
 
     pu = sub.add_parser("push", help="upload a build's dataset, card, plots and recipe to the Hub (resumable)")

@@ -62,11 +62,35 @@ def resolved_recipe(loaded: LoadedRecipe) -> dict[str, Any]:
     return loaded.recipe.model_dump(mode="json")
 
 
+_TEACHER_RUNTIME_KEYS = (
+    "base_urls",
+    "api_key_env",
+    "max_concurrency",
+    "timeout_s",
+    "retries",
+    "cache_fsync_every",
+    "startup_timeout_s",
+    "env",
+    "price",
+)
+
+
 def fingerprint(loaded: LoadedRecipe) -> str:
-    """Identity of what a recipe builds: everything but how many workers run it and where it is pushed."""
+    """Identity of what a recipe builds: everything but where it runs and where it is pushed.
+
+    Only the number of tasks of the executor counts (shards are cut by it); moving a build from local
+    to Slurm, or changing workers or partitions, resumes it.
+    """
     data = resolved_recipe(loaded)
-    data["executor"].pop("workers", None)
+    data["executor"] = {"tasks": data["executor"].get("tasks")}
     data.pop("publish", None)
+    teacher = data["teacher"]
+    for key in _TEACHER_RUNTIME_KEYS:  # where and how fast the teacher runs, not what it writes
+        teacher.pop(key, None)
+    if isinstance(teacher.get("engine"), dict):
+        from tracekit.teachers.live import RUNTIME_ENGINE_ARGS
+
+        teacher["engine"] = {k: v for k, v in teacher["engine"].items() if k not in RUNTIME_ENGINE_ARGS}
     return stable_hash(json.dumps(data, sort_keys=True), size=16)
 
 
@@ -112,7 +136,9 @@ def _with_local_paths(loaded: LoadedRecipe, cfg: Any) -> Any:
     from tracekit.decontam.config import BenchmarkEntry
 
     benches = [
-        b.model_copy(update={"path": str(loaded.resolve_path(b.path))}) if isinstance(b, BenchmarkEntry) and b.path else b
+        b.model_copy(update={"path": str(loaded.resolve_path(b.path))})
+        if isinstance(b, BenchmarkEntry) and b.path
+        else b
         for b in cfg.benchmarks
     ]
     data_dir = str(loaded.resolve_path(cfg.data_dir)) if cfg.data_dir else None
@@ -127,9 +153,16 @@ def local_tokenizer(loaded: LoadedRecipe) -> str | None:
     return tok
 
 
+def _writer(folder: Path, rows_per_file: int, progress: str, stage: str) -> PipelineStep:
+    from tracekit.ledger.writer import TraceShardWriter
+
+    return TraceShardWriter(
+        folder=str(folder), rows_per_file=rows_per_file, progress_dir=progress, progress_name=stage
+    )
+
+
 def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     from tracekit.ledger.finalize import FinalizeStep
-    from tracekit.ledger.writer import TraceShardWriter
     from tracekit.sources.reader import SourceReader
     from tracekit.teachers import build_teacher
 
@@ -140,13 +173,29 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     traces = plan.work / "traces"
     decisions = plan.work / "decisions"
     progress = str(plan.out / "logs" / "progress")
-    sample = [
-        SourceReader(sources=r.sources, base_dir=str(loaded.base_dir), strict=strict, progress_dir=progress),
-        build_teacher(loaded),
-        *per_trace_steps(loaded),
-        TraceShardWriter(folder=str(traces), rows_per_file=r.rows_per_shard, progress_dir=progress),
-    ]
-    plan.stages.append(Stage("sample", sample, tasks, workers))
+    reader = SourceReader(
+        sources=r.sources, base_dir=str(loaded.base_dir), strict=strict, progress_dir=progress
+    )
+    if r.teacher.kind == "dataset":  # replay: no GPU work, one pass does it all
+        sample = [
+            reader,
+            build_teacher(loaded),
+            *per_trace_steps(loaded),
+            _writer(traces, r.rows_per_shard, progress, "sample"),
+        ]
+        plan.stages.append(Stage("sample", sample, tasks, workers))
+    else:  # live teachers: sampling on GPU tasks, parse/verify/filters on CPU tasks
+        from tracekit.ledger.reader import TraceShardReader
+
+        sampled = plan.work / "sampled"
+        sample = [reader, build_teacher(loaded), _writer(sampled, r.rows_per_shard, progress, "sample")]
+        verify = [
+            TraceShardReader(folder=str(sampled)),
+            *per_trace_steps(loaded),
+            _writer(traces, r.rows_per_shard, progress, "verify"),
+        ]
+        plan.stages.append(Stage("sample", sample, tasks, workers))
+        plan.stages.append(Stage("verify", verify, tasks, workers))
     decision_paths: list[str] = []
     if r.dedup is not None:
         from tracekit.dedup.stage import DedupStage
@@ -159,7 +208,9 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
         from tracekit.decontam.stage import DecontamStage
 
         p = str(decisions / "decontam.parquet")
-        step = DecontamStage(config=_with_local_paths(loaded, r.decontaminate), input_dir=str(traces), output_path=p)
+        step = DecontamStage(
+            config=_with_local_paths(loaded, r.decontaminate), input_dir=str(traces), output_path=p
+        )
         plan.stages.append(Stage("decontam", [step], 1, 1))
         decision_paths.append(p)
     if r.mix is not None:
@@ -209,7 +260,9 @@ def prepare_output(loaded: LoadedRecipe, *, overwrite: bool = False) -> Path:
                 )
     out.mkdir(parents=True, exist_ok=True)
     if not marker.exists():
-        marker.write_text(json.dumps({"fingerprint": fp, "recipe_file": str(loaded.file), "name": loaded.recipe.name}))
+        marker.write_text(
+            json.dumps({"fingerprint": fp, "recipe_file": str(loaded.file), "name": loaded.recipe.name})
+        )
     resolved = {**resolved_recipe(loaded), "tool_versions": tool_versions(), "fingerprint": fp}
     (out / "recipe.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
     return out
@@ -246,7 +299,8 @@ def run_plan(plan: BuildPlan, *, wait: bool = True) -> bool:
 
                 fill_short_buckets(plan, run_stage=run_stage)
             run_stage(stage)
-    shutil.rmtree(plan.work / "traces", ignore_errors=True)
+    for done in ("traces", "sampled", "requests", "rounds"):
+        shutil.rmtree(plan.work / done, ignore_errors=True)
     from tracekit.publish.finish import finish_build
 
     finish_build(plan.out, publish=plan.loaded.recipe.publish)  # report + plots, card, push if asked

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from tracekit.ledger.reader import shard_files
 from tracekit.ledger.writer import open_parquet_writer
 from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
@@ -31,7 +32,11 @@ def assistant_content() -> pl.Expr:
     has_reasoning = pl.col("reasoning").is_not_null() & (pl.col("reasoning") != "")
     return (
         pl.when(has_reasoning & pl.col("reasoning_enabled").fill_null(True))
-        .then(pl.concat_str([pl.lit("<think>\n"), pl.col("reasoning"), pl.lit("\n</think>\n\n"), pl.col("answer_text")]))
+        .then(
+            pl.concat_str(
+                [pl.lit("<think>\n"), pl.col("reasoning"), pl.lit("\n</think>\n\n"), pl.col("answer_text")]
+            )
+        )
         .otherwise(pl.col("answer_text"))
     )
 
@@ -106,7 +111,7 @@ class FinalizeStep(PipelineStep):
         self.progress_dir = progress_dir
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
-        files = sorted(Path(self.traces_dir).glob("[0-9]*.parquet"))[rank::world_size]
+        files = shard_files(Path(self.traces_dir), rank, world_size)
         decisions = [pl.read_parquet(p) for p in self.decision_paths if Path(p).exists()]
         ledger_dir, data_dir = Path(self.ledger_dir), Path(self.dataset_dir) / "data"
         ledger_dir.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,13 @@ class ParquetShardWriter:
     """Row-group-at-a-time parquet writer that rolls files and publishes each one atomically."""
 
     def __init__(
-        self, folder: Path, rank: int, schema: pa.Schema, rows_per_file: int, row_group: int = 1000, compress: bool = True
+        self,
+        folder: Path,
+        rank: int,
+        schema: pa.Schema,
+        rows_per_file: int,
+        row_group: int = 1000,
+        compress: bool = True,
     ) -> None:
         self.folder, self.rank, self.schema, self.compress = folder, rank, schema, compress
         self.rows_per_file, self.row_group = rows_per_file, row_group
@@ -135,17 +141,25 @@ class TraceShardWriter(PipelineStep):
     type = "💽 - WRITER"
     name = "traces"
 
-    def __init__(self, *, folder: str, rows_per_file: int = 5000, progress_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        folder: str,
+        rows_per_file: int = 5000,
+        progress_dir: str | None = None,
+        progress_name: str = "sample",
+    ) -> None:
         super().__init__()
         self.folder = folder
         self.rows_per_file = rows_per_file
         self.progress_dir = progress_dir
+        self.progress_name = progress_name
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         folder = Path(self.folder)
         remove_rank_files(folder, rank)
         w = ParquetShardWriter(folder, rank, LEDGER_SCHEMA, self.rows_per_file, compress=False)
-        progress = ProgressFile(self.progress_dir, "sample", rank) if self.progress_dir else None
+        progress = ProgressFile(self.progress_dir, self.progress_name, rank) if self.progress_dir else None
         spec, n = fault_spec(), 0
         for doc in data or []:
             with self.track_time():
@@ -157,5 +171,7 @@ class TraceShardWriter(PipelineStep):
                 n += 1
                 fault("write", n, spec)
         w.close()
+        if progress:
+            progress.flush()
         return
         yield  # a generator, so datatrove can chain it

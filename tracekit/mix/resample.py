@@ -177,8 +177,20 @@ def _round_stages(plan: BuildPlan, old: Spec, new: Spec, rnd: int) -> tuple[list
             pipeline.insert(teacher_at, ResampleWindow(**window, after_teacher=False))
             writer = pipeline[-1]
             assert isinstance(writer, TraceShardWriter)
+            # with a live teacher, sampling and verification are two stages (see engine.plan_build)
+            out = folder / "sampled" if any(x.name == "verify" for x in fresh.stages) else folder
             pipeline[-1] = TraceShardWriter(
-                folder=str(folder), rows_per_file=writer.rows_per_file, progress_dir=writer.progress_dir
+                folder=str(out), rows_per_file=writer.rows_per_file, progress_dir=writer.progress_dir
+            )
+        elif st.name == "verify":
+            from tracekit.ledger.reader import TraceShardReader
+
+            writer = pipeline[-1]
+            assert isinstance(writer, TraceShardWriter)
+            pipeline[0] = TraceShardReader(folder=str(folder / "sampled"))
+            pipeline[-1] = TraceShardWriter(
+                folder=str(folder), rows_per_file=writer.rows_per_file, progress_dir=writer.progress_dir,
+                progress_name="verify",
             )
         stages.append(Stage(f"{st.name}-r{rnd}", pipeline, st.tasks, st.workers))
     return stages, folder
@@ -233,7 +245,9 @@ def fill_short_buckets(plan: BuildPlan, *, run_stage: Callable[[Stage], None]) -
             log.write_text(json.dumps(history, indent=1))
         before = _traces_per_source(traces)
         stages, folder = _round_stages(plan, spec, new, rnd)
-        run_stage(stages[0])
+        per_trace = [st for st in stages if st.name.startswith(("sample-", "verify-"))]
+        for st in per_trace:
+            run_stage(st)
         _adopt(folder, traces, rnd)
         after = _traces_per_source(traces)
         grew = {s for s in new["sources"] if after.get(s, 0) > before.get(s, 0)}
@@ -241,7 +255,7 @@ def fill_short_buckets(plan: BuildPlan, *, run_stage: Callable[[Stage], None]) -
             can_sample_more = bool(grew)  # more samples asked for and none came: the teacher has no more
         else:
             dry |= set(new["sources"]) - grew  # more rows asked for and none came: past the end
-        for st in stages[1:]:
+        for st in stages[len(per_trace) :]:
             run_stage(st)
         spec = new
     return history

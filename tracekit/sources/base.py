@@ -133,7 +133,7 @@ def estimate_rows(cfg: SourceConfig, base_dir: Path) -> int | None:
                 total += size * lines // len(head) if head and lines else 0
             else:
                 return None
-        except OSError:
+        except Exception:  # unreadable file: the build reports it; no estimate
             return None
     if cfg.limit is not None:
         total = min(total, cfg.limit * max(1, len(source_files(cfg, base_dir))))

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 def teacher_config_hash(loaded: LoadedRecipe) -> str:
+    """Hash of the teacher settings that decide what sample i of a prompt is (not how many are taken)."""
     t = loaded.recipe.teacher
-    return stable_hash("teacher", json.dumps(t.model_dump(mode="json"), sort_keys=True))
+    return stable_hash("teacher", json.dumps(t.model_dump(mode="json", exclude={"max_generations"}), sort_keys=True))
 
 
 def build_teacher(loaded: LoadedRecipe) -> PipelineStep:

@@ -64,8 +64,11 @@ class SourcePlan:
         self.sampling = SamplingConfig.model_validate(merged).model_dump(exclude_none=True)
         self.n: int = self.sampling["n"]
         self.template_hash = template_hash(self.system_prompt, self.template)
+        # n is left out: sample i has the same id (and seed) whether 4 or 8 samples are asked for, so
+        # asking for more later (mix `fill: resample`) re-uses the cached first ones
+        per_sample = {k: v for k, v in self.sampling.items() if k != "n"}
         self.config_hash = stable_hash(
-            "live", base_hash, self.template_hash, json.dumps(self.sampling, sort_keys=True), src.reasoning
+            "live", base_hash, self.template_hash, json.dumps(per_sample, sort_keys=True), src.reasoning
         )
         self.sampling_json = json.dumps(self.sampling, sort_keys=True)
 

@@ -1,0 +1,39 @@
+"""TraceShardReader: read trace shards back as documents (the first step of the `verify` stage)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from tracekit.record import LEDGER_COLUMNS
+
+
+def shard_files(folder: Path, rank: int, world_size: int) -> list[Path]:
+    """This task's shards: every world_size-th file in name order (the same split on every run)."""
+    return sorted(folder.glob("[0-9]*.parquet"))[rank::world_size]
+
+
+class TraceShardReader(PipelineStep):
+    """Yield the traces of this task's shards as documents (id = trace_id, text = completion)."""
+
+    type = "📖 - READER"
+    name = "trace shards"
+
+    def __init__(self, *, folder: str, batch_rows: int = 1000) -> None:
+        super().__init__()
+        self.folder = folder
+        self.batch_rows = batch_rows
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        if data:
+            yield from data
+        for f in shard_files(Path(self.folder), rank, world_size):
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows, columns=LEDGER_COLUMNS):
+                for row in batch.to_pylist():
+                    tid, text = row["trace_id"], row["completion"] or ""
+                    self.stat_update("traces")
+                    yield Document(text=text, id=tid, metadata=row)
