@@ -227,3 +227,34 @@ def test_many_solutions_on_all_workers_keep_their_verdicts() -> None:
         got = [x.verdict for x in v.verify_many(items)]
         assert v.runner.pool.started <= 2
     assert got == ["fail" if i % 3 == 0 and i else "pass" for i in range(24)]
+
+
+def test_a_lane_sandbox_killed_with_a_solution_queued_behind_retries_both() -> None:
+    killed: list[int] = []
+    items = [CodeItem(code=SLOW_OK, tests=ONE)] + [CodeItem(code="print('clean')", tests=ONE)] * 3
+    with one_worker_verifier(max_retries=1) as v:
+        t = _kill_while_busy(v, "sandbox", killed)
+        got = v.verify_many(items)
+        t.join()
+        assert v.runner.pool.started >= 2
+    assert killed
+    assert [x.verdict for x in got] == ["pass"] * 4, [x.detail for x in got]
+    assert got[0].detail.get("retries") == 1  # the one running when the sandbox died
+    # the one queued behind it never started: run again in a fresh sandbox, no attempt used up
+    assert "retries" not in got[1].detail
+
+
+def test_stopping_early_with_a_slow_test_queued_replaces_the_sandbox_not_the_verdicts() -> None:
+    # test 0 fails fast; test 1 (already queued) sleeps: closing does not wait for it but kills the
+    # sandbox, and the solution queued behind is retried in a fresh one
+    slow_second = "import time\ns = input()\nif s == 'slow':\n    time.sleep(4)\nprint('wrong')\n"
+    tests = {"inputs": ["fast\n", "slow\n"], "outputs": ["right\n", "right\n"]}
+    items = [CodeItem(code=slow_second, tests=tests), CodeItem(code="print('clean')", tests=ONE)]
+    with CodeVerifier(strict_config(workers=1, time_limit_s=5.0, stop_on_first_failure=True)) as v:
+        t0 = time.monotonic()
+        got = v.verify_many(items)
+        wall = time.monotonic() - t0
+    assert got[0].verdict == "fail" and got[0].detail["first_failing_test"] == 0
+    assert got[0].tests_passed == 0
+    assert got[1].verdict == "pass", got[1].detail
+    assert wall < 4  # did not wait for the queued slow test

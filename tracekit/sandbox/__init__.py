@@ -13,6 +13,7 @@ Example:
 from tracekit.sandbox.base import SandboxBroken, SandboxRunner, SandboxSession, SandboxUnavailable
 from tracekit.sandbox.bubblewrap import BubblewrapRunner
 from tracekit.sandbox.config import SandboxOptions
+from tracekit.sandbox.lane import SandboxLane
 from tracekit.sandbox.limits import SandboxLimits
 from tracekit.sandbox.make import make_runner
 from tracekit.sandbox.pool import SandboxPool
@@ -23,6 +24,7 @@ __all__ = [
     "BubblewrapRunner",
     "ProcessRunner",
     "SandboxBroken",
+    "SandboxLane",
     "SandboxLimits",
     "SandboxOptions",
     "SandboxPool",

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from tracekit.sandbox.config import SandboxOptions
 from tracekit.sandbox.errors import SandboxBroken, SandboxUnavailable
+from tracekit.sandbox.lane import SandboxLane
 from tracekit.sandbox.limits import SandboxLimits
 from tracekit.sandbox.pool import SandboxPool
 from tracekit.sandbox.warm import WarmSandbox
@@ -84,10 +85,11 @@ class SandboxSession:
         self.sandbox = sandbox
         self.limits = limits
         self._release: Callable[[WarmSandbox, bool], None] | None = release
-        self._clean = False  # True only while no request is unanswered
+        self._done_sent = False
         self._inflight: deque[Any] = deque()  # test indices sent and not answered yet
         self._done_sent = False
-        self.compile_error: str | None = None
+        self._ready_pending = True
+        self._compile_error: str | None = None
         self._max_reply = limits.max_output_bytes * 6 + MAX_REPLY_BYTES_EXTRA
         sandbox.solutions += 1
         self._tests: list[dict[str, Any]] | None = list(tests) if tests is not None else None
@@ -97,23 +99,47 @@ class SandboxSession:
             sandbox.send(setup)
             if self._tests is not None:  # queued behind the setup: no round trip before the first test
                 self._fill()
-            ready = sandbox.recv(
-                timeout=limits.compile_time_limit_s + HOST_SLACK_S, max_bytes=self._max_reply
-            )
         except BaseException:
             self.close()
             raise
+
+    @property
+    def compile_error(self) -> str | None:
+        """The compiler's message when the solution does not compile (waits for the harness)."""
+        self._await_ready()
+        return self._compile_error
+
+    @property
+    def started(self) -> bool:
+        """The harness has taken this solution up (its ready reply was read)."""
+        return not self._ready_pending
+
+    @property
+    def sent_all(self) -> bool:
+        """Every request of this session, "done" included, is in the pipe: another session may be
+        queued behind it on the same sandbox (see `SandboxLane`)."""
+        return self._done_sent
+
+    def _await_ready(self) -> None:
+        if not self._ready_pending:
+            return
+        if self._release is None:
+            raise SandboxBroken("session is closed")
+        ready = self.sandbox.recv(
+            timeout=self.limits.compile_time_limit_s + HOST_SLACK_S, max_bytes=self._max_reply
+        )
         if "ready" not in ready:
-            self.close()
+            self.sandbox.broken = True
             raise SandboxBroken(f"harness sent no ready reply: {str(ready)[:200]}")
-        self._clean = not self._inflight
+        self._ready_pending = False
         if not ready["ready"]:
-            self.compile_error = str(ready.get("compile_error", "compile failed"))
+            self._compile_error = str(ready.get("compile_error", "compile failed"))
 
     def run_test(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one test ({"i", "stdin"|"args"|"assert"}); return the harness's raw outcome."""
-        if not self._clean or self._release is None or self._done_sent or self._tests is not None:
+        if self._release is None or self._done_sent or self._tests is not None or self._inflight:
             raise SandboxBroken("session is closed, finished, running queued tests, or its sandbox broke")
+        self._await_ready()
         self._send(request)
         return self._next_reply(timeout=self.limits.wall_limit_s + HOST_SLACK_S)
 
@@ -132,6 +158,7 @@ class SandboxSession:
             self._tests, self._sent = list(requests), 0
         if self._tests is None:
             raise ValueError("no tests: pass requests, or open the session with tests")
+        self._await_ready()
         self._fill()
         while self._inflight:
             reply = self._next_reply(timeout=self.limits.wall_limit_s + HOST_SLACK_S)
@@ -150,7 +177,6 @@ class SandboxSession:
 
     def _send(self, request: dict[str, Any]) -> None:
         self._inflight.append(request.get("i"))
-        self._clean = False
         self.sandbox.send(request)
 
     def _next_reply(self, *, timeout: float) -> dict[str, Any]:
@@ -159,7 +185,6 @@ class SandboxSession:
             self.sandbox.broken = True
             raise SandboxBroken(f"harness answered out of turn: {str(reply)[:200]}")
         self._inflight.popleft()
-        self._clean = not self._inflight
         return reply
 
     def stderr_tail(self, n: int = 600) -> str:
@@ -173,6 +198,8 @@ class SandboxSession:
         release, self._release = self._release, None
         healthy = self.sandbox.alive()
         try:
+            if healthy and self._ready_pending:
+                self._await_ready()
             while healthy and self._inflight:
                 self._next_reply(timeout=DRAIN_S)
             if healthy and not self._done_sent:
@@ -250,9 +277,10 @@ class SandboxRunner:
         entry_point: str | None = None,
         tests: Sequence[dict[str, Any]] | None = None,
         lookahead: int = 1,
+        lane: SandboxLane | None = None,
     ) -> SandboxSession:
-        """A session for one solution in a warm sandbox. With `tests`, they are queued behind the
-        setup at once (see `SandboxSession.run_tests`)."""
+        """A session for one solution in a warm sandbox from the pool, or in `lane`'s sandbox. With
+        `tests`, they are queued behind the setup at once (see `SandboxSession.run_tests`)."""
         setup = {
             "language": language,
             "code": code,
@@ -261,13 +289,19 @@ class SandboxRunner:
             "entry_point": entry_point,
             "limits": limits.as_dict(),
         }
-        pool = self.pool
-        sandbox = pool.acquire()
+        if lane is not None:
+            sandbox, release = lane.sandbox_for_session()
+        else:
+            pool = self.pool
+            sandbox = pool.acquire()
+
+            def release(sb: WarmSandbox, healthy: bool) -> None:
+                pool.release(sb, healthy=healthy)
+
         return SandboxSession(
-            sandbox=sandbox,
-            setup=setup,
-            limits=limits,
-            release=lambda sb, healthy: pool.release(sb, healthy=healthy),
-            tests=tests,
-            lookahead=lookahead,
+            sandbox=sandbox, setup=setup, limits=limits, release=release, tests=tests, lookahead=lookahead
         )
+
+    def lane(self) -> SandboxLane:
+        """A warm sandbox held by one worker across solutions (see `SandboxLane`)."""
+        return SandboxLane(pool=self.pool)

@@ -30,6 +30,8 @@ SANDBOX_ENV = {
     "PYTHONIOENCODING": "utf-8",
 }
 
+_CHECKED: set[tuple[object, ...]] = set()  # runner set-ups that passed `check()` in this process
+
 
 @cache
 def _bwrap_path() -> str | None:
@@ -118,10 +120,14 @@ class BubblewrapRunner(SandboxRunner):
         )
 
     def check(self) -> None:
-        """Start one empty sandbox the way real runs do; raise `SandboxUnavailable` if it fails."""
+        """Start one empty sandbox the way real runs do; raise `SandboxUnavailable` if it fails.
+        A success is remembered for this process (same bwrap, interpreter, user and mounts)."""
         if self.bwrap is None:
             raise SandboxUnavailable(self._unavailable("bwrap is not installed"))
         argv, _ = self.command(limits=SandboxLimits())
+        key = (tuple(argv[: argv.index("--")]), self.python, str(self.popen_kwargs()))
+        if key in _CHECKED:
+            return
         probe = argv[: argv.index("--") + 1] + [
             self.python,
             "-I",
@@ -135,3 +141,4 @@ class BubblewrapRunner(SandboxRunner):
         if proc.returncode != 0:
             msg = proc.stderr.decode("utf-8", "replace").strip()[-400:] or f"exit status {proc.returncode}"
             raise SandboxUnavailable(self._unavailable(msg))
+        _CHECKED.add(key)

@@ -41,6 +41,7 @@ class WarmSandbox:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill())
         self._buf = b""
         self.broken = False
+        self._killed = False
         self.solutions = 0  # solutions started in this sandbox
         try:
             self.proc = subprocess.Popen(
@@ -71,6 +72,8 @@ class WarmSandbox:
     def send(self, obj: dict[str, Any]) -> None:
         """Framed marshal (the harness avoids importing json for requests)."""
         assert self.proc.stdin is not None
+        if self._killed:
+            raise SandboxBroken("the sandbox was stopped (an earlier session on it broke)")
         blob = marshal.dumps(obj)
         try:
             self.proc.stdin.write(len(blob).to_bytes(4, "big") + blob)
@@ -82,6 +85,8 @@ class WarmSandbox:
     def recv(self, *, timeout: float, max_bytes: int) -> dict[str, Any]:
         """The next JSON line from the harness; `SandboxBroken` on EOF, timeout, garbage or a
         harness-error report."""
+        if self._killed:
+            raise SandboxBroken("the sandbox was stopped (an earlier session on it broke)")
         try:
             obj = self._recv(timeout=timeout, max_bytes=max_bytes)
         except SandboxBroken:
@@ -131,18 +136,10 @@ class WarmSandbox:
         except (OSError, ValueError):
             return ""
 
-    def finish(self) -> None:
-        """Close the host end of stdin and wait briefly: the server exits at EOF."""
-        if self.proc.poll() is None and self.proc.stdin is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.proc.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=2)
-        self.kill()
-
     def kill(self) -> None:
         """Kill the whole sandbox (its own session), reap it and free its resources. Idempotent."""
         self.broken = True
+        self._killed = True
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)

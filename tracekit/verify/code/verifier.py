@@ -5,11 +5,20 @@ from __future__ import annotations
 import ast
 import json
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from tracekit.sandbox import SandboxBroken, SandboxLimits, SandboxRunner, make_runner
+from tracekit.sandbox import (
+    SandboxBroken,
+    SandboxLane,
+    SandboxLimits,
+    SandboxRunner,
+    SandboxSession,
+    make_runner,
+)
 from tracekit.verify.base import VerifyResult
 from tracekit.verify.code.compare import (
     call_result_matches,
@@ -35,6 +44,22 @@ REASONS = {
 def _excerpt(v: Any) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
     return s if len(s) <= EXCERPT else s[:EXCERPT] + "..."
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A solution sent to a lane's sandbox and not read yet (`session` None: sending it failed)."""
+
+    index: int
+    item: CodeItem
+    suite: TestSuite
+    compare: str
+    session: SandboxSession | None
+    error: str | None
+
+    @property
+    def sent_all(self) -> bool:
+        return self.session is not None and self.session.sent_all
 
 
 def _checker_arity(source: str) -> int:
@@ -76,12 +101,45 @@ class CodeVerifier:
         self.close()
 
     def verify_many(self, items: Sequence[CodeItem]) -> list[CodeVerdict]:
-        """Verdicts in input order; solutions run concurrently (`workers`, default all cores)."""
-        workers = self.config.workers or os.cpu_count() or 1
-        if len(items) <= 1 or workers == 1:
-            return [self.verify(it) for it in items]
-        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-            return list(pool.map(self.verify, items))
+        """Verdicts in input order; solutions run concurrently (`workers`, default all cores).
+
+        Each worker holds one warm sandbox (a `SandboxLane`) and queues the next solution behind the
+        one it is judging, so the sandbox never waits for the host between solutions.
+        """
+        workers = min(self.config.workers or os.cpu_count() or 1, max(1, len(items)))
+        results: list[CodeVerdict | None] = [None] * len(items)
+        todo = iter(enumerate(items))
+        lock = threading.Lock()
+
+        def take() -> tuple[int, CodeItem] | None:
+            with lock:
+                return next(todo, None)
+
+        def lane_worker() -> None:
+            with self.runner.lane() as lane:
+                queued: _Queued | None = None
+                while (job := take()) is not None:
+                    i, item = job
+                    prepared = self._prepare(item)
+                    if isinstance(prepared, CodeVerdict):
+                        results[i] = prepared
+                        continue
+                    nxt = None
+                    if queued is None or queued.sent_all:
+                        nxt = self._queue(i, item, *prepared, lane=lane)
+                    if queued is not None:
+                        results[queued.index] = self._finish(queued)
+                    queued = nxt or self._queue(i, item, *prepared, lane=lane)
+                if queued is not None:
+                    results[queued.index] = self._finish(queued)
+
+        if workers == 1:
+            lane_worker()
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for f in [pool.submit(lane_worker) for _ in range(workers)]:
+                    f.result()
+        return [r for r in results if r is not None]
 
     def verify_results(self, items: Sequence[CodeItem]) -> list[VerifyResult]:
         """`verify_many` mapped to the ledger: pass -> correct, fail -> incorrect, error -> error."""
@@ -100,8 +158,8 @@ class CodeVerifier:
             compile_memory_mb=o.compile_memory_mb,
         )
 
-    def verify(self, item: CodeItem) -> CodeVerdict:
-        """One solution: read its tests, run it (retrying a broken sandbox), decide the verdict."""
+    def _prepare(self, item: CodeItem) -> CodeVerdict | tuple[TestSuite, str]:
+        """(suite, compare) of a runnable item, or its verdict when there is nothing to run."""
         try:
             suite = read_tests(item.tests, fn_name=item.fn_name, entry_point=item.entry_point)
             compare = validate_compare(item.compare or self.config.compare)
@@ -117,10 +175,22 @@ class CodeVerifier:
                 "error": f"{item.language} with {suite.mode} tests",
             }
             return CodeVerdict("error", 0, suite.total, detail, method=self.method)
-        last_error = ""
-        for attempt in range(self.config.max_retries + 1):
+        return suite, compare
+
+    def verify(self, item: CodeItem) -> CodeVerdict:
+        """One solution: read its tests, run it (retrying a broken sandbox), decide the verdict."""
+        prepared = self._prepare(item)
+        if isinstance(prepared, CodeVerdict):
+            return prepared
+        return self._run_with_retries(item, *prepared)
+
+    def _run_with_retries(
+        self, item: CodeItem, suite: TestSuite, compare: str, *, failed: int = 0, last_error: str = ""
+    ) -> CodeVerdict:
+        """`failed` attempts already broke (in a lane); the rest run in sandboxes from the pool."""
+        for attempt in range(failed, self.config.max_retries + 1):
             try:
-                verdict = self._run(item, suite, compare)
+                verdict = self._run(item, suite, compare, self._open(item, suite))
                 if attempt:
                     verdict.detail["retries"] = attempt
                 return verdict
@@ -133,22 +203,47 @@ class CodeVerifier:
         }
         return CodeVerdict("error", 0, suite.total, detail, method=self.method)
 
+    def _queue(
+        self, index: int, item: CodeItem, suite: TestSuite, compare: str, *, lane: SandboxLane
+    ) -> _Queued:
+        """Send a solution and its tests to the lane's sandbox; read nothing yet."""
+        try:
+            return _Queued(index, item, suite, compare, self._open(item, suite, lane=lane), None)
+        except SandboxBroken as e:
+            return _Queued(index, item, suite, compare, None, str(e))
+
+    def _finish(self, q: _Queued) -> CodeVerdict:
+        """Read and judge a queued solution; if its sandbox broke, retry it like `verify` does. A
+        solution that never started (the sandbox broke under the one before it) has used no attempt."""
+        failed = 0
+        if q.session is not None:
+            try:
+                return self._run(q.item, q.suite, q.compare, q.session)
+            except SandboxBroken as e:
+                q.error = str(e)
+                failed = 1 if q.session.started else 0
+        return self._run_with_retries(q.item, q.suite, q.compare, failed=failed, last_error=q.error or "")
+
     # ----------------------------------------------------------------- running
-    def _run(self, item: CodeItem, suite: TestSuite, compare: str) -> CodeVerdict:
+    def _open(self, item: CodeItem, suite: TestSuite, *, lane: SandboxLane | None = None) -> SandboxSession:
+        return self.runner.open_session(
+            code=item.code,
+            language=item.language,
+            mode=suite.mode,
+            limits=self.limits_for(item),
+            fn_name=suite.fn_name,
+            entry_point=suite.entry_point,
+            tests=[case.request(k) for k, case in enumerate(suite.cases)],
+            lane=lane,
+        )
+
+    def _run(self, item: CodeItem, suite: TestSuite, compare: str, session: SandboxSession) -> CodeVerdict:
         limits = self.limits_for(item)
         tol = float_tolerance(compare)
         passed, peak_kb, cpu_total, max_wall = 0, 0, 0.0, 0.0
         failure: dict[str, Any] | None = None
         pending: list[tuple[int, TestCase, str]] = []  # outputs waiting for the special judge
-        with self.runner.open_session(
-            code=item.code,
-            language=item.language,
-            mode=suite.mode,
-            limits=limits,
-            fn_name=suite.fn_name,
-            entry_point=suite.entry_point,
-            tests=[case.request(k) for k, case in enumerate(suite.cases)],
-        ) as session:
+        with session:
             if session.compile_error is not None:
                 detail = {
                     "reason": "compile_error",
