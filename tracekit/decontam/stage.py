@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
 
 from tracekit.decontam.config import DecontamConfig
 from tracekit.decontam.registry import load_benchmark
-from tracekit.dedup.ledger_io import iter_ledger_batches, write_single_parquet
+from tracekit.dedup.ledger_io import iter_ledger_batches
 from tracekit.dedup.ngrams import ngram_hashes, normalized_words
+from tracekit.ledger.decision import DecisionStage
 from tracekit.record import CONTAMINATION_TYPE
 
 DROP_CONTAMINATED = "contaminated"
@@ -93,7 +91,7 @@ class BenchmarkIndex:
         return out
 
 
-class DecontamStage(PipelineStep):
+class DecontamStage(DecisionStage):
     """Flag traces whose prompt (optionally completion) shares a word n-gram with a benchmark item.
 
     Text is normalised before n-gramming (NFKC, lowercase, LaTeX command names, punctuation and `$`
@@ -118,18 +116,8 @@ class DecontamStage(PipelineStep):
     name = "decontaminate"
 
     def __init__(self, *, config: DecontamConfig | None = None, input_dir: str, output_path: str) -> None:
-        super().__init__()
+        super().__init__(input_dir=input_dir, output_path=output_path)
         self.config = config or DecontamConfig()
-        self.input_dir = input_dir
-        self.output_path = output_path
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator:
-        if rank == 0:
-            with self.track_time(unit="run"):
-                table = self.decide()
-            write_single_parquet(table, self.output_path)
-        if data:
-            yield from data
 
     def decide(self) -> pa.Table:
         """Build the benchmark index, scan the ledger, return the decisions (DECONTAM_OUTPUT_SCHEMA)."""

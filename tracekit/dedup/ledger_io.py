@@ -42,11 +42,3 @@ def _with_columns(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.RecordBat
             typ = LEDGER_SCHEMA.field(name).type if name in LEDGER_SCHEMA.names else pa.string()
             arrays.append(pa.nulls(batch.num_rows, type=typ))
     return pa.RecordBatch.from_arrays(arrays, names=list(columns))
-
-
-def write_single_parquet(table: pa.Table, output_path: str) -> None:
-    """Write `table` as one parquet file at output_path (local path or fsspec URL)."""
-    folder_path, _, name = output_path.rstrip("/").rpartition("/")
-    folder = get_datafolder(folder_path or ".")
-    with folder.open(name, "wb") as f:
-        pq.write_table(table, f)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
 
 from tracekit.dedup.config import DedupConfig
-from tracekit.dedup.ledger_io import iter_ledger_batches, write_single_parquet
+from tracekit.dedup.ledger_io import iter_ledger_batches
 from tracekit.dedup.minhash import MinHasher
 from tracekit.dedup.ngrams import nfkc
+from tracekit.ledger.decision import DecisionStage
 
 # Drop reasons (public names: they show in stats and the card).
 DROP_DUPLICATE_PROMPT = "duplicate_prompt"
@@ -64,7 +62,7 @@ class _Collected:
     numbers: list[np.ndarray] = field(default_factory=list)
 
 
-class DedupStage(PipelineStep):
+class DedupStage(DecisionStage):
     """Deduplicate the kept traces of a ledger; write one parquet of decisions.
 
     Reads only the columns it needs from every parquet shard in `input_dir`, batch by batch; only
@@ -101,18 +99,8 @@ class DedupStage(PipelineStep):
     name = "dedup"
 
     def __init__(self, *, config: DedupConfig | None = None, input_dir: str, output_path: str) -> None:
-        super().__init__()
+        super().__init__(input_dir=input_dir, output_path=output_path)
         self.config = config or DedupConfig()
-        self.input_dir = input_dir
-        self.output_path = output_path
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator:
-        if rank == 0:
-            with self.track_time(unit="run"):
-                table = self.decide()
-            write_single_parquet(table, self.output_path)
-        if data:
-            yield from data
 
     # -- reading -------------------------------------------------------------------------------
     def _collect(self) -> _Collected:

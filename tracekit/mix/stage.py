@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
 
+from tracekit.ledger.decision import DecisionStage
 from tracekit.ledger.finalize import apply_decisions
 from tracekit.mix.config import MixConfig
 
@@ -46,7 +44,7 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-class MixStage(PipelineStep):
+class MixStage(DecisionStage):
     """Pick exactly the requested number of traces per bucket; write one parquet of decisions.
 
     1. Reads only the columns it needs (ids, `kept`, `drop_reason`, the columns the bucket predicates
@@ -80,19 +78,12 @@ class MixStage(PipelineStep):
     def __init__(
         self, *, config: MixConfig, input_dir: str, decision_paths: list[str], output_path: str
     ) -> None:
-        super().__init__()
+        super().__init__(input_dir=input_dir, output_path=output_path)
         self.config = config
-        self.input_dir = input_dir
         self.decision_paths = decision_paths
-        self.output_path = output_path
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
-        if rank == 0:
-            with self.track_time(unit="run"):
-                table, shortfall = self.decide()
-            self._write(table, shortfall)
-        if data:
-            yield from data
+    def write(self, decided: tuple[pa.Table, list[dict[str, Any]]]) -> None:
+        self._write(*decided)
 
     # -- reading -------------------------------------------------------------------------------
     def _read(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> pl.DataFrame:
