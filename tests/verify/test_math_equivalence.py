@@ -79,6 +79,8 @@ DIFFERENT = [
     ("A", "B"),
     ("12:00", "1:00"),
     ("x^2+2x+1", "x^3+2x+1"),
+    ("927.5", "1" + "0" * 400),  # a huge integer must not overflow to inf and pass any tolerance
+    ("-2", "-2x"),  # a letter after a number is a variable, not a unit
 ]
 
 # values too small for absolute rounding: a 6-decimal comparison would call each pair equal

@@ -25,7 +25,7 @@ _SPACING_RE = re.compile(
 )
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree(?![A-Za-z])|\^\s*\{\s*o\s*\}")
 _PERCENT_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\bpercentage\b|\bpercent\b|\bpct\b)\s*$")
-_UNITS_TAIL_RE = re.compile(r"^(?P<num>.*?\d\}?)\s*(?:[a-zA-Z]+\.?(?:\^\{?\d\}?)?\s*){1,3}$")
+_UNITS_TAIL_RE = re.compile(r"^(?P<num>.*?\d\}?)\s+(?:[a-zA-Z]{2,}\.?(?:\^\{?\d\}?)?\s*){1,3}$")
 _CONNECTOR_RE = re.compile(r"\\text\{\s*(?:and|or|,)\s*\}|(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])")
 
 
