@@ -58,12 +58,15 @@ def unprivileged_ids(user: str) -> tuple[int, int] | None:
 
 
 class SandboxSession:
-    """One solution in a warm sandbox. Use as a context manager; `run_test` per test.
+    """One solution in a warm sandbox. Use as a context manager; `run_test` per test, or open it with
+    `tests` and read `run_tests()`.
 
-    The sandbox's harness handles the solution in a fresh fork with emptied writable dirs, so the
-    session shares no state with earlier or later solutions. On close the sandbox goes back to its
-    pool, unless anything went wrong (a `SandboxBroken`, or a reply still in flight): then it is
-    killed and the pool starts another.
+    The sandbox's harness handles the solution in a fresh fork, in fresh user/PID/IPC namespaces,
+    with emptied writable dirs, so the session shares no state with earlier or later solutions. The
+    setup and the tests are sent without waiting (the ready reply is read when `compile_error` or the
+    first result is asked for). On close the sandbox goes back to its pool (or lane), unless anything
+    went wrong (a `SandboxBroken`, or a queued test that does not finish within `DRAIN_S`): then it is
+    killed and another is started when needed.
 
     Example:
         >>> with runner.open_session(code="print(1)", language="python", mode="stdio",

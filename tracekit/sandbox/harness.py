@@ -1,23 +1,26 @@
 """The program that runs inside the sandbox: a warm server, a fresh child per solution, a fresh
-namespaced process per test.
+process per test.
 
 Standard library only: it runs under the sandbox's interpreter (e.g. /usr/bin/python3), not the
 tracekit venv. It never sees expected outputs: the host compares, so a solution cannot read answers
 from memory.
 
-Layers (each a fork of the one above, so nothing is ever imported or started twice):
-    server    started once per sandbox (per host worker), pre-imports common modules, never reads a
-              request and never runs solution code. Before each solution it empties the writable
-              places (work dir, /dev/shm) and forks a solution harness; when that child exits it
-              checks the exit status (anything but a clean "done" is a harness error: it reports it
-              and exits, so the host replaces the whole sandbox).
-    solution  reads one solution's requests from the host (unbuffered: the next solution's bytes stay
-              in the pipe for the next child), compiles it, answers test requests, exits at "done".
-    test      per test: an intermediate enters a new user + PID + IPC namespace and forks PID 1 there,
-              which forks the test process (PID 2). When PID 1 exits the kernel kills everything left
-              in the namespace, daemons included, and the test cannot see or signal the harness.
-              Python tests are forked from the warm interpreter (no interpreter start), C++ tests
-              exec the compiled binary.
+Layers (each a fork of the one above, so nothing is imported or started twice):
+    server    started once per sandbox (one per host worker); pre-imports common modules, never reads
+              a request and never runs solution code. It keeps one solution child running and the
+              next one prepared; a child that exits other than cleanly is reported as a harness error
+              and the server exits, so the host replaces the whole sandbox.
+    solution  prepared ahead: enters a new user + PID + IPC namespace and forks PID 1 there, which
+              waits for its turn (a token the previous solution writes when all its processes are
+              gone), empties the writable places (work dir, /dev/shm), then reads this solution's
+              requests from the host (unbuffered: the next solution's bytes stay in the pipe),
+              compiles it and answers its tests until "done".
+    test      per test, PID 1 forks the test process (Python: forked from the warm interpreter, no
+              interpreter start; C++: exec of the compiled binary) with its own session, rlimits, no
+              capabilities, stdio redirected to files. After it exits (or is killed at the wall limit)
+              PID 1 kills and reaps every process left in the namespace (kill(-1), daemons included).
+              The test cannot signal, trace or read the harness, and nothing of it reaches the next
+              solution.
 
 Protocol (host -> harness: 4-byte big-endian length + marshal blob; harness -> host: one JSON line):
     host -> {"language", "code", "mode": "stdio|call|assert", "fn_name", "entry_point", "limits"}
