@@ -258,3 +258,34 @@ def test_stopping_early_with_a_slow_test_queued_replaces_the_sandbox_not_the_ver
     assert got[0].tests_passed == 0
     assert got[1].verdict == "pass", got[1].detail
     assert wall < 4  # did not wait for the queued slow test
+
+
+def test_a_forked_process_starts_its_own_sandboxes_and_leaves_the_parents_alone() -> None:
+    import warnings
+
+    with one_worker_verifier() as v:
+        assert v.verify(CodeItem(code="print('clean')", tests=ONE)).verdict == "pass"
+        parent_idle = v.runner.pool._idle[:]  # the parent's warm sandbox
+        assert len(parent_idle) == 1
+        r, w = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with the starter thread alive
+            pid = os.fork()
+        if pid == 0:  # child: must not talk to (or kill) the parent's sandbox
+            code = 1
+            try:
+                ok = v.verify(CodeItem(code="print('clean')", tests=ONE)).verdict == "pass"
+                mine = [sb for sb in v.runner.pool._idle if sb not in parent_idle]
+                code = 0 if ok and len(mine) == 1 and v.runner.pool._idle == mine else 2
+                v.close()
+            finally:
+                os.write(w, bytes([code]))
+                os._exit(0)
+        os.close(w)
+        child_code = os.read(r, 1)
+        os.close(r)
+        os.waitpid(pid, 0)
+        assert child_code == b"\x00"
+        assert parent_idle[0].alive()
+        assert v.verify(CodeItem(code="print('clean')", tests=ONE)).verdict == "pass"
+        assert v.runner.pool.started == 1  # the parent still uses its first sandbox
