@@ -59,6 +59,15 @@ class FaultProxy:
                 self.connection.shutdown(2)
 
             def do_POST(self) -> None:
+                with proxy._lock:
+                    proxy.inflight += 1
+                try:
+                    self._post()
+                finally:
+                    with proxy._lock:
+                        proxy.inflight -= 1
+
+            def _post(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with proxy._lock:
                     k, proxy._n = proxy._n, proxy._n + 1
@@ -88,6 +97,7 @@ class FaultProxy:
                 with proxy._lock:
                     proxy.answered_seeds.append(seed)
 
+        self.inflight = 0  # requests being handled right now
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

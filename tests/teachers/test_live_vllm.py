@@ -156,6 +156,9 @@ def test_kill9_mid_sampling_resumes_without_resending(vllm_server: str, tmp_path
         assert len(cached) >= answered_before - 1  # every answer that reached the build is on disk
 
         proxy.delay_s = 0.0
+        idle_by = time.monotonic() + 120  # a request of the killed build may still be on its way upstream
+        while proxy.inflight and time.monotonic() < idle_by:
+            time.sleep(0.05)
         sent_before = len(proxy.forwarded_seeds)
         r = build(recipe)
         assert r.returncode == 0, r.stderr

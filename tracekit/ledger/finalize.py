@@ -99,7 +99,7 @@ class FinalizeStep(PipelineStep):
         decision_paths: list[str],
         ledger_dir: str,
         dataset_dir: str,
-        batch_rows: int = 1000,
+        batch_rows: int = 256,
         progress_dir: str | None = None,
     ) -> None:
         super().__init__()

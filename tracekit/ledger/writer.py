@@ -75,6 +75,8 @@ class ParquetShardWriter:
         self.rows_per_file, self.row_group = rows_per_file, row_group
         self.part, self.rows_in_file = 0, 0
         self.buf: list[dict[str, Any]] = []
+        self.buf_bytes = 0
+        self.max_buffer_bytes = 16 << 20  # a row group holds at most ~16 MB of text: memory stays flat
         self.writer: pq.ParquetWriter | None = None
         self.tmp: Path | None = None
         self.files: list[Path] = []
@@ -82,7 +84,12 @@ class ParquetShardWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         self.buf.append(row)
-        if len(self.buf) >= self.row_group or self.rows_in_file + len(self.buf) >= self.rows_per_file:
+        self.buf_bytes += len(row.get("completion") or "") + len(row.get("reasoning") or "")
+        if (
+            len(self.buf) >= self.row_group
+            or self.buf_bytes >= self.max_buffer_bytes
+            or self.rows_in_file + len(self.buf) >= self.rows_per_file
+        ):
             self._flush()
 
     def write_table(self, table: pa.Table) -> None:
@@ -109,7 +116,7 @@ class ParquetShardWriter:
         cols = {f.name: pa.array([r.get(f.name) for r in self.buf], type=f.type) for f in self.schema}
         self.writer.write_table(pa.Table.from_pydict(cols, schema=self.schema))
         self.rows_in_file += len(self.buf)
-        self.buf = []
+        self.buf, self.buf_bytes = [], 0
         if self.rows_in_file >= self.rows_per_file:
             self._close_file()
 

@@ -6,19 +6,30 @@ Example:
     >>> runner = make_runner(kind="bwrap", options=SandboxOptions())  # doctest: +SKIP
     >>> with runner.open_session(code="print(input())", language="python", mode="stdio",
     ...                          limits=SandboxLimits()) as s:  # doctest: +SKIP
-    ...     s.run_test({"i": 0, "stdin": "hi\\n"})["stdout"]
-    'hi\\n'
+    ...     s.run_test({"i": 0, "stdin": "hi\n"})["stdout"]
+    'hi\n'
 """
 
-from tracekit.sandbox.base import SandboxBroken, SandboxRunner, SandboxSession, SandboxUnavailable
-from tracekit.sandbox.bubblewrap import BubblewrapRunner
-from tracekit.sandbox.config import SandboxOptions
-from tracekit.sandbox.lane import SandboxLane
-from tracekit.sandbox.limits import SandboxLimits
-from tracekit.sandbox.make import make_runner
-from tracekit.sandbox.pool import SandboxPool
-from tracekit.sandbox.process import ProcessRunner
-from tracekit.sandbox.warm import WarmSandbox
+from tracekit._lazy import lazy_exports
+
+# names resolve on first use: importing a config module must not load the stage's dependencies
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "BubblewrapRunner": "bubblewrap",
+        "ProcessRunner": "process",
+        "SandboxBroken": "base",
+        "SandboxLane": "lane",
+        "SandboxLimits": "limits",
+        "SandboxOptions": "config",
+        "SandboxPool": "pool",
+        "SandboxRunner": "base",
+        "SandboxSession": "base",
+        "SandboxUnavailable": "base",
+        "WarmSandbox": "warm",
+        "make_runner": "make",
+    },
+)
 
 __all__ = [
     "BubblewrapRunner",

@@ -4,16 +4,25 @@ Example:
     >>> from tracekit.verify.code import CodeItem, CodeVerifier, CodeVerifyConfig
     >>> v = CodeVerifier(CodeVerifyConfig())  # doctest: +SKIP
     >>> v.verify(CodeItem(code="print(input()[::-1])",
-    ...                   tests=[{"input": "ab\\n", "output": "ba\\n"}])).verdict  # doctest: +SKIP
+    ...                   tests=[{"input": "ab\n", "output": "ba\n"}])).verdict  # doctest: +SKIP
     'pass'
 """
 
-from tracekit.verify.code.config import CodeVerifyConfig
-from tracekit.verify.code.extract import extract_code
-from tracekit.verify.code.item import CodeItem
-from tracekit.verify.code.readers import TestFormatError, read_tests
-from tracekit.verify.code.verdict import CodeVerdict
-from tracekit.verify.code.verifier import CodeVerifier
+from tracekit._lazy import lazy_exports
+
+# names resolve on first use: importing a config module must not load the stage's dependencies
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "CodeItem": "item",
+        "CodeVerdict": "verdict",
+        "CodeVerifier": "verifier",
+        "CodeVerifyConfig": "config",
+        "TestFormatError": "readers",
+        "extract_code": "extract",
+        "read_tests": "readers",
+    },
+)
 
 __all__ = [
     "CodeItem",

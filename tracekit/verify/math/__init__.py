@@ -1,6 +1,15 @@
 """Math verification: answer extraction, normalisation, sympy equivalence with a killable worker."""
 
-from tracekit.verify.math.config import MathJudgeConfig, MathVerifyConfig
-from tracekit.verify.math.verifier import MathVerifier
+from tracekit._lazy import lazy_exports
+
+# names resolve on first use: importing a config module must not load the stage's dependencies
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "MathJudgeConfig": "config",
+        "MathVerifier": "verifier",
+        "MathVerifyConfig": "config",
+    },
+)
 
 __all__ = ["MathJudgeConfig", "MathVerifier", "MathVerifyConfig"]
