@@ -104,7 +104,7 @@ def main() -> None:
     args = ap.parse_args()
     sizes = [int(x) for x in args.rows.split(",")]
     print(f"cores: {os.cpu_count()}, workers: {args.workers}")
-    print(f"| rows | source MB | tracekit s | tracekit traces/s | per core | peak RSS MB | datatrove read+write s | ratio (tracekit/datatrove time) |")
+    print("| rows | source MB | tracekit s | tracekit traces/s | per core | peak RSS MB | datatrove read+write s | ratio (tracekit/datatrove time) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d:

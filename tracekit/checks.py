@@ -15,7 +15,7 @@ def check_sources(loaded: LoadedRecipe) -> list[Problem]:
         missing = [f for f in files if not f.exists()]
         if not files or missing:
             where = missing[0] if missing else loaded.resolve_path(src.path or "")
-            path = ("sources", i, "path")
+            path: tuple[str | int, ...] = ("sources", i, "path")
             problems.append(Problem(path, f"file not found: {where}", loaded.line(path)))
             continue
         cols = peek_columns(src, loaded.base_dir)

@@ -68,6 +68,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_group(proc: Any, *, grace_s: float) -> None:
+    """Ctrl-C: let the build's process group stop cleanly (servers shut down), then make sure it is gone."""
+    import signal
+    import subprocess
+
+    for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now
+            continue
+    proc.wait()
+
+
 def _expected_prompts(loaded: Any) -> int | None:
     from tracekit.sources.base import estimate_rows
 
@@ -81,7 +101,6 @@ def _expected_prompts(loaded: Any) -> int | None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import signal
     import subprocess
 
     from rich.console import Console
@@ -115,8 +134,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         try:
             rc = proc.wait()
         except KeyboardInterrupt:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _stop_group(proc, grace_s=30)
             _err(f"interrupted; run the same command again to resume ({out})")
             return 130
     if rc != 0:

@@ -90,10 +90,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> KeyPath:
     cur = data
     for i, part in enumerate(loc):
         nxt = loc[i + 1] if i + 1 < len(loc) else None
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+        if isinstance(cur, dict) and part in cur or isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and (nxt in cur if nxt is not None else cur.get("kind") == part) and part == cur.get("kind", part):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tracekit.decontam.config import DecontamConfig
 from tracekit.dedup.config import DedupConfig
 from tracekit.executor_config import ExecutorConfig, LocalExecutorConfig
+from tracekit.filters.config import FilterList
 from tracekit.mix.config import MixConfig
 from tracekit.publish.config import PublishConfig
 from tracekit.sources.config import SourceConfig
-from tracekit.filters.config import FilterList
 from tracekit.teachers.config import DatasetTeacherConfig, TeacherConfig
 from tracekit.verify.code.config import CodeVerifyConfig
 from tracekit.verify.math.config import MathVerifyConfig
@@ -42,13 +40,13 @@ class Recipe(BaseModel):
     tokenizer: str | None = Field(
         None, description="HF tokenizer (name or local path) used to count tokens; none: counts stay empty"
     )
-    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    verify: VerifyConfig = Field(default_factory=lambda: VerifyConfig())
     filters: FilterList = Field(default_factory=list, description="filters in the order they run")
     dedup: DedupConfig | None = Field(None, description="prompt/completion dedup and k per prompt")
     decontaminate: DecontamConfig | None = Field(None, description="benchmark n-gram decontamination")
     mix: MixConfig | None = Field(None, description="exact quotas per bucket, k per prompt, split")
     publish: PublishConfig | None = Field(None, description="push the dataset to the Hub after a build")
-    executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig)
+    executor: ExecutorConfig = Field(default_factory=lambda: LocalExecutorConfig())
     rows_per_shard: int = Field(
         5000, ge=1, description="traces per ledger shard (bounds memory; more shards = finer resume)"
     )

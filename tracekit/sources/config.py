@@ -41,7 +41,7 @@ class SourceConfig(BaseModel):
     format: Literal["auto", "jsonl", "json", "parquet", "arrow"] = Field(
         "auto", description="file format; auto guesses from the extension"
     )
-    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+    columns: ColumnsConfig = Field(default_factory=lambda: ColumnsConfig())
     difficulty: str | None = Field(None, description="difficulty label for every row of this source")
     limit: int | None = Field(None, ge=1, description="read only rows numbered below this (per file)")
     reasoning: bool = Field(True, description="false for general samples (no thinking)")

@@ -48,7 +48,9 @@ def iter_jsonl(path: Path, rank: int, world_size: int) -> Iterator[Item]:
             return
         with gzip.open(path, "rb") as g:
             for i, line in enumerate(g):
-                yield _parse_line(path, i, line)
+                item = _parse_line(path, i, line)
+                if item is not None:
+                    yield item
         return
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -71,7 +73,7 @@ def iter_jsonl(path: Path, rank: int, world_size: int) -> Iterator[Item]:
             index += 1
 
 
-def _parse_line(path: Path, index: int, line: bytes) -> Item | None:  # type: ignore[return]
+def _parse_line(path: Path, index: int, line: bytes) -> Item | None:
     if not line.strip():
         return None
     try:
