@@ -34,6 +34,12 @@ def end_of_turn_token(*, tokenizer: Any, chat_template: str | None = None) -> st
     return None
 
 
+def tied_duplicate_names(model: Any) -> set[str]:
+    """Names that refer to a parameter already registered under another name (e.g. a tied `lm_head.weight`)."""
+    kept = {name for name, _ in model.named_parameters()}
+    return {name for name, _ in model.named_parameters(remove_duplicate=False)} - kept
+
+
 def export_model(
     *,
     model: Any,
@@ -49,6 +55,9 @@ def export_model(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     sd = state_dict if state_dict is not None else model.state_dict()
+    # A gathered (FSDP2) state dict holds tied weights (lm_head = embeddings) as separate copies, which
+    # save_pretrained cannot recognise as tied: keep only the name the model itself keeps for each parameter.
+    sd = {k: v for k, v in sd.items() if k not in tied_duplicate_names(model)}
     sd = {
         k: v.detach().to("cpu", dtype=dtype) if v.is_floating_point() else v.detach().cpu()
         for k, v in sd.items()
