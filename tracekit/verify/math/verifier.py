@@ -9,9 +9,11 @@ Example:
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 
 from tracekit.verify.base import VerifyResult
 from tracekit.verify.math.config import MathVerifyConfig
@@ -128,7 +130,7 @@ class MathVerifier:
         out: list[VerifyResult] = []
         with ProcessPoolExecutor(
             max_workers=n,
-            mp_context=get_context("forkserver"),
+            mp_context=_pool_context(),
             initializer=_init_pool,
             initargs=(self.config.model_dump(),),
         ) as pool:
@@ -153,6 +155,15 @@ def _is_mcq_gold(g: str) -> bool:
 
 
 _POOL_VERIFIER: MathVerifier | None = None
+
+
+def _pool_context() -> BaseContext:
+    """fork when this process has one thread (fast: no re-import), else forkserver (fork is unsafe then)."""
+    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+        return get_context("fork")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["tracekit.verify.math.verifier"])
+    return ctx
 
 
 def _init_pool(config: dict) -> None:

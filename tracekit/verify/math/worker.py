@@ -63,6 +63,7 @@ class SympyWorker:
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._owner_pid = os.getpid()  # a forked child must not kill its parent's worker
         self.restarts = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -93,6 +94,8 @@ class SympyWorker:
     ) -> tuple[str, Any]:
         """('ok', bool) | ('unparseable', 'gold: ...'/'pred: ...') | ('timeout', None) | ('error', msg)."""
         with self._lock:
+            if self._proc is not None and os.getpid() != self._owner_pid:
+                self._proc, self._owner_pid = None, os.getpid()  # forked: start our own worker
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = self._start()
             proc = self._proc
@@ -115,14 +118,14 @@ class SympyWorker:
 
     def close(self) -> None:
         with self._lock:
-            if self._proc is not None:
+            if self._proc is not None and os.getpid() == self._owner_pid:
                 self._proc.kill()
                 self._proc.wait()
                 self._proc = None
 
     def __del__(self) -> None:
         proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
+        if proc is not None and os.getpid() == getattr(self, "_owner_pid", None) and proc.poll() is None:
             proc.kill()
 
 
