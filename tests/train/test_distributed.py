@@ -1,8 +1,9 @@
 """torchrun with 2 CPU ranks (gloo): DDP and FSDP2 give the single-process run with the same global batch.
 
 The global batch is per_device_batch_size * gradient_accumulation_steps * ranks; here 1 x 2 x 2 across ranks
-against 1 x 4 in one process, over 18 rows (4 per step), so the last step of each epoch has 2 units: the
-second rank-local micro-batch slot is empty on both ranks and every rank runs the same number of forwards.
+against 1 x 4 in one process, over 19 rows (4 per step), so the last step of each epoch has 3 units: rank 0
+runs two micro-batches and rank 1 one real and one empty one (zero loss, every parameter still in the graph),
+so both ranks run the same number of forwards and collectives.
 Each rank's loss sum is divided by the trainable tokens of the whole step (all ranks), and the gradient
 all-reduce (DDP) / reduce-scatter (FSDP2) averages over ranks, which the `* world` factor undoes: the update
 must equal the single-process one up to float summation order. The grad norm (before clipping) is compared
@@ -41,7 +42,7 @@ BASE = {
 
 
 def _rows():
-    rows = make_traces(18)
+    rows = make_traces(19)
     rows[1]["messages"][1]["content"] += " A longer answer so that rows differ in length."
     return rows
 

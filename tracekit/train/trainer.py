@@ -347,11 +347,13 @@ class SFTTrainer:
                     part, _ = self._forward(mb)
                     (part * (self.world / max(step_trainable, 1))).backward()
                 loss_sum += float(part.detach())
-                n_tok, n_pad, n_train = (
-                    n_tok + mb.num_tokens,
-                    n_pad + mb.num_padding,
-                    n_train + mb.num_trainable,
-                )
+                # An empty slot's stand-in forward (zero loss) is no data: keep it out of tokens/s and fractions.
+                if unit_ids:
+                    n_tok, n_pad, n_train = (
+                        n_tok + mb.num_tokens,
+                        n_pad + mb.num_padding,
+                        n_train + mb.num_trainable,
+                    )
                 attn_flops += sum(
                     6.0 * self.layers_hidden * len(self.docs[i]) ** 2 for u in unit_ids for i in self.units[u]
                 )
