@@ -73,7 +73,8 @@ def _stop_group(proc: Any, *, grace_s: float) -> None:
     import signal
     import subprocess
 
-    for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGKILL, 10.0)):
+    # SIGTERM, not SIGINT: a worker may be inside code that catches KeyboardInterrupt and carries on
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

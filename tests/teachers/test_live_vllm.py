@@ -214,7 +214,8 @@ def test_managed_vllm_build_stops_its_server_also_on_ctrl_c(tiny_model: Path, tm
     recipe = write_recipe(tmp_path, teacher, n_prompts=20)
     log = tmp_path / "out" / "logs" / "teacher" / "vllm-00000.log"
 
-    # Ctrl-C while sampling: the build stops and takes its server with it
+    # Ctrl-C while sampling: the build stops and takes its server with it. (A shell starts background
+    # jobs with SIGINT ignored, and CI may run us as one: give the build a terminal's default back.)
     p = subprocess.Popen(
         [*TRACEKIT, "build", str(recipe)],
         cwd=ROOT,
@@ -222,6 +223,7 @@ def test_managed_vllm_build_stops_its_server_also_on_ctrl_c(tiny_model: Path, tm
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline and p.poll() is None:
