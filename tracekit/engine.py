@@ -105,25 +105,39 @@ def _workers(loaded: LoadedRecipe, tasks: int) -> int:
     return max(1, min(w, tasks))
 
 
+def _verify_step(name: str, cfg: Any) -> Any:
+    if name == "math":
+        from tracekit.verify.math_step import MathVerifyStep
+
+        return MathVerifyStep(config=cfg)
+    from tracekit.verify.code_step import CodeVerifyStep
+
+    return CodeVerifyStep(config=cfg)
+
+
 def per_trace_steps(loaded: LoadedRecipe) -> list[PipelineStep]:
     """parse -> verifiers (in the order of `verify:`) -> filters (in the order of `filters:`)."""
     from tracekit.parse.step import ParseStep
 
     r = loaded.recipe
     steps: list[PipelineStep] = [ParseStep(tokenizer=local_tokenizer(loaded))]
-    order = [k for k in (loaded.raw.get("verify") or {}) if k in ("math", "code")]  # the recipe's order
+    # verifiers in the recipe's order; a source with its own settings gets its own step
+    order = [k for k in (loaded.raw.get("verify") or {}) if k in ("math", "code")]
+    for src in r.sources:
+        for k in ("math", "code"):
+            if src.verify is not None and getattr(src.verify, k) is not None and k not in order:
+                order.append(k)
     for name in order:
+        own = {s.name: getattr(s.verify, name) for s in r.sources if s.verify and getattr(s.verify, name)}
         cfg = getattr(r.verify, name)
-        if cfg is None:
-            continue
-        if name == "math":
-            from tracekit.verify.math_step import MathVerifyStep
-
-            steps.append(MathVerifyStep(config=cfg))
-        else:
-            from tracekit.verify.code_step import CodeVerifyStep
-
-            steps.append(CodeVerifyStep(config=cfg))
+        if cfg is not None:
+            step = _verify_step(name, cfg)
+            step.skip_sources = frozenset(own)
+            steps.append(step)
+        for src_name, src_cfg in own.items():
+            step = _verify_step(name, src_cfg)
+            step.only_sources = frozenset({src_name})
+            steps.append(step)
     if r.filters:
         from tracekit.filters import build_filters
 

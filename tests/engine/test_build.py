@@ -246,3 +246,25 @@ def test_tokenizer_counts_tokens_and_hub_source_loads_a_local_dataset(tmp_path: 
         assert row["source_file"].startswith("hub://")
     data = read_dataset(tmp_path / "out")
     assert all(d["num_tokens"] and d["num_tokens"] > 0 for d in data)
+
+
+def test_per_source_verify_settings_replace_the_recipe_ones(tmp_path: Path) -> None:
+    rows = [{"q": f"What is {i} + {i}?", "a": str(2 * i), "gens": [f"<think>\nadd\n</think>\n\nIt is {2 * i}"]} for i in range(4)]
+    jsonl(tmp_path / "m.jsonl", rows)
+    cols = {"prompt": "q", "answer": "a", "generations": "gens"}
+    recipe = write_recipe(
+        tmp_path,
+        sources=[
+            {"name": "strict", "path": "m.jsonl", "columns": cols},
+            {"name": "bare", "path": "m.jsonl", "columns": cols, "verify": {"math": {"allow_bare_number": True}}},
+        ],
+        verify={"math": {"allow_bare_number": False}},
+    )
+    r = run_cli("build", str(recipe))
+    assert r.returncode == 0, r.stderr
+    ledger = read_ledger(tmp_path / "out")
+    strict = [x for x in ledger if x["source"] == "strict"]
+    bare = [x for x in ledger if x["source"] == "bare"]
+    assert len(strict) == len(bare) == 4
+    assert all(x["verdict"] == "incorrect" and x["drop_reason"] == "incorrect" for x in strict)  # no boxed answer
+    assert all(x["verdict"] == "correct" and x["kept"] for x in bare)  # the bare last number is the answer

@@ -39,6 +39,9 @@ class VerifyStep(PipelineStep):
 
     type = "✅ - VERIFY"
     name = "verify"
+    # set by the engine for per-source settings: this step sees only / never these sources
+    only_sources: frozenset[str] | None = None
+    skip_sources: frozenset[str] = frozenset()
 
     def __init__(self, *, batch_size: int = 64, keep_errors: bool = False) -> None:
         super().__init__()
@@ -66,8 +69,14 @@ class VerifyStep(PipelineStep):
         elif res.verdict == "error" and not self.keep_errors:
             md["kept"], md["drop_reason"] = False, DROP_VERIFY_ERROR
 
+    def _for_this_step(self, doc: Document) -> bool:
+        src = doc.metadata.get("source")
+        if self.only_sources is not None and src not in self.only_sources:
+            return False
+        return src not in self.skip_sources
+
     def _flush(self, batch: list[Document]) -> Iterator[Document]:
-        todo = [d for d in batch if self.applies(d)]
+        todo = [d for d in batch if self._for_this_step(d) and self.applies(d)]
         if todo:
             with self.track_time(unit="batch"):
                 results = self.verify_batch(todo)
