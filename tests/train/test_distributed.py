@@ -52,7 +52,7 @@ def _torchrun(cfg_file: Path, *args: str) -> str:
     env.pop("CUDA_VISIBLE_DEVICES", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     proc = subprocess.run(
-        [*cmd, "-m", "tracekit.train", str(cfg_file), *args],
+        [*cmd, "-m", "tracekit.cli", "train", str(cfg_file), *args],
         env=env,
         capture_output=True,
         text=True,
