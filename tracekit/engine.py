@@ -91,7 +91,16 @@ def fingerprint(loaded: LoadedRecipe) -> str:
         from tracekit.teachers.live import RUNTIME_ENGINE_ARGS
 
         teacher["engine"] = {k: v for k, v in teacher["engine"].items() if k not in RUNTIME_ENGINE_ARGS}
-    return stable_hash(json.dumps(data, sort_keys=True), size=16)
+    return stable_hash(json.dumps(_without_nones(data), sort_keys=True), size=16)
+
+
+def _without_nones(value: Any) -> Any:
+    """Drop unset (None) keys, so a tracekit upgrade that adds an optional setting still resumes old builds."""
+    if isinstance(value, dict):
+        return {k: _without_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nones(v) for v in value]
+    return value
 
 
 def output_dir(loaded: LoadedRecipe) -> Path:
