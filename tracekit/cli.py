@@ -68,6 +68,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait(proc: Any) -> int:
+    """Wait for a child in short sleeps: a blocking waitpid would not see a Ctrl-C that the kernel hands
+    to one of this process's other threads (e.g. a teacher's event loop), so it would come too late."""
+    import subprocess
+
+    while True:
+        try:
+            return int(proc.wait(timeout=0.2))
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _stop_group(proc: Any, *, grace_s: float) -> None:
     """Ctrl-C: let the build's process group stop cleanly (servers shut down), then make sure it is gone."""
     import signal
@@ -133,7 +145,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         # the build runs in its own process group (see tracekit/runner.py); its logs go to build.log
         proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True)
         try:
-            rc = proc.wait()
+            rc = _wait(proc)
         except KeyboardInterrupt:
             _stop_group(proc, grace_s=30)
             _err(f"interrupted; run the same command again to resume ({out})")

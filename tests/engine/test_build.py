@@ -206,10 +206,13 @@ def test_dataset_loads_with_datasets_and_trains_one_trl_step(tmp_path: Path) -> 
     assert len(ds) == 8 and set(ds.column_names) >= {"messages", "trace_id", "source", "domain"}
     assert ds[0]["messages"][-1]["role"] == "assistant"
 
-    from tests.tiny import tiny_chat_model
-
-    model, tok = tiny_chat_model(tmp_path / "model")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
+
+    from tests.teachers.tiny_model import save_tiny_model
+
+    path = save_tiny_model(tmp_path / "model")
+    model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
     cfg = SFTConfig(
         output_dir=str(tmp_path / "trl"), max_steps=1, per_device_train_batch_size=2, report_to=[],
@@ -225,9 +228,9 @@ def test_tokenizer_counts_tokens_and_hub_source_loads_a_local_dataset(tmp_path: 
     import datasets
     from transformers import AutoTokenizer
 
-    from tests.tiny import tiny_tokenizer
+    from tests.teachers.tiny_model import build_tokenizer
 
-    tiny_tokenizer(tmp_path / "tok")
+    build_tokenizer().save_pretrained(str(tmp_path / "tok"))
     rows = math_rows(5)
     datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "hubds" / "data" / "train-00000.parquet"))
     recipe = write_recipe(
