@@ -12,17 +12,7 @@ from tracekit.mix.config import MixConfig
 from tracekit.publish.config import PublishConfig
 from tracekit.sources.config import SourceConfig
 from tracekit.teachers.config import DatasetTeacherConfig, TeacherConfig
-from tracekit.verify.code.config import CodeVerifyConfig
-from tracekit.verify.math.config import MathVerifyConfig
-
-
-class VerifyConfig(BaseModel):
-    """`verify:` — which verifiers run, in the order given."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    math: MathVerifyConfig | None = Field(None, description="math verifier settings (see docs/verification.md)")
-    code: CodeVerifyConfig | None = Field(None, description="code sandbox verifier settings")
+from tracekit.verify.config import VerifyConfig
 
 
 class Recipe(BaseModel):

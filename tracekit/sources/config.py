@@ -6,8 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tracekit.verify.code.config import CodeVerifyConfig
-from tracekit.verify.math.config import MathVerifyConfig
+from tracekit.verify.config import VerifyConfig
 
 
 class ColumnsConfig(BaseModel):
@@ -30,15 +29,6 @@ class ColumnsConfig(BaseModel):
     id: str | None = Field(None, description="column with the source's own row id, if any")
 
 
-class SourceVerifyConfig(BaseModel):
-    """Per-source verifier settings; they replace the recipe's `verify:` ones for this source."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    math: MathVerifyConfig | None = Field(None, description="math verifier settings for this source")
-    code: CodeVerifyConfig | None = Field(None, description="code verifier settings for this source")
-
-
 class SourceConfig(BaseModel):
     """One prompt source: a local JSONL/Parquet file (or folder/glob), a saved `datasets` dataset, or a Hub id."""
 
@@ -56,7 +46,7 @@ class SourceConfig(BaseModel):
     columns: ColumnsConfig = Field(default_factory=lambda: ColumnsConfig())
     difficulty: str | None = Field(None, description="difficulty label for every row of this source")
     limit: int | None = Field(None, ge=1, description="read only rows numbered below this (per file)")
-    verify: SourceVerifyConfig | None = Field(
+    verify: VerifyConfig | None = Field(
         None, description="verifier settings for this source only (override the recipe's `verify:`)"
     )
     reasoning: bool = Field(True, description="false for general samples (no thinking)")
