@@ -67,3 +67,24 @@ def test_managed_vllm_eval(tmp_path: Path) -> None:
     assert list((out / "logs").glob("vllm-*.log"))  # the managed server's log
     st = run_cli("stats", str(out))
     assert st.returncode == 0 and "aime25" in st.stdout, st.stderr
+
+
+# the teacher tests' session server (one vLLM for the whole test session)
+from tests.teachers.conftest import SERVED, tiny_model, vllm_server  # noqa: E402, F401
+
+
+def test_eval_against_a_running_server_with_base_url(vllm_server: str, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "eval"
+    r = run_cli(
+        "eval", SERVED, "--base-url", vllm_server,
+        "--bench", "aime25", "--data-dir", str(SHARED_DATA / "benchmarks"),
+        "--limit", "2", "--n", "2", "--k", "1,2", "--max-tokens", "8", "--output", str(out),
+        timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [x for f in sorted((out / "ledger").glob("*.parquet")) for x in pq.read_table(f).to_pylist()]
+    assert len(rows) == 2 * 2  # problems x n, sampled from the running server
+    assert all(x["teacher_model"] == SERVED and x["error"] is None and x["completion_tokens"] for x in rows)
+    assert not list((out / "logs").glob("vllm-*.log"))  # no managed server was started
+    res = json.loads((out / "results.json").read_text())
+    assert [b["benchmark"] for b in res["results"]] == ["aime25"] and res["results"][0]["samples"] == 4
