@@ -145,12 +145,50 @@ def _cluster_workers(config: ExecutorConfig, stage: Stage) -> int:
     return min(config.workers, stage.tasks) if config.workers > 0 else -1
 
 
+class TaskFailed(RuntimeError):
+    """One or more tasks of a local stage raised; their errors are in the stage's logs."""
+
+
+def _local_executor_class() -> Any:
+    """datatrove's LocalPipelineExecutor whose tasks report failure instead of raising into the pool.
+
+    An exception that reaches multiprocess's pool while other tasks are still queued makes
+    `Pool.terminate()` deadlock on the task queue's lock (seen with `--strict`). Each task's error is
+    written to `failures/RANK` (the task is not marked complete, so a rerun retries it) and the stage
+    raises `TaskFailed` once every task has ended.
+    """
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.utils.stats import PipelineStats
+
+    class LocalExecutor(LocalPipelineExecutor):
+        def _launch_run_for_rank(
+            self, rank: int, ranks_q: Any, completed: Any = None, completed_lock: Any = None
+        ) -> Any:
+            try:
+                return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
+            except Exception as e:
+                with self.logging_dir.open(f"failures/{rank:05d}", "w") as f:
+                    f.write(f"{type(e).__name__}: {e}\n")
+                return PipelineStats()
+
+        def run(self) -> Any:
+            for name in self.logging_dir.list_files("failures"):
+                self.logging_dir.rm(name)
+            stats = super().run()
+            failed = sorted(self.logging_dir.list_files("failures"))
+            if failed:
+                with self.logging_dir.open(failed[0]) as f:
+                    first = f.read().strip()
+                raise TaskFailed(f"{len(failed)} task(s) failed; first: {first}")
+            return stats
+
+    return LocalExecutor
+
+
 def make_executor(config: ExecutorConfig, stage: Stage, *, logging_dir: Path, depends: Any = None) -> Any:
     """The datatrove executor that runs `stage` as the recipe's `executor:` says."""
     if config.kind == "local":
-        from datatrove.executor import LocalPipelineExecutor
-
-        return LocalPipelineExecutor(
+        return _local_executor_class()(
             pipeline=stage.pipeline,
             tasks=stage.tasks,
             workers=stage.workers,
