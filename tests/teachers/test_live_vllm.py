@@ -193,6 +193,30 @@ def _server_pid(log: Path) -> int:
     return int(m.group(1))
 
 
+def _running_server_pid(ancestor: int) -> int:
+    """The pid of the one vLLM API server process started (at any depth) by process `ancestor`."""
+
+    def ppid(pid: int) -> int:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if b"vllm.entrypoints.openai.api_server" not in (d / "cmdline").read_bytes():
+                continue
+            pid = int(d.name)
+            while pid > 1 and pid != ancestor:
+                pid = ppid(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid == ancestor:
+            found.append(int(d.name))
+    assert len(found) == 1, found
+    return found[0]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -234,10 +258,12 @@ def test_managed_vllm_build_stops_its_server_also_on_ctrl_c(tiny_model: Path, tm
         if cache.exists() and cache.read_text().count("\n") >= 4:
             break
         time.sleep(0.2)
-    pid = _server_pid(log)
+    pid = _running_server_pid(p.pid)  # its log is block-buffered: ask /proc instead
     os.killpg(p.pid, signal.SIGINT)  # what a terminal sends to the foreground group
     assert p.wait(timeout=120) == 130, p.stderr.read() if p.stderr else ""
-    assert cache.read_text().count("\n") < 2 * n_prompts, "Ctrl-C came after sampling: the test proves nothing"
+    assert cache.read_text().count("\n") < 2 * n_prompts, (
+        "Ctrl-C came after sampling: the test proves nothing"
+    )
     time.sleep(1)
     assert not _alive(pid)
 
