@@ -118,7 +118,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from tracekit.engine import OutputConflict, plan_build, prepare_output
+    from tracekit.engine import OutputConflict, prepare_output, stage_names
     from tracekit.lifeline import OutputLock
     from tracekit.progress import LiveDisplay
     from tracekit.runner import read_error
@@ -132,7 +132,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     except OutputConflict as e:
         _err(str(e))
         return EXIT_BAD_INPUT
-    stages = [s.name for s in plan_build(loaded, strict=args.strict).stages]
+    stages = stage_names(loaded)
     console = Console(stderr=True)
     console.print(f"[bold]building[/] {loaded.recipe.name} -> {out.resolve()}")
     t0 = time.monotonic()

@@ -184,6 +184,17 @@ def _writer(folder: Path, rows_per_file: int, progress: str, stage: str) -> Pipe
     )
 
 
+def stage_names(loaded: LoadedRecipe) -> list[str]:
+    """The stages `plan_build` makes, without building their steps (the CLI only needs the names;
+    building them would probe the sandbox and load verifiers in the CLI as well as in the build)."""
+    r = loaded.recipe
+    names = ["sample"] + ([] if r.teacher.kind == "dataset" else ["verify"])
+    names += [
+        n for n, cfg in (("dedup", r.dedup), ("decontam", r.decontaminate), ("mix", r.mix)) if cfg is not None
+    ]
+    return [*names, "finalize"]
+
+
 def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     from tracekit.ledger.finalize import FinalizeStep
     from tracekit.sources.reader import SourceReader
