@@ -187,12 +187,6 @@ def _reap_group(pgid: int, grace_s: float = 10) -> None:
     time.sleep(0.5)
 
 
-def _server_pid(log: Path) -> int:
-    m = re.search(r"APIServer pid=(\d+)", log.read_text(errors="replace"))
-    assert m, log
-    return int(m.group(1))
-
-
 def _running_server_pid(ancestor: int) -> int:
     """The pid of the one vLLM API server process started (at any depth) by process `ancestor`."""
 
@@ -270,7 +264,7 @@ def test_managed_vllm_build_stops_its_server_also_on_ctrl_c(tiny_model: Path, tm
     # the same command resumes and finishes; the new server is gone afterwards too
     r = build(recipe)
     assert r.returncode == 0, r.stderr
-    pid2 = int(re.findall(r"APIServer pid=(\d+)", log.read_text(errors="replace"))[-1])
+    pid2 = int(re.findall(r"tracekit: vLLM server pid=(\d+)", log.read_text(errors="replace"))[-1])
     assert pid2 != pid and not _alive(pid2)
     rows = ledger_rows(tmp_path / "out")
     assert len(rows) == 2 * n_prompts and len({x["trace_id"] for x in rows}) == 2 * n_prompts

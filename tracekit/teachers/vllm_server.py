@@ -124,9 +124,12 @@ class ManagedVllmServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
+                env={"PYTHONUNBUFFERED": "1", **os.environ, **self.env},
                 preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
+            # the log names its server, whatever vLLM's own logging is set to print
+            log.write(f"tracekit: vLLM server pid={self.proc.pid} port={self.port}\n".encode())
+            log.flush()
         finally:
             log.close()
         threading.Thread(target=self._watch_parent, args=(os.getppid(),), daemon=True).start()
