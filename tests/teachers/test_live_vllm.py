@@ -222,6 +222,7 @@ def _alive(pid: int) -> bool:
 def test_managed_vllm_build_stops_its_server_also_on_ctrl_c(tiny_model: Path, tmp_path: Path) -> None:
     teacher = {
         "kind": "vllm",
+        "mode": "server",
         "model": str(tiny_model),
         "engine": ENGINE,
         "env": ENGINE_ENV,

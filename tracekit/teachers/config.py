@@ -114,22 +114,45 @@ class LiveTeacherFields(BaseModel):
 
 
 class VllmTeacherConfig(LiveTeacherFields):
-    """A vLLM OpenAI server that tracekit starts for the run (one per task) and stops when it ends.
+    """vLLM that tracekit starts for the run (one per task) and stops when it ends: offline engine or server.
 
     Example: `teacher: {kind: vllm, model: deepseek-ai/DeepSeek-R1, engine: {tensor_parallel_size: 8,
-    max_model_len: 32768, reasoning_parser: deepseek_r1}}`. `engine` takes vLLM's own argument names
-    (`vllm serve --help`), passed on as `--name value`.
+    max_model_len: 32768}}`. `engine` takes vLLM's own argument names (`vllm serve --help`): in
+    `offline` mode they go to `vllm.LLM(model, **engine)` (server-only flags such as `port` are
+    skipped), in `server` mode they are passed on as `--name value`.
     """
 
     kind: Literal["vllm"] = "vllm"
+    mode: Literal["offline", "server"] = Field(
+        default="offline",
+        description=(
+            "offline (default): vLLM's engine runs in the task's process and tracekit feeds it every "
+            "pending request and steps it, with no HTTP, JSON or second tokenisation in between, so it "
+            "keeps the engine's own throughput; renders, seeds and records exactly like server mode, and "
+            "the completion is the raw text (reasoning is split from <think> by the parse stage; a "
+            "`reasoning_parser` engine argument is not applied). server: a managed OpenAI server "
+            "(`vllm serve`) per task, requests over HTTP; use it to apply vLLM's reasoning parser, or to "
+            "keep the engine in a process of its own"
+        ),
+    )
     engine: dict[str, Any] = Field(
         default_factory=dict, description="vLLM engine/server arguments, as they are"
     )
-    max_concurrency: int = Field(default=256, ge=1, description="requests in flight to the managed server")
-    startup_timeout_s: float = Field(
-        default=1800.0, gt=0, description="seconds to wait for the server's /health"
+    max_concurrency: int = Field(
+        default=256,
+        ge=1,
+        description=(
+            "server: requests in flight to the managed server; offline: requests held by the engine at "
+            "once (at least twice the engine's max_num_seqs, so its scheduler always has work queued)"
+        ),
     )
-    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables of the server")
+    startup_timeout_s: float = Field(
+        default=1800.0, gt=0, description="seconds to wait for the server's /health (server mode)"
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra environment variables of vLLM (server: its process; offline: set in the task's process)",
+    )
 
 
 class OpenAITeacherConfig(LiveTeacherFields):

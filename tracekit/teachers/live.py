@@ -230,29 +230,54 @@ class LiveTeacher(Teacher):
             tmp.write_text(json.dumps(usage, indent=1))
             os.replace(tmp, p / f"usage-{rank:05d}.json")
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
-        cache = None
-        if self.cache_dir:
-            cache = RequestCache(
-                Path(self.cache_dir) / f"{rank:05d}.jsonl", fsync_every=self.config.cache_fsync_every
-            )
-            if len(cache):
-                logger.info(
-                    f"teacher: {len(cache)} answered requests found for task {rank}; they are not sent again"
-                )
-        usage: dict[str, Any] = dict.fromkeys(
-            (
-                "traces",
-                "requests_sent",
-                "cached",
-                "errors",
-                "truncated",
-                "prompt_tokens",
-                "completion_tokens",
-            ),
-            0,
+    def open_cache(self, rank: int) -> RequestCache | None:
+        """The request cache of task `rank` (None without a cache folder)."""
+        if not self.cache_dir:
+            return None
+        cache = RequestCache(
+            Path(self.cache_dir) / f"{rank:05d}.jsonl", fsync_every=self.config.cache_fsync_every
         )
+        if len(cache):
+            logger.info(
+                f"teacher: {len(cache)} answered requests found for task {rank}; they are not sent again"
+            )
+        return cache
+
+    @staticmethod
+    def new_usage() -> dict[str, Any]:
+        keys = (
+            "traces",
+            "requests_sent",
+            "cached",
+            "errors",
+            "truncated",
+            "prompt_tokens",
+            "completion_tokens",
+        )
+        return dict.fromkeys(keys, 0)
+
+    def new_traces(self, prompt_doc: Document) -> Iterator[tuple[Document, SourcePlan]]:
+        """The `n` empty traces of a prompt document (ids, seeds, rendered messages set)."""
+        plan = self.plans[prompt_doc.metadata["source"]]
+        msgs = self.render_for(prompt_doc)
+        for i in range(plan.n):
+            trace = self.new_trace(
+                prompt_doc,
+                i,
+                completion="",
+                prompt_messages=msgs,
+                template_hash=plan.template_hash,
+                config_hash=plan.config_hash,
+                sampling_json=plan.sampling_json,
+            )
+            trace.metadata["teacher_revision"] = self.config.revision
+            yield trace, plan
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        cache = self.open_cache(rank)
+        usage = self.new_usage()
         t0 = t_ready = time.monotonic()
+        t_done: float | None = None
         loop: LoopThread | None = None
         client: ChatClient | None = None
         try:
@@ -289,24 +314,13 @@ class LiveTeacher(Teacher):
                         yield self._finish(trace, plan, answer, usage)
 
                 for prompt_doc in data or []:
-                    plan = self.plans[prompt_doc.metadata["source"]]
-                    msgs = self.render_for(prompt_doc)
-                    for i in range(plan.n):
-                        trace = self.new_trace(
-                            prompt_doc,
-                            i,
-                            completion="",
-                            prompt_messages=msgs,
-                            template_hash=plan.template_hash,
-                            config_hash=plan.config_hash,
-                            sampling_json=plan.sampling_json,
-                        )
-                        trace.metadata["teacher_revision"] = self.config.revision
+                    for trace, plan in self.new_traces(prompt_doc):
                         cached = cache.get(trace.id) if cache is not None else None
                         if cached is not None:
                             usage["cached"] += 1
                             window.append((trace, plan, cached))
                         else:
+                            msgs = trace.metadata["prompt_messages"]
                             body = plan.body(self.request_model, msgs, seed_from_trace_id(trace.id))
                             window.append(
                                 (trace, plan, loop.submit(self._sample(client, body, trace.id, cache)))
@@ -314,6 +328,7 @@ class LiveTeacher(Teacher):
                         yield from _ready()
                 window_cap = 0
                 yield from _ready()
+                t_done = time.monotonic()
         finally:
             if client is not None and loop is not None:
                 usage["requests_sent"] = client.requests_sent
@@ -324,6 +339,7 @@ class LiveTeacher(Teacher):
             if cache is not None:
                 cache.close()
             usage["wall_s"] = round(time.monotonic() - t0, 3)
-            usage["sampling_s"] = round(time.monotonic() - t_ready, 3)  # without the server's start
+            # without the server's start and stop
+            usage["sampling_s"] = round((t_done or time.monotonic()) - t_ready, 3)
             self.last_usage = usage
             self._write_usage(rank, usage)
