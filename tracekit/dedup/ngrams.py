@@ -22,11 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 # One CJK character, or a run of other letters/digits.
 WORD_PATTERN = rf"[{_CJK}]|[\p{{L}}\p{{N}}--{_CJK}]+"
 _LATEX_COMMAND = r"\\[a-zA-Z]+"
+NUMBER_PATTERN = r"\d+(?:\.\d+)?"  # the numbers of a text (kept for the near-duplicate guard)
 _WORD_SEED = 0x7F4A7C15
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) for n-gram mixing
 
@@ -123,3 +126,267 @@ def ngram_hashes(words: pl.Series, *, n: int, short_texts: bool) -> NgramHashes:
     offsets = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     return NgramHashes(hashes=h, offsets=offsets, starts=starts)
+
+
+# -- byte-level scanning (numba) ---------------------------------------------------------------
+# The dedup stage scans UTF-8 bytes directly instead of building word lists: a pure-ASCII text is
+# normalised, split into words and hashed in one pass (`scan_ascii_words`); a text with non-ASCII
+# characters is first normalised by `normalized_words` (polars), its words joined with single
+# spaces, and that string is split on spaces (`scan_split_words`). Both use the same byte hash, so
+# an ASCII text gives the same word hashes either way (tests check it). The functions are plain
+# Python compiled by numba; without numba they run as Python (same results, slow).
+
+_SEED = np.uint64(0xCBF29CE484222325)
+_BLOCK_MUL = np.uint64(0x9E3779B97F4A7C15)
+_FMIX_1 = np.uint64(0xFF51AFD7ED558CCD)
+_FMIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
+_U8 = np.uint64(8)
+_U32 = np.uint64(32)
+_U33 = np.uint64(33)
+# byte tables: lowercase (ASCII), word byte (ASCII letter/digit, or any byte of a multi-byte character)
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[65:91] += 32
+_WORD_BYTE = np.zeros(256, np.bool_)
+_WORD_BYTE[48:58] = _WORD_BYTE[65:91] = _WORD_BYTE[97:123] = _WORD_BYTE[128:] = True
+_LETTER = np.zeros(256, np.bool_)
+_LETTER[65:91] = _LETTER[97:123] = True
+_DIGIT = np.zeros(256, np.bool_)
+_DIGIT[48:58] = True
+_SPACE = np.zeros(256, np.bool_)
+_SPACE[9:14] = _SPACE[32] = True  # what Unicode White_Space (regex \s) holds in ASCII
+
+
+def compiled(fn):  # type: ignore[no-untyped-def]
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - pure-Python fallback
+        return fn
+    return numba.njit(cache=True, nogil=True)(fn)
+
+
+@compiled
+def fmix64(h):  # type: ignore[no-untyped-def]
+    """MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit over the output."""
+    h ^= h >> _U33
+    h *= _FMIX_1
+    h ^= h >> _U33
+    h *= _FMIX_2
+    h ^= h >> _U33
+    return h
+
+
+@compiled
+def _mix_block(h, block):  # type: ignore[no-untyped-def]
+    # one multiply per 8 bytes; the xor-shift folds high bits down so every bit reaches the output
+    h = (h ^ block) * _BLOCK_MUL
+    return h ^ (h >> _U32)
+
+
+@compiled
+def hash_bytes(data, lo, hi):  # type: ignore[no-untyped-def]
+    """64-bit hash of `data[lo:hi]` with ASCII letters lowercased (8 bytes per multiply)."""
+    h = _SEED
+    acc = np.uint64(0)
+    k = 0
+    for i in range(lo, hi):
+        acc = (acc << _U8) | np.uint64(_LOWER[data[i]])
+        k += 1
+        if k == 8:
+            h = _mix_block(h, acc)
+            acc = np.uint64(0)
+            k = 0
+    return fmix64(_mix_block(_mix_block(h, acc), np.uint64(hi - lo)))
+
+
+@compiled
+def scan_ascii_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
+    """Hash the words of an ASCII text `data[lo:hi]` into `out`; return the word count.
+
+    Same words as `normalized_words` for ASCII: lowercase, `\\command` names removed, a word is a
+    run of letters and digits.
+    """
+    n = 0
+    i = lo
+    while i < hi:
+        c = data[i]
+        if c == 92 and i + 1 < hi and _LETTER[data[i + 1]]:  # backslash + LaTeX command name
+            i += 1
+            while i < hi and _LETTER[data[i]]:
+                i += 1
+            continue
+        if _WORD_BYTE[c]:
+            start = i
+            while i < hi and _WORD_BYTE[data[i]]:
+                i += 1
+            out[n] = hash_bytes(data, start, i)
+            n += 1
+            continue
+        i += 1
+    return n
+
+
+@compiled
+def scan_split_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
+    """Hash the space-separated tokens of `data[lo:hi]` into `out` (same hash as scan_ascii_words)."""
+    n = 0
+    i = lo
+    while i < hi:
+        if data[i] == 32:
+            i += 1
+            continue
+        start = i
+        while i < hi and data[i] != 32:
+            i += 1
+        out[n] = hash_bytes(data, start, i)
+        n += 1
+    return n
+
+
+@compiled
+def scan_exact_key(data, lo, hi):  # type: ignore[no-untyped-def]
+    """Hash of `data[lo:hi]` lowercased (ASCII), whitespace runs collapsed to one space, stripped.
+
+    Equal to `hash_bytes` of the normalised text.
+    """
+    h = _SEED
+    acc = np.uint64(0)
+    k = 0
+    length = 0
+    pending = False
+    for i in range(lo, hi):
+        c = data[i]
+        if _SPACE[c]:
+            pending = length > 0
+            continue
+        if pending:  # one space between two non-space runs
+            acc = (acc << _U8) | np.uint64(32)
+            k += 1
+            length += 1
+            pending = False
+            if k == 8:
+                h = _mix_block(h, acc)
+                acc = np.uint64(0)
+                k = 0
+        acc = (acc << _U8) | np.uint64(_LOWER[c])
+        k += 1
+        length += 1
+        if k == 8:
+            h = _mix_block(h, acc)
+            acc = np.uint64(0)
+            k = 0
+    return fmix64(_mix_block(_mix_block(h, acc), np.uint64(length)))
+
+
+@compiled
+def scan_ascii_numbers(data, lo, hi):  # type: ignore[no-untyped-def]
+    """Order-free hash of the multiset of numbers (`\\d+(?:\\.\\d+)?`) in an ASCII text (0: none)."""
+    acc = np.uint64(0)
+    i = lo
+    while i < hi:
+        if _DIGIT[data[i]]:
+            start = i
+            while i < hi and _DIGIT[data[i]]:
+                i += 1
+            if i + 1 < hi and data[i] == 46 and _DIGIT[data[i + 1]]:
+                i += 1
+                while i < hi and _DIGIT[data[i]]:
+                    i += 1
+            acc += fmix64(hash_bytes(data, start, i))
+            continue
+        i += 1
+    return acc
+
+
+@compiled
+def scan_split_numbers(data, lo, hi):  # type: ignore[no-untyped-def]
+    """`scan_ascii_numbers` for numbers already extracted and joined with spaces."""
+    acc = np.uint64(0)
+    i = lo
+    while i < hi:
+        if data[i] == 32:
+            i += 1
+            continue
+        start = i
+        while i < hi and data[i] != 32:
+            i += 1
+        acc += fmix64(hash_bytes(data, start, i))
+    return acc
+
+
+def ascii_mask(texts: pa.Array) -> np.ndarray:
+    """True for each text made of ASCII bytes only (nulls count as ASCII: they are empty)."""
+    return pc.fill_null(pc.string_is_ascii(texts), True).to_numpy(zero_copy_only=False)
+
+
+def as_arrow(texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The texts as one arrow large_string array with nulls replaced by empty strings."""
+    if isinstance(texts, pl.Series):
+        arr: pa.Array | pa.ChunkedArray = texts.to_arrow()
+    elif isinstance(texts, pa.Array | pa.ChunkedArray):
+        arr = texts
+    else:
+        arr = pl.Series("t", list(texts), dtype=pl.String).to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return pc.fill_null(arr.cast(pa.large_string()), "")
+
+
+def utf8_buffers(
+    texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes as uint8, int64 offsets with len(texts) + 1 entries); nulls are empty texts."""
+    arr = as_arrow(texts)
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], np.int64, count=n + 1, offset=arr.offset * 8)
+    buf = arr.buffers()[2]
+    data = np.frombuffer(buf, np.uint8) if buf is not None else np.zeros(0, np.uint8)
+    return data, offsets
+
+
+@compiled
+def _exact_keys_kernel(data, offsets, rows, out):  # type: ignore[no-untyped-def]
+    for k in range(len(rows)):
+        d = rows[k]
+        out[k] = scan_exact_key(data, offsets[d], offsets[d + 1])
+
+
+def exact_keys(texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """uint64 key per text, equal for texts equal after NFKC, lowercasing and whitespace collapsing.
+
+    ASCII texts are hashed straight from their bytes; the others are normalised by polars first
+    (NFKC, Unicode lowercase, `\\s+` -> one space, stripped) and hashed the same way.
+
+    Example:
+        >>> a, b, c = exact_keys(["Two  Apples\\n", "two apples", "two apple"])
+        >>> bool(a == b), bool(a == c)
+        (True, False)
+    """
+    texts = as_arrow(texts)
+    data, offsets = utf8_buffers(texts)
+    out = np.empty(len(offsets) - 1, np.uint64)
+    is_ascii = ascii_mask(texts)
+    rows = np.flatnonzero(is_ascii)
+    vals = np.empty(len(rows), np.uint64)
+    _exact_keys_kernel(data, offsets, rows, vals)
+    out[rows] = vals
+    other = np.flatnonzero(~is_ascii)
+    if len(other):
+        s = take_texts(texts, other)
+        norm = nfkc(s).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+        ndata, noffsets = utf8_buffers(norm)
+        vals = np.empty(len(other), np.uint64)
+        _exact_keys_kernel(ndata, noffsets, np.arange(len(other)), vals)
+        out[other] = vals
+    return out
+
+
+def take_texts(
+    texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray, rows: np.ndarray
+) -> pl.Series:
+    """The texts at `rows` as a polars Series."""
+    if isinstance(texts, pl.Series):
+        return texts.gather(rows)
+    if isinstance(texts, pa.Array | pa.ChunkedArray):
+        s = pl.Series("t", texts)
+        return s.gather(rows)
+    return pl.Series("t", [texts[int(i)] for i in rows], dtype=pl.String)

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracekit.dedup.config import DedupConfig
 from tracekit.dedup.ledger_io import iter_ledger_batches
-from tracekit.dedup.minhash import MinHasher
-from tracekit.dedup.ngrams import nfkc
+from tracekit.dedup.minhash import MinHasher, Sketch, near_duplicate_clusters
+from tracekit.dedup.ngrams import exact_keys
 from tracekit.ledger.decision import DecisionStage
 
 # Drop reasons (public names: they show in stats and the card).
@@ -19,6 +20,8 @@ DROP_DUPLICATE_PROMPT = "duplicate_prompt"
 DROP_NEAR_DUPLICATE_PROMPT = "near_duplicate_prompt"
 DROP_DUPLICATE_COMPLETION = "duplicate_completion"
 DROP_MAX_PER_PROMPT = "max_per_prompt"
+
+_REASONS = (DROP_DUPLICATE_PROMPT, DROP_NEAR_DUPLICATE_PROMPT, DROP_DUPLICATE_COMPLETION, DROP_MAX_PER_PROMPT)
 
 DEDUP_OUTPUT_SCHEMA = pa.schema(
     [
@@ -40,22 +43,20 @@ _INPUT_COLUMNS = [
     "verdict",
     "completion_tokens",
 ]
-_NUMBER = r"\d+(?:\.\d+)?"
 
 
 @dataclass
 class _Collected:
     """What the stage keeps in memory per trace and per distinct prompt (no texts)."""
 
-    trace_ids: list[str] = field(default_factory=list)
-    instance: list[np.ndarray] = field(default_factory=list)  # per trace: prompt instance index
+    trace_ids: list[pa.Array] = field(default_factory=list)
+    prompt_ids: list[pa.Array] = field(default_factory=list)
+    instance_key: list[np.ndarray] = field(default_factory=list)  # per trace: prompt row key
+    prompt: list[np.ndarray] = field(default_factory=list)  # per trace: distinct-prompt index
     correct: list[np.ndarray] = field(default_factory=list)
     length: list[np.ndarray] = field(default_factory=list)
     completion_hash: list[np.ndarray] = field(default_factory=list)
     has_completion: list[np.ndarray] = field(default_factory=list)
-    instance_index: dict[int, int] = field(default_factory=dict)
-    instance_prompt: list[int] = field(default_factory=list)  # per instance: distinct-prompt index
-    instance_prompt_id: list[str] = field(default_factory=list)
     prompt_index: dict[int, int] = field(default_factory=dict)  # exact key -> distinct-prompt index
     signatures: list[np.ndarray] = field(default_factory=list)
     has_words: list[np.ndarray] = field(default_factory=list)
@@ -108,19 +109,16 @@ class DedupStage(DecisionStage):
         hasher = self._hasher()
         c = _Collected()
         for batch in iter_ledger_batches(self.input_dir, columns=_INPUT_COLUMNS, batch_size=cfg.batch_size):
+            batch = batch.filter(pc.fill_null(batch.column("kept"), True))
+            if batch.num_rows == 0:
+                continue
+            self.stat_update("competing", value=batch.num_rows)
+            prompts = batch.column("prompt")
+            keys = exact_keys(prompts)
+            c.prompt.append(self._add_prompts(c, keys, prompts, hasher))
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
-            df = df.filter(pl.col("kept").fill_null(True))
-            if df.height == 0:
-                continue
-            self.stat_update("competing", value=df.height)
-            df = df.with_columns(
-                exact_key=pl.col("prompt")
-                .map_batches(nfkc, return_dtype=pl.String)
-                .str.to_lowercase()
-                .str.replace_all(r"\s+", " ")
-                .str.strip_chars()
-                .hash(seed=1),
+            df = df.select(
                 instance_key=pl.struct("source", "row_index", "prompt_id", "prompt").hash(seed=2),
                 completion_hash=pl.col("completion").str.strip_chars().hash(seed=3),
                 has_completion=pl.col("completion").is_not_null(),
@@ -131,42 +129,36 @@ class DedupStage(DecisionStage):
                 ),
                 correct=(pl.col("verdict") == "correct").fill_null(False),
             )
-            self._add_prompts(c, df, hasher)
-            instance_keys = df["instance_key"].to_list()
-            exact_keys = df["exact_key"].to_list()
-            prompt_ids = df["prompt_id"].to_list()
-            idx = np.empty(df.height, np.int64)
-            for i, (ik, ek) in enumerate(zip(instance_keys, exact_keys, strict=True)):
-                j = c.instance_index.get(ik)
-                if j is None:
-                    j = c.instance_index[ik] = len(c.instance_prompt)
-                    c.instance_prompt.append(c.prompt_index[ek])
-                    c.instance_prompt_id.append(prompt_ids[i] or "")
-                idx[i] = j
-            c.trace_ids.extend(df["trace_id"].to_list())
-            c.instance.append(idx)
+            c.trace_ids.append(batch.column("trace_id"))
+            c.prompt_ids.append(batch.column("prompt_id"))
+            c.instance_key.append(df["instance_key"].to_numpy())
             c.correct.append(df["correct"].to_numpy())
             c.length.append(df["length"].to_numpy())
             c.completion_hash.append(df["completion_hash"].to_numpy())
             c.has_completion.append(df["has_completion"].to_numpy())
         return c
 
-    def _add_prompts(self, c: _Collected, df: pl.DataFrame, hasher: MinHasher | None) -> None:
-        new = df.unique(subset="exact_key", keep="first", maintain_order=True)
-        new = new.filter(
-            pl.Series([k not in c.prompt_index for k in new["exact_key"].to_list()], dtype=pl.Boolean)
-        )
-        if new.height == 0:
-            return
-        for k in new["exact_key"].to_list():
-            c.prompt_index[k] = len(c.prompt_index)
-        if hasher is None:
-            return
-        grams = hasher.ngrams(new["prompt"])
-        c.signatures.append(hasher.signatures_from_ngrams(grams))
-        c.has_words.append(grams.counts > 0)
-        numbers = nfkc(new["prompt"]).str.extract_all(_NUMBER).list.sort().list.join(" ").hash(seed=4)
-        c.numbers.append(numbers.to_numpy())
+    def _add_prompts(
+        self, c: _Collected, keys: np.ndarray, prompts: pa.Array, hasher: MinHasher | None
+    ) -> np.ndarray:
+        """Register the batch's new distinct prompts (sketching them); return each row's prompt index."""
+        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # new prompts are numbered in order of appearance
+        index = np.empty(len(uniq), np.int64)
+        new_rows = []
+        for u in order.tolist():
+            k = int(uniq[u])
+            j = c.prompt_index.get(k)
+            if j is None:
+                j = c.prompt_index[k] = len(c.prompt_index)
+                new_rows.append(int(first[u]))
+            index[u] = j
+        if hasher is not None and new_rows:
+            sk = hasher.sketch(prompts.take(pa.array(np.asarray(new_rows, np.int64))))
+            c.signatures.append(sk.signatures)
+            c.has_words.append(sk.has_words)
+            c.numbers.append(sk.numbers)
+        return index[inverse]
 
     def _hasher(self) -> MinHasher | None:
         if self.config.prompts != "minhash":
@@ -179,25 +171,33 @@ class DedupStage(DecisionStage):
         """Read the ledger and return the decisions table (DEDUP_OUTPUT_SCHEMA)."""
         cfg = self.config
         c = self._collect()
-        n = len(c.trace_ids)
-        if n == 0:
+        if not c.trace_ids:
             return DEDUP_OUTPUT_SCHEMA.empty_table()
-        tids = np.array(c.trace_ids, dtype=object)
-        instance = np.concatenate(c.instance)
+        tids = pa.chunked_array(c.trace_ids, pa.string()).combine_chunks()
+        n = len(tids)
+        # a prompt row (source, row_index, prompt_id, prompt) is one instance
+        _, inst_first, instance = np.unique(
+            np.concatenate(c.instance_key), return_index=True, return_inverse=True
+        )
+        inst_prompt = np.concatenate(c.prompt)[inst_first]
+        inst_ids = pc.fill_null(pa.chunked_array(c.prompt_ids, pa.string()).combine_chunks(), "").take(
+            pa.array(inst_first)
+        )
         correct = np.concatenate(c.correct).astype(bool)
         length = np.concatenate(c.length).astype(np.int64)
-        order = np.lexsort((tids.astype(str), length, ~correct))  # best first
+        tid_rank = np.empty(n, np.int64)
+        tid_rank[pc.sort_indices(tids).to_numpy()] = np.arange(n)
+        order = np.lexsort((tid_rank, length, ~correct))  # best first
         rank = np.empty(n, np.int64)
         rank[order] = np.arange(n)
 
-        inst_prompt = np.asarray(c.instance_prompt, np.int64)
         prompt_cluster = np.arange(len(c.prompt_index), dtype=np.int64)
         if cfg.prompts == "minhash":
             prompt_cluster = self._near_duplicate_clusters(c)
         inst_cluster = prompt_cluster[inst_prompt]
         cluster = inst_cluster[instance]
 
-        reason = np.full(n, None, dtype=object)
+        reason = np.full(n, -1, np.int8)  # index into _REASONS, -1: survives
         dup_of = np.full(n, -1, np.int64)
         alive = np.ones(n, bool)
 
@@ -213,8 +213,8 @@ class DedupStage(DecisionStage):
         if cfg.prompts != "none":
             loser = instance != survivor_inst
             exact = inst_prompt[instance] == inst_prompt[survivor_inst]
-            reason[loser & exact] = DROP_DUPLICATE_PROMPT
-            reason[loser & ~exact] = DROP_NEAR_DUPLICATE_PROMPT
+            reason[loser & exact] = _REASONS.index(DROP_DUPLICATE_PROMPT)
+            reason[loser & ~exact] = _REASONS.index(DROP_NEAR_DUPLICATE_PROMPT)
             dup_of[loser] = order[cluster_best[cluster[loser]]]
             alive &= ~loser
 
@@ -229,7 +229,7 @@ class DedupStage(DecisionStage):
                 np.minimum.at(best, group, rank[cand])
                 lose = rank[cand] != best[group]
                 losers = cand[lose]
-                reason[losers] = DROP_DUPLICATE_COMPLETION
+                reason[losers] = _REASONS.index(DROP_DUPLICATE_COMPLETION)
                 dup_of[losers] = order[best[group[lose]]]
                 alive[losers] = False
 
@@ -243,31 +243,22 @@ class DedupStage(DecisionStage):
             pos = np.arange(len(srt)) - start
             over = pos >= cfg.max_per_prompt
             losers = srt[over]
-            reason[losers] = DROP_MAX_PER_PROMPT
+            reason[losers] = _REASONS.index(DROP_MAX_PER_PROMPT)
             dup_of[losers] = srt[start[over]]
             alive[losers] = False
 
-        for r in (
-            DROP_DUPLICATE_PROMPT,
-            DROP_NEAR_DUPLICATE_PROMPT,
-            DROP_DUPLICATE_COMPLETION,
-            DROP_MAX_PER_PROMPT,
-        ):
-            if (cnt := int((reason == r).sum())) > 0:
+        for i, r in enumerate(_REASONS):
+            if (cnt := int((reason == i).sum())) > 0:
                 self.stat_update(r, value=cnt)
         self.stat_update("survivors", value=int(alive.sum()))
 
-        inst_ids = np.asarray(c.instance_prompt_id, dtype=object)
-        none = np.full(n, None, dtype=object)
-        cluster_id = np.where(multi, inst_ids[survivor_inst], none)
-        duplicate_of = np.where(dup_of >= 0, tids[np.maximum(dup_of, 0)], none)
+        reasons = pa.DictionaryArray.from_arrays(
+            pa.array(reason, mask=reason < 0), pa.array(np.array(_REASONS, dtype=object), pa.string())
+        ).cast(pa.string())
+        survivor = tids.take(pa.array(np.maximum(dup_of, 0), mask=dup_of < 0))
+        cluster_id = inst_ids.take(pa.array(survivor_inst, mask=~multi))
         return pa.table(
-            {
-                "trace_id": pa.array(tids.tolist(), pa.string()),
-                "drop_reason": pa.array(reason.tolist(), pa.string()),
-                "duplicate_of": pa.array(duplicate_of.tolist(), pa.string()),
-                "dedup_cluster": pa.array(cluster_id.tolist(), pa.string()),
-            },
+            {"trace_id": tids, "drop_reason": reasons, "duplicate_of": survivor, "dedup_cluster": cluster_id},
             schema=DEDUP_OUTPUT_SCHEMA,
         )
 
@@ -276,61 +267,17 @@ class DedupStage(DecisionStage):
         m = self.config.minhash
         hasher = self._hasher()
         assert hasher is not None
-        sig = np.concatenate(c.signatures)
-        has_words = np.concatenate(c.has_words)
-        numbers = np.concatenate(c.numbers)
-        pairs = candidate_pairs(hasher.band_keys(sig), eligible=has_words)
-        if len(pairs):
-            sims = np.concatenate(
-                [
-                    MinHasher.similarity(sig[pairs[i : i + 65536, 0]], sig[pairs[i : i + 65536, 1]])
-                    for i in range(0, len(pairs), 65536)
-                ]
-            )
-            ok = sims >= m.threshold
-            if m.numbers_must_match:
-                ok &= numbers[pairs[:, 0]] == numbers[pairs[:, 1]]
-            pairs = pairs[ok]
-        self.stat_update("near_duplicate_pairs", value=len(pairs))
-        return connected_components(len(sig), pairs)
-
-
-def candidate_pairs(
-    band_keys: np.ndarray, *, eligible: np.ndarray | None = None, window: int = 8
-) -> np.ndarray:
-    """Unique (i, j) pairs, i < j, that share a key in some band.
-
-    In each band, rows are sorted by key and every row is paired with the first row of its bucket
-    and with the next `window` rows of the same bucket: all pairs for buckets up to window + 1 rows,
-    a linear number of pairs for the huge buckets of templated problems.
-
-    Example:
-        >>> candidate_pairs(np.array([[1, 5], [1, 6], [2, 6]], dtype=np.uint64)).tolist()
-        [[0, 1], [1, 2]]
-    """
-    rows = np.arange(len(band_keys)) if eligible is None else np.flatnonzero(eligible)
-    found = []
-    for b in range(band_keys.shape[1]):
-        keys = band_keys[rows, b]
-        srt = np.argsort(keys, kind="stable")
-        ks = keys[srt]
-        first = np.r_[True, ks[1:] != ks[:-1]]
-        if first.all():
-            continue
-        head = np.maximum.accumulate(np.where(first, np.arange(len(ks)), 0))
-        member = np.flatnonzero(~first)
-        links = [(head[member], member)]
-        for d in range(1, window + 1):
-            same = np.flatnonzero(ks[d:] == ks[:-d])
-            if not len(same):
-                break
-            links.append((same, same + d))
-        for x, y in links:
-            a, bb = rows[srt[x]], rows[srt[y]]
-            found.append(np.stack([np.minimum(a, bb), np.maximum(a, bb)], axis=1))
-    if not found:
-        return np.zeros((0, 2), np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+        sketch = Sketch(
+            signatures=np.concatenate(c.signatures),
+            has_words=np.concatenate(c.has_words),
+            numbers=np.concatenate(c.numbers),
+        )
+        labels, candidates, links = near_duplicate_clusters(
+            hasher, sketch, threshold=m.threshold, numbers_must_match=m.numbers_must_match
+        )
+        self.stat_update("near_duplicate_candidates", value=candidates)
+        self.stat_update("near_duplicate_links", value=links)
+        return labels
 
 
 def connected_components(n: int, pairs: np.ndarray) -> np.ndarray:
