@@ -1,8 +1,11 @@
 """Sampling overhead: raw vLLM (its offline `LLM.chat` API) vs `tracekit build` with the same engine.
 
-Both sample the same prompts (R1 template, n samples each, per-request seeds, `ignore_eos` so every
-sample has exactly `max_tokens` tokens). Output tokens/s of raw vLLM is measured around `LLM.chat`;
-tracekit's around its sampling (managed server start excluded; end-to-end wall time printed too).
+All sample the same prompts (R1 template, n samples each, per-request seeds, `ignore_eos` so every
+sample has exactly `max_tokens` tokens): raw vLLM, then `tracekit build` with `teacher: {kind: vllm,
+mode: offline}` (engine in the task, add_request/step loop) and with `mode: server` (managed OpenAI
+server, HTTP). Sampling-only output tokens/s: raw vLLM around `LLM.chat`, tracekit around its
+sampling (engine/server start and stop excluded, from the usage file). End to end: raw vLLM's
+`LLM(...)` load + `chat`, tracekit's whole `build` command (start, sampling, parse, ledger, report).
 
     .venv/bin/python bench/sampling_overhead.py                 # tiny random model on the CPU build
     .venv/bin/python bench/sampling_overhead.py --model PATH --prompts 512 --max-tokens 1024 \
@@ -30,11 +33,12 @@ def prompts(n: int) -> list[str]:
     return [f"What is {i} + {3 * i + 1}?" for i in range(n)]
 
 
-def raw_vllm(model: str, engine: dict, texts: list[str], n: int, max_tokens: int) -> tuple[int, float]:
+def raw_vllm(model: str, engine: dict, texts: list[str], n: int, max_tokens: int) -> tuple[int, float, float]:
     from vllm import LLM, SamplingParams
 
     from tracekit.teachers.config import R1_PROMPT_TEMPLATE
 
+    t_load = time.perf_counter()
     llm = LLM(model=model, **engine)
     convs = [
         [{"role": "user", "content": R1_PROMPT_TEMPLATE.replace("{prompt}", t)}]
@@ -49,14 +53,18 @@ def raw_vllm(model: str, engine: dict, texts: list[str], n: int, max_tokens: int
     t0 = time.perf_counter()
     outs = llm.chat(convs, params, use_tqdm=False)
     dt = time.perf_counter() - t0
+    wall = time.perf_counter() - t_load
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+    llm.llm_engine.engine_core.shutdown()
     del llm
-    return tokens, dt
+    return tokens, dt, wall
 
 
 def tracekit_build(
-    model: str, engine: dict, env: dict, texts: list[str], n: int, max_tokens: int, work: Path
+    model: str, engine: dict, env: dict, texts: list[str], n: int, max_tokens: int, work: Path, mode: str
 ) -> tuple[int, float, float]:
+    work = work / mode
+    work.mkdir(parents=True, exist_ok=True)
     data = work / "prompts.jsonl"
     data.write_text("".join(json.dumps({"problem": t}) + "\n" for t in texts))
     recipe = {
@@ -65,6 +73,7 @@ def tracekit_build(
         "sources": [{"name": "bench", "path": str(data), "columns": {"prompt": "problem"}}],
         "teacher": {
             "kind": "vllm",
+            "mode": mode,
             "model": model,
             "engine": engine,
             "env": env,
@@ -100,6 +109,7 @@ def main() -> None:
         "--engine",
         default='{"dtype": "float32", "max_model_len": 512, "enforce_eager": true, "max_num_batched_tokens": 16384}',
     )
+    ap.add_argument("--modes", default="offline,server", help="tracekit teacher modes to run, in order")
     args = ap.parse_args()
     engine = json.loads(args.engine)
     env = {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
@@ -111,19 +121,26 @@ def main() -> None:
 
         model = str(save_tiny_model(work / "tiny"))
     texts = prompts(args.prompts)
-    raw_tokens, raw_s = raw_vllm(model, engine, texts, args.n, args.max_tokens)
-    tk_tokens, tk_s, tk_wall = tracekit_build(model, engine, env, texts, args.n, args.max_tokens, work)
-    raw_tps, tk_tps = raw_tokens / raw_s, tk_tokens / tk_s
+    rows = [("raw vLLM `LLM.chat`", *raw_vllm(model, engine, texts, args.n, args.max_tokens))]
+    for mode in args.modes.split(","):
+        rows.append(
+            (
+                f"tracekit build, mode: {mode}",
+                *tracekit_build(model, engine, env, texts, args.n, args.max_tokens, work, mode),
+            )
+        )
     print(
         f"\nmodel={Path(model).name} prompts={args.prompts} n={args.n} max_tokens={args.max_tokens} engine={engine}"
     )
-    print("| path | output tokens | seconds | output tokens/s | ratio |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| raw vLLM `LLM.chat` | {raw_tokens} | {raw_s:.2f} | {raw_tps:.1f} | 1.00 |")
-    print(f"| tracekit build (sampling) | {tk_tokens} | {tk_s:.2f} | {tk_tps:.1f} | {tk_tps / raw_tps:.2f} |")
-    print(
-        f"| tracekit build (end to end, server start + ledger) | {tk_tokens} | {tk_wall:.2f} | {tk_tokens / tk_wall:.1f} | {tk_tokens / tk_wall / raw_tps:.2f} |"
-    )
+    print("| path | output tokens | sampling s | tokens/s | ratio | end-to-end s | tokens/s | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    raw_tps, raw_e2e = rows[0][1] / rows[0][2], rows[0][1] / rows[0][3]
+    for name, tokens, secs, wall in rows:
+        tps, e2e = tokens / secs, tokens / wall
+        print(
+            f"| {name} | {tokens} | {secs:.2f} | {tps:.1f} | {tps / raw_tps:.2f} "
+            f"| {wall:.2f} | {e2e:.1f} | {e2e / raw_e2e:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -143,3 +143,53 @@ def test_missing_key_env_fails_clearly(tmp_path: Path) -> None:
     assert "TK_UNSET_KEY_VAR" in r.stderr + json.dumps(
         [p.read_text() for p in (tmp_path / "out" / "logs").rglob("*.log")]
     )
+
+
+def test_process_reaper_stops_watched_processes_when_its_parent_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # a parent starts a long-lived child (stands for vLLM's engine core) and a reaper watching it
+    script = (
+        "import subprocess, sys, time\n"
+        "from tracekit.teachers.process_reaper import ProcessReaper\n"
+        "reaper = ProcessReaper()\n"
+        "a = subprocess.Popen(['sleep', '300'])\n"
+        "b = subprocess.Popen(['sleep', '300'])\n"
+        "reaper.add_children()\n"
+        "print(a.pid, b.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pids = [int(x) for x in parent.stdout.readline().split()]
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    from tracekit.teachers.process_reaper import ProcessReaper, _running
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_running(p) for p in pids):
+        time.sleep(0.1)
+    assert not any(_running(p) for p in pids)
+
+    # close(): the processes were stopped normally, the reaper leaves alone what remains
+    reaper = ProcessReaper()
+    sleeper = subprocess.Popen(["sleep", "300"])
+    reaper.add(sleeper.pid)
+    reaper.close()
+    time.sleep(1)
+    assert sleeper.poll() is None
+    sleeper.kill()
+    sleeper.wait()
+
+
+def test_r1_completion_with_only_a_closing_think_tag_is_split() -> None:
+    """R1's template ends the prompt with `<think>\\n`: offline completions carry only `</think>`."""
+    from tracekit.parse.split import split_reasoning
+
+    sp = split_reasoning("first 1, then 2.\n</think>\n\nSo \\boxed{3}.")
+    assert (sp.reasoning, sp.answer_text, sp.think_format) == ("first 1, then 2.", "So \\boxed{3}.", "think")
