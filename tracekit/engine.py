@@ -7,6 +7,7 @@ Stages (each one a datatrove executor with its own `logs/<stage>/`, chained with
   decontam  work/traces -> work/decisions/decontam.parquet                               (tasks: 1)
   mix       work/traces + decisions -> work/decisions/mix.parquet                        (tasks: 1)
   finalize  work/traces + decisions -> ledger/*.parquet + dataset/data/*.parquet        (tasks: N)
+  (no dedup/decontam/mix: sample writes final shards to work/final; finalize moves them)
 
 A task that finished is never re-run (datatrove's completion markers); a task that was interrupted
 is re-run whole and first removes what its earlier attempt wrote, so `kill -9` at any moment followed
@@ -176,12 +177,35 @@ def local_tokenizer(loaded: LoadedRecipe) -> str | None:
     return tok
 
 
-def _writer(folder: Path, rows_per_file: int, progress: str, stage: str) -> PipelineStep:
+def _writer(
+    folder: Path,
+    rows_per_file: int,
+    progress: str,
+    stage: str,
+    *,
+    final: bool = False,
+    compression: str = "none",
+) -> PipelineStep:
     from tracekit.ledger.writer import TraceShardWriter
 
     return TraceShardWriter(
-        folder=str(folder), rows_per_file=rows_per_file, progress_dir=progress, progress_name=stage
+        folder=str(folder),
+        rows_per_file=rows_per_file,
+        final=final,
+        compression=compression,
+        progress_dir=progress,
+        progress_name=stage,
     )
+
+
+def has_global_stage(loaded: LoadedRecipe) -> bool:
+    """Whether anything is decided over all traces at once (dedup, decontamination, mix).
+
+    Without one, the per-trace tasks write the final ledger and dataset shards themselves and the
+    finalize stage only moves them into place: each trace is written once instead of twice.
+    """
+    r = loaded.recipe
+    return any(cfg is not None for cfg in (r.dedup, r.decontaminate, r.mix))
 
 
 def stage_names(loaded: LoadedRecipe) -> list[str]:
@@ -206,6 +230,8 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     workers = _workers(loaded, tasks)
     traces = plan.work / "traces"
     decisions = plan.work / "decisions"
+    # no global stage: the last per-trace writer writes final shards into work/final
+    staged = None if has_global_stage(loaded) else plan.work / "final"
     progress = str(plan.out / "logs" / "progress")
     reader = SourceReader(
         sources=r.sources, base_dir=str(loaded.base_dir), strict=strict, progress_dir=progress
@@ -215,7 +241,14 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
             reader,
             build_teacher(loaded),
             *per_trace_steps(loaded),
-            _writer(traces, r.rows_per_shard, progress, "sample"),
+            _writer(
+                staged or traces,
+                r.rows_per_shard,
+                progress,
+                "sample",
+                final=bool(staged),
+                compression=r.compression,
+            ),
         ]
         plan.stages.append(Stage("sample", sample, tasks, workers))
     else:  # live teachers: sampling on GPU tasks, parse/verify/filters on CPU tasks
@@ -226,7 +259,14 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
         verify = [
             TraceShardReader(folder=str(sampled)),
             *per_trace_steps(loaded),
-            _writer(traces, r.rows_per_shard, progress, "verify"),
+            _writer(
+                staged or traces,
+                r.rows_per_shard,
+                progress,
+                "verify",
+                final=bool(staged),
+                compression=r.compression,
+            ),
         ]
         plan.stages.append(Stage("sample", sample, tasks, workers))
         plan.stages.append(Stage("verify", verify, tasks, workers))
@@ -265,6 +305,8 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
         decision_paths=decision_paths,
         ledger_dir=str(plan.out / "ledger"),
         dataset_dir=str(plan.out / "dataset"),
+        compression=r.compression,
+        staged_dir=str(staged) if staged else None,
         progress_dir=progress,
     )
     plan.stages.append(Stage("finalize", [fin], tasks, workers))
@@ -333,7 +375,7 @@ def run_plan(plan: BuildPlan, *, wait: bool = True) -> bool:
 
                 fill_short_buckets(plan, run_stage=run_stage)
             run_stage(stage)
-    for done in ("traces", "sampled", "requests", "rounds"):
+    for done in ("traces", "final", "sampled", "requests", "rounds"):
         shutil.rmtree(plan.work / done, ignore_errors=True)
     from tracekit.publish.finish import finish_build
 

@@ -4,6 +4,10 @@ Global stages (dedup, decontamination, mix) each write one decision table keyed 
 This step reads each trace shard a row group at a time, applies the decisions in order (a trace
 keeps the first drop reason it gets), writes `ledger/<shard>.parquet` with every trace, and writes
 the kept traces to `dataset/data/<split>-<shard>.parquet` in the messages format.
+
+A recipe with no global stage has nothing to apply: its per-trace tasks already wrote the final
+shards into a staging folder (`staged_dir`, see `final_writer.py`), and this step only moves them
+into place, shard by shard (dataset files first, the ledger file last).
 """
 
 from __future__ import annotations
@@ -18,44 +22,14 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from tracekit.ledger.final_writer import FinalShardWriter, dataset_rows
 from tracekit.ledger.reader import shard_files
-from tracekit.ledger.writer import open_parquet_writer
 from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
-from tracekit.record import DATASET_SCHEMA, LEDGER_COLUMNS, LEDGER_SCHEMA
+
+__all__ = ["DECISION_COLUMNS", "FinalizeStep", "apply_decisions", "dataset_rows"]
 
 DECISION_COLUMNS = ("duplicate_of", "dedup_cluster", "contamination", "bucket", "split")
-
-
-def assistant_content() -> pl.Expr:
-    """`<think>\\nREASONING\\n</think>\\n\\nANSWER` for reasoning traces, the answer text otherwise."""
-    has_reasoning = pl.col("reasoning").is_not_null() & (pl.col("reasoning") != "")
-    return (
-        pl.when(has_reasoning & pl.col("reasoning_enabled").fill_null(True))
-        .then(
-            pl.concat_str(
-                [pl.lit("<think>\n"), pl.col("reasoning"), pl.lit("\n</think>\n\n"), pl.col("answer_text")]
-            )
-        )
-        .otherwise(pl.col("answer_text"))
-    )
-
-
-def dataset_rows(df: pl.DataFrame) -> pl.DataFrame:
-    """Dataset rows (messages format) of the kept traces in df."""
-    kept = df.filter(pl.col("kept"))
-    assistant = pl.struct(role=pl.lit("assistant"), content=assistant_content())
-    return kept.select(
-        messages=pl.concat_list([pl.col("prompt_messages"), assistant]),
-        trace_id="trace_id",
-        prompt_id="prompt_id",
-        source="source",
-        domain="domain",
-        bucket="bucket",
-        num_tokens=pl.col("prompt_tokens") + pl.col("completion_tokens"),
-        verified=pl.col("verdict") == "correct",
-        split=pl.col("split").fill_null("train"),
-    )
 
 
 def apply_decisions(df: pl.DataFrame, decisions: list[pl.DataFrame]) -> pl.DataFrame:
@@ -81,11 +55,6 @@ def apply_decisions(df: pl.DataFrame, decisions: list[pl.DataFrame]) -> pl.DataF
     return df
 
 
-def _atomic_parquet(path: Path, schema: pa.Schema) -> tuple[Path, pq.ParquetWriter]:
-    tmp = path.with_name(f".tmp.{path.name}")
-    return tmp, open_parquet_writer(tmp, schema)
-
-
 class FinalizeStep(PipelineStep):
     """Write `ledger/` and `dataset/` from the trace shards and the decision tables."""
 
@@ -99,6 +68,8 @@ class FinalizeStep(PipelineStep):
         decision_paths: list[str],
         ledger_dir: str,
         dataset_dir: str,
+        compression: str = "snappy",
+        staged_dir: str | None = None,
         batch_rows: int = 256,
         progress_dir: str | None = None,
     ) -> None:
@@ -107,11 +78,21 @@ class FinalizeStep(PipelineStep):
         self.decision_paths = decision_paths
         self.ledger_dir = ledger_dir
         self.dataset_dir = dataset_dir
+        self.compression = compression
+        self.staged_dir = staged_dir
         self.batch_rows = batch_rows
         self.progress_dir = progress_dir
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
-        files = shard_files(Path(self.traces_dir), rank, world_size)
+        staged = Path(self.staged_dir) if self.staged_dir else None
+        if staged:  # other tasks move their shards away meanwhile: pick by the writer's rank in the name
+            files = [
+                f
+                for f in sorted((staged / "ledger").glob("[0-9]*.parquet"))
+                if int(f.name[:5]) % world_size == rank
+            ]
+        else:
+            files = shard_files(Path(self.traces_dir), rank, world_size)
         decisions = [pl.read_parquet(p) for p in self.decision_paths if Path(p).exists()]
         ledger_dir, data_dir = Path(self.ledger_dir), Path(self.dataset_dir) / "data"
         ledger_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +102,10 @@ class FinalizeStep(PipelineStep):
             for stale in (ledger_dir / f".tmp.{f.name}", *data_dir.glob(f".tmp.*-{f.name}")):
                 stale.unlink(missing_ok=True)
             with self.track_time(unit="shard"):
-                n = self._finalize_file(f, decisions, ledger_dir, data_dir)
+                if staged:
+                    n = self._move_staged(f, staged / "data", ledger_dir, data_dir)
+                else:
+                    n = self._finalize_file(f, decisions, ledger_dir, data_dir)
             if progress:
                 progress.add("rows", n)
             if rank == 0:
@@ -131,30 +115,29 @@ class FinalizeStep(PipelineStep):
         return
         yield
 
+    def _move_staged(self, f: Path, staged_data: Path, ledger_dir: Path, data_dir: Path) -> int:
+        n = pq.ParquetFile(f).metadata.num_rows
+        for part in staged_data.glob(f"*-{f.name}"):
+            kept = pq.ParquetFile(part).metadata.num_rows
+            self.stat_update(f"dataset_{part.name.removesuffix('-' + f.name)}", value=kept)
+            os.replace(part, data_dir / part.name)
+        os.replace(f, ledger_dir / f.name)
+        self.stat_update("traces", value=n)
+        return n
+
     def _finalize_file(self, f: Path, decisions: list[pl.DataFrame], ledger_dir: Path, data_dir: Path) -> int:
-        n = 0
-        ltmp, lw = _atomic_parquet(ledger_dir / f.name, LEDGER_SCHEMA)
-        dwriters: dict[str, tuple[Path, Path, pq.ParquetWriter]] = {}
+        w = FinalShardWriter(
+            ledger_dir=ledger_dir, data_dir=data_dir, name=f.name, compression=self.compression
+        )
         try:
             for batch in pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows):
                 df = apply_decisions(pl.from_arrow(pa.Table.from_batches([batch])), decisions)  # type: ignore[arg-type]
-                lw.write_table(df.select(LEDGER_COLUMNS).to_arrow().cast(LEDGER_SCHEMA))
-                self.stat_update("traces", value=df.height)
-                n += df.height
-                rows = dataset_rows(df)
-                for (split,), part in rows.partition_by("split", as_dict=True).items():
-                    if str(split) not in dwriters:
-                        final = data_dir / f"{split}-{f.stem}.parquet"
-                        tmp, w = _atomic_parquet(final, DATASET_SCHEMA)
-                        dwriters[str(split)] = (final, tmp, w)
-                    table = part.drop("split").to_arrow().cast(DATASET_SCHEMA)
-                    dwriters[str(split)][2].write_table(table)
-                    self.stat_update(f"dataset_{split}", value=part.height)
-        finally:
-            lw.close()
-            for _, _, w in dwriters.values():
-                w.close()
-        for final, tmp, _ in dwriters.values():
-            os.replace(tmp, final)
-        os.replace(ltmp, ledger_dir / f.name)
-        return n
+                w.write(df)
+        except BaseException:
+            w.abort()
+            raise
+        w.close()
+        self.stat_update("traces", value=w.rows)
+        for split, kept in w.kept.items():
+            self.stat_update(f"dataset_{split}", value=kept)
+        return w.rows

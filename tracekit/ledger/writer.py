@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,6 +15,9 @@ from datatrove.pipeline.base import PipelineStep
 from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
 from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
+
+if TYPE_CHECKING:
+    from tracekit.ledger.final_writer import StagedFinalWriter
 
 
 def doc_to_row(doc: Document) -> dict[str, Any]:
@@ -29,17 +32,18 @@ def doc_to_row(doc: Document) -> dict[str, Any]:
 _NO_DICTIONARY = {"prompt", "completion", "reasoning", "answer_text", "prompt_messages", "tests", "messages"}
 
 
-def open_parquet_writer(path: Path, schema: pa.Schema, *, compress: bool = True) -> pq.ParquetWriter:
-    """zstd level 1 (fast; long reasoning compresses well anyway), dictionaries only for short columns.
+def open_parquet_writer(path: Path, schema: pa.Schema, *, compression: str = "snappy") -> pq.ParquetWriter:
+    """A parquet writer with dictionaries (and statistics) only for the short columns.
 
-    `compress=False` is for the build's temporary shards, read once by the finalize stage.
+    `compression` is the recipe's codec for ledger/ and dataset/ ("none" for the build's temporary
+    shards, read once). zstd is written at level 1; snappy and lz4 are 2-3x faster to write.
     """
     dict_cols = [f.name for f in schema if f.name not in _NO_DICTIONARY]
     return pq.ParquetWriter(
         path,
         schema,
-        compression="zstd" if compress else "none",
-        compression_level=1 if compress else None,
+        compression=compression,
+        compression_level=1 if compression == "zstd" else None,
         use_dictionary=dict_cols,
         write_statistics=dict_cols,
     )
@@ -69,9 +73,9 @@ class ParquetShardWriter:
         schema: pa.Schema,
         rows_per_file: int,
         row_group: int = 1000,
-        compress: bool = True,
+        compression: str = "snappy",
     ) -> None:
-        self.folder, self.rank, self.schema, self.compress = folder, rank, schema, compress
+        self.folder, self.rank, self.schema, self.compression = folder, rank, schema, compression
         self.rows_per_file, self.row_group = rows_per_file, row_group
         self.part, self.rows_in_file = 0, 0
         self.buf: list[dict[str, Any]] = []
@@ -106,15 +110,14 @@ class ParquetShardWriter:
         if self.writer is None:
             name = shard_name(self.rank, self.part)
             self.tmp = self.folder / f".tmp.{name}"
-            self.writer = open_parquet_writer(self.tmp, self.schema, compress=self.compress)
+            self.writer = open_parquet_writer(self.tmp, self.schema, compression=self.compression)
 
     def _flush(self) -> None:
         if not self.buf:
             return
         self._open()
         assert self.writer is not None
-        cols = {f.name: pa.array([r.get(f.name) for r in self.buf], type=f.type) for f in self.schema}
-        self.writer.write_table(pa.Table.from_pydict(cols, schema=self.schema))
+        self.writer.write_table(pa.Table.from_pylist(self.buf, schema=self.schema))
         self.rows_in_file += len(self.buf)
         self.buf, self.buf_bytes = [], 0
         if self.rows_in_file >= self.rows_per_file:
@@ -143,6 +146,10 @@ class TraceShardWriter(PipelineStep):
 
     A task that is re-run (after a crash or `kill -9`) first deletes what its earlier attempt wrote,
     so a resumed build ends with exactly the rows of an uninterrupted one.
+
+    With `final=True` (a recipe with no global stage) the shards are the final ones: ledger and
+    dataset files in `compression`, under `{folder}/ledger/` and `{folder}/data/`, which the finalize
+    stage only moves into place (see `final_writer.py`).
     """
 
     type = "💽 - WRITER"
@@ -153,19 +160,30 @@ class TraceShardWriter(PipelineStep):
         *,
         folder: str,
         rows_per_file: int = 5000,
+        final: bool = False,
+        compression: str = "snappy",
         progress_dir: str | None = None,
         progress_name: str = "sample",
     ) -> None:
         super().__init__()
         self.folder = folder
         self.rows_per_file = rows_per_file
+        self.final = final
+        self.compression = compression
         self.progress_dir = progress_dir
         self.progress_name = progress_name
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         folder = Path(self.folder)
-        remove_rank_files(folder, rank)
-        w = ParquetShardWriter(folder, rank, LEDGER_SCHEMA, self.rows_per_file, compress=False)
+        w: ParquetShardWriter | StagedFinalWriter
+        if self.final:
+            from tracekit.ledger.final_writer import StagedFinalWriter, remove_staged_rank_files
+
+            remove_staged_rank_files(folder, rank)
+            w = StagedFinalWriter(folder, rank, self.rows_per_file, compression=self.compression)
+        else:
+            remove_rank_files(folder, rank)
+            w = ParquetShardWriter(folder, rank, LEDGER_SCHEMA, self.rows_per_file, compression="none")
         progress = ProgressFile(self.progress_dir, self.progress_name, rank) if self.progress_dir else None
         spec, n = fault_spec(), 0
         for doc in data or []:

@@ -1,0 +1,181 @@
+"""FinalShardWriter: write one shard of `ledger/` and its `dataset/` files from trace rows.
+
+Used by `FinalizeStep` (after global decisions), and by the last per-trace step when a recipe has no
+global stage: then nothing is decided after the traces are written, so the per-trace tasks write the
+final shards at once (into a staging folder that finalize moves into place) instead of writing
+temporary shards that finalize reads back and writes again.
+
+Example:
+    >>> w = FinalShardWriter(ledger_dir=Path("out/ledger"), data_dir=Path("out/dataset/data"),
+    ...                      name="00000_0000.parquet", compression="snappy")  # doctest: +SKIP
+    >>> w.write(df)  # a polars frame of ledger rows  # doctest: +SKIP
+    >>> w.close()  # dataset files first, then the ledger file, each renamed into place  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tracekit.ledger.writer import open_parquet_writer, shard_name
+from tracekit.record import DATASET_SCHEMA, LEDGER_COLUMNS, LEDGER_SCHEMA
+
+
+def assistant_content() -> pl.Expr:
+    """`<think>\\nREASONING\\n</think>\\n\\nANSWER` for reasoning traces, the answer text otherwise."""
+    has_reasoning = pl.col("reasoning").is_not_null() & (pl.col("reasoning") != "")
+    return (
+        pl.when(has_reasoning & pl.col("reasoning_enabled").fill_null(True))
+        .then(
+            pl.concat_str(
+                [pl.lit("<think>\n"), pl.col("reasoning"), pl.lit("\n</think>\n\n"), pl.col("answer_text")]
+            )
+        )
+        .otherwise(pl.col("answer_text"))
+    )
+
+
+def dataset_rows(df: pl.DataFrame) -> pl.DataFrame:
+    """Dataset rows (messages format) of the kept traces in df."""
+    kept = df.filter(pl.col("kept"))
+    assistant = pl.struct(role=pl.lit("assistant"), content=assistant_content())
+    return kept.select(
+        messages=pl.concat_list([pl.col("prompt_messages"), assistant]),
+        trace_id="trace_id",
+        prompt_id="prompt_id",
+        source="source",
+        domain="domain",
+        bucket="bucket",
+        num_tokens=pl.col("prompt_tokens") + pl.col("completion_tokens"),
+        verified=pl.col("verdict") == "correct",
+        split=pl.col("split").fill_null("train"),
+    )
+
+
+class FinalShardWriter:
+    """`ledger_dir/NAME` with every trace and `data_dir/{split}-NAME` with the kept ones, atomically.
+
+    Files are written as `.tmp.*` and renamed by `close()`: the dataset files first, the ledger file
+    last, so a ledger shard that exists is complete together with its dataset files.
+    """
+
+    def __init__(self, *, ledger_dir: Path, data_dir: Path, name: str, compression: str) -> None:
+        self.ledger_dir, self.data_dir, self.name, self.compression = ledger_dir, data_dir, name, compression
+        self.ledger_tmp = ledger_dir / f".tmp.{name}"
+        self.ledger = open_parquet_writer(self.ledger_tmp, LEDGER_SCHEMA, compression=compression)
+        self.splits: dict[str, tuple[Path, Path, pq.ParquetWriter]] = {}
+        self.rows = 0
+        self.kept: dict[str, int] = {}
+
+    def write(self, df: pl.DataFrame) -> None:
+        self.ledger.write_table(df.select(LEDGER_COLUMNS).to_arrow().cast(LEDGER_SCHEMA))
+        self.rows += df.height
+        rows = dataset_rows(df)
+        for (split,), part in rows.partition_by("split", as_dict=True).items():
+            key = str(split)
+            if key not in self.splits:
+                final = self.data_dir / f"{key}-{self.name}"
+                tmp = final.with_name(f".tmp.{final.name}")
+                self.splits[key] = (
+                    final,
+                    tmp,
+                    open_parquet_writer(tmp, DATASET_SCHEMA, compression=self.compression),
+                )
+            self.splits[key][2].write_table(part.drop("split").to_arrow().cast(DATASET_SCHEMA))
+            self.kept[key] = self.kept.get(key, 0) + part.height
+
+    def close(self) -> None:
+        self.ledger.close()
+        for _, _, w in self.splits.values():
+            w.close()
+        for final, tmp, _ in self.splits.values():
+            os.replace(tmp, final)
+        os.replace(self.ledger_tmp, self.ledger_dir / self.name)
+
+    def abort(self) -> None:
+        """Close and delete what was written (an error happened while writing)."""
+        self.ledger.close()
+        self.ledger_tmp.unlink(missing_ok=True)
+        for _, tmp, w in self.splits.values():
+            w.close()
+            tmp.unlink(missing_ok=True)
+
+
+class StagedFinalWriter:
+    """Row-at-a-time writer of final shards (ledger + dataset) for a recipe with no global stage.
+
+    Same interface as `ParquetShardWriter` (`write(row)`, `close()`); shards roll every
+    `rows_per_file` rows and land in `folder/ledger/` and `folder/data/` (the staging folder that
+    `FinalizeStep` moves into `ledger/` and `dataset/data/`).
+    """
+
+    def __init__(self, folder: Path, rank: int, rows_per_file: int, *, compression: str) -> None:
+        self.ledger_dir, self.data_dir = folder / "ledger", folder / "data"
+        self.ledger_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.rank, self.rows_per_file, self.compression = rank, rows_per_file, compression
+        self.part, self.rows_in_file = 0, 0
+        self.buf: list[dict[str, Any]] = []
+        self.buf_bytes = 0
+        self.max_buffer_bytes = 16 << 20  # as ParquetShardWriter: memory does not grow with traces
+        self.row_group = 1000
+        self.shard: FinalShardWriter | None = None
+        self.files: list[Path] = []
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.buf.append(row)
+        self.buf_bytes += len(row.get("completion") or "") + len(row.get("reasoning") or "")
+        if (
+            len(self.buf) >= self.row_group
+            or self.buf_bytes >= self.max_buffer_bytes
+            or self.rows_in_file + len(self.buf) >= self.rows_per_file
+        ):
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buf:
+            return
+        if self.shard is None:
+            self.shard = FinalShardWriter(
+                ledger_dir=self.ledger_dir,
+                data_dir=self.data_dir,
+                name=shard_name(self.rank, self.part),
+                compression=self.compression,
+            )
+        table = pa.Table.from_pylist(self.buf, schema=LEDGER_SCHEMA)
+        self.shard.write(pl.from_arrow(table))  # type: ignore[arg-type]
+        self.rows_in_file += len(self.buf)
+        self.buf, self.buf_bytes = [], 0
+        if self.rows_in_file >= self.rows_per_file:
+            self._close_shard()
+
+    def _close_shard(self) -> None:
+        if self.shard is None:
+            return
+        self.shard.close()
+        self.files.append(self.ledger_dir / self.shard.name)
+        self.shard = None
+        self.part += 1
+        self.rows_in_file = 0
+
+    def close(self) -> list[Path]:
+        self._flush()
+        self._close_shard()
+        return self.files
+
+
+def remove_staged_rank_files(folder: Path, rank: int) -> None:
+    """Delete the staged shards (and temp files) an interrupted earlier attempt of this task left."""
+    prefix = f"{rank:05d}_"
+    for sub in (folder / "ledger", folder / "data"):
+        if not sub.exists():
+            continue
+        for f in sub.iterdir():
+            base = f.name.removeprefix(".tmp.")
+            if base.startswith(prefix) or base.rpartition("-")[2].startswith(prefix):
+                f.unlink()
