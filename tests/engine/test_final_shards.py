@@ -30,7 +30,9 @@ def _make(tmp: Path, **extra: object) -> Path:
     (tmp / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return write_recipe(
         tmp,
-        sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a", "generations": "gens"}}],
+        sources=[
+            {"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a", "generations": "gens"}}
+        ],
         executor={"kind": "local", "tasks": 3, "workers": 2},
         rows_per_shard=300,
         **extra,
@@ -48,7 +50,10 @@ def _codecs(folder: Path) -> set[str]:
 @pytest.mark.slow
 def test_single_pass_equals_two_pass_and_uses_the_recipes_codec(tmp_path: Path) -> None:
     outs = {}
-    for name, extra in (("one", {"compression": "zstd"}), ("two", {"compression": "zstd", "dedup": NOOP_DEDUP})):
+    for name, extra in (
+        ("one", {"compression": "zstd"}),
+        ("two", {"compression": "zstd", "dedup": NOOP_DEDUP}),
+    ):
         d = tmp_path / name
         d.mkdir()
         r = run_cli("build", str(_make(d, **extra)))
