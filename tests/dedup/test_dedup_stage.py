@@ -214,6 +214,10 @@ def _pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
                 monkeypatch.setattr(mod, name, obj.py_func)
 
 
+def _lsh_input(sketch: Any) -> dict[str, Any]:
+    return {"signatures": sketch.signatures, "has_words": sketch.has_words, "numbers": sketch.numbers}
+
+
 def test_compiled_and_pure_python_sketches_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     import warnings
 
@@ -225,13 +229,15 @@ def test_compiled_and_pure_python_sketches_agree(monkeypatch: pytest.MonkeyPatch
     hasher = mh.MinHasher(num_perm=32, bands=8, ngram=3, seed=7)
     texts = [BASE.format(a=i, b=i + 1) for i in range(6)] + ["", None, "two words", "中文的题目也可以 12"]
     fast, keys = hasher.sketch(texts), exact_keys(texts)
-    labels, _, links = mh.near_duplicate_clusters(hasher, fast, threshold=0.5, numbers_must_match=False)
+    labels, _, links = mh.near_duplicate_clusters(
+        hasher, **_lsh_input(fast), threshold=0.5, numbers_must_match=False
+    )
     _pure_python(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # uint64 overflow is the intended wrap-around
         slow, slow_keys = hasher.sketch(texts), exact_keys(texts)
         slow_labels, _, slow_links = mh.near_duplicate_clusters(
-            hasher, slow, threshold=0.5, numbers_must_match=False
+            hasher, **_lsh_input(slow), threshold=0.5, numbers_must_match=False
         )
     assert np.array_equal(fast.signatures, slow.signatures)
     assert np.array_equal(fast.numbers, slow.numbers) and np.array_equal(keys, slow_keys)
@@ -244,35 +250,35 @@ def test_compiled_and_pure_python_sketches_agree(monkeypatch: pytest.MonkeyPatch
 
 def test_ascii_fast_path_matches_unicode_normalisation() -> None:
     import numpy as np
+    import polars as pl
+    import pyarrow as pa
 
     from tracekit.dedup.minhash import MinHasher
-    from tracekit.dedup.ngrams import (
-        exact_keys,
-        normalized_words,
-        scan_ascii_words,
-        scan_split_words,
-        utf8_buffers,
-    )
+    from tracekit.dedup.ngrams import exact_keys, normalized_words
 
     texts = [
         "Find $x^2$ if \\\\frac{3}{4}x = 6.",
-        "A_b-c: 3.14, (x+1)^{2} \\alpha2 \\ beta TAB\there",
-        "  MiXeD case\n\nand 1.2.3 numbers ",
+        "A_b-c: 3.14, (x+1)^{2} \\alpha2 \\ beta TAB\there 1.2.3 and 7.",
+        "  MiXeD case\n\nand 1..2 numbers 10 ",
+        "ab",
+        "",
     ]
-    data, offsets = utf8_buffers(texts)
-    joined = utf8_buffers(normalized_words(texts).list.join(" "))
-    for k in range(len(texts)):
-        fast, split = np.empty(64, np.uint64), np.empty(64, np.uint64)
-        nf = scan_ascii_words(data, offsets[k], offsets[k + 1], fast)
-        ns = scan_split_words(joined[0], joined[1][k], joined[1][k + 1], split)
-        assert nf == ns == len(normalized_words([texts[k]]).to_list()[0])
-        assert np.array_equal(fast[:nf], split[:ns])
-    # the same prompts with non-ASCII characters take the polars path and must give the same keys
+    h = MinHasher(num_perm=64, bands=8, ngram=3)
+    fast = h.sketch_ascii(pa.array(texts, pa.large_string()))
+    slow = h.sketch_unicode(pl.Series(texts))  # polars NFKC / regex path, then the same hashing
+    for field in ("signatures", "has_words", "numbers", "exact"):
+        assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
+    assert fast.has_words.tolist() == [bool(w) for w in normalized_words(texts).to_list()]
+    assert len(set(fast.numbers[:3].tolist())) == 3 and fast.numbers[3] == fast.numbers[4] == 0  # 0: none
+    # non-ASCII variants of one prompt take the polars path and must meet the ASCII keys
     keys = exact_keys(
-        ["Two apples cost 3.5 dollars", "two\u00a0apples  COST 3.5 dollars", "ＴＷＯ apples cost 3.5 dollars"]
+        [
+            "Two apples cost 3.5 dollars",
+            "two\u00a0apples  COST 3.5 dollars ",
+            "ＴＷＯ apples cost 3.5 dollars",
+        ]
     )
     assert keys[0] == keys[1] == keys[2]
-    h = MinHasher(num_perm=32, bands=8, ngram=2)
     sk = h.sketch(
         [
             "Two apples cost 3.5 and 7 dollars",
@@ -281,5 +287,20 @@ def test_ascii_fast_path_matches_unicode_normalisation() -> None:
             "3.5 then 8",
         ]
     )
-    assert np.array_equal(sk.signatures[0], sk.signatures[1])
+    assert np.array_equal(sk.signatures[0], sk.signatures[1]) and sk.exact[0] == sk.exact[1]
     assert sk.numbers[0] == sk.numbers[1] == sk.numbers[2] != sk.numbers[3]
+
+
+def test_split_multiply_is_the_64_bit_multiply_add_shift() -> None:
+    import numpy as np
+
+    from tracekit.dedup.minhash import permutation_hash
+
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 2**64, size=(2, 200), dtype=np.uint64, endpoint=False)
+    x = rng.integers(0, 2**32, size=200, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        want = ((a * x + b) >> np.uint64(32)).astype(np.uint32)
+    lo, hi = (a & np.uint64(0xFFFFFFFF)).astype(np.uint32), (a >> np.uint64(32)).astype(np.uint32)
+    got = [permutation_hash(lo[i], hi[i], b[i], x[i]) for i in range(200)]
+    assert np.array_equal(np.array(got, np.uint32), want)

@@ -39,28 +39,43 @@ from tracekit.dedup.ngrams import (
     normalized_words,
     scan_ascii_numbers,
     scan_ascii_words,
+    scan_exact_key,
     scan_split_numbers,
     scan_split_words,
     take_texts,
+    unicode_exact_keys,
     utf8_buffers,
 )
 
 _EMPTY = np.iinfo(np.uint32).max
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) for n-gram mixing
 _U32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @compiled
-def _signature_row(words, nw, ngram, a, b, cur, out):  # type: ignore[no-untyped-def]
+def permutation_hash(a_lo, a_hi, b, x):  # type: ignore[no-untyped-def]
+    """`((a * x + b) mod 2**64) >> 32` for a 32-bit key x, with a = a_hi * 2**32 + a_lo.
+
+    Split so that both products are 32 x 32 -> 64-bit multiplies (one SIMD instruction on AVX2,
+    `vpmuludq`): a * x = a_lo * x + 2**32 * a_hi * x, and the second term only adds `a_hi * x`
+    (mod 2**32) to the shifted result.
+    """
+    t = np.uint64(a_lo) * x + b
+    return np.uint32(((t >> _U32) + np.uint64(a_hi) * x) & _LOW32)
+
+
+@compiled
+def _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, out):  # type: ignore[no-untyped-def]
     """MinHash of the word n-grams of `words[:nw]` into `out` (left untouched when nw == 0).
 
     A text with fewer than `ngram` words (but at least one) has one n-gram: all its words.
     """
-    if nw == 0:
+    perms = b.shape[0]
+    if nw == 0 or perms == 0:
         return
-    perms = a.shape[0]
     for p in range(perms):
-        cur[p] = np.uint64(0xFFFFFFFF)
+        cur[p] = np.uint32(0xFFFFFFFF)
     count = nw - ngram + 1 if nw >= ngram else 1
     width = ngram if nw >= ngram else nw
     for i in range(count):
@@ -71,54 +86,71 @@ def _signature_row(words, nw, ngram, a, b, cur, out):  # type: ignore[no-untyped
             acc ^= np.uint64(nw)
         x = fmix64(acc) >> _U32
         for p in range(perms):  # the vectorised loop
-            v = (a[p] * x + b[p]) >> _U32
-            cur[p] = min(cur[p], v)
+            cur[p] = min(cur[p], permutation_hash(a_lo[p], a_hi[p], b[p], x))
     for p in range(perms):
-        out[p] = np.uint32(cur[p])
+        out[p] = cur[p]
 
 
 @compiled
-def _sketch_ascii(data, offsets, rows, ngram, a, b, sig, has_words, numbers):  # type: ignore[no-untyped-def]
+def _sketch_ascii(data, offsets, rows, ngram, a_lo, a_hi, b, sig, has_words, numbers, exact):  # type: ignore[no-untyped-def]
     longest = 0
     for k in range(len(rows)):
         longest = max(longest, offsets[rows[k] + 1] - offsets[rows[k]])
     words = np.empty(longest // 2 + 2, np.uint64)
-    cur = np.empty(a.shape[0], np.uint64)
+    cur = np.empty(b.shape[0], np.uint32)
     for k in range(len(rows)):
         lo, hi = offsets[rows[k]], offsets[rows[k] + 1]
         nw = scan_ascii_words(data, lo, hi, words)
-        has_words[k] = nw > 0
         numbers[k] = scan_ascii_numbers(data, lo, hi)
-        _signature_row(words, nw, ngram, a, b, cur, sig[k])
+        exact[k] = scan_exact_key(data, lo, hi)
+        has_words[k] = nw > 0
+        _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, sig[k])
 
 
 @compiled
-def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, a, b, sig, has_words, numbers):  # type: ignore[no-untyped-def]
+def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, a_lo, a_hi, b, sig, has_words, numbers):  # type: ignore[no-untyped-def]
     longest = 0
     for k in range(len(woffsets) - 1):
         longest = max(longest, woffsets[k + 1] - woffsets[k])
     words = np.empty(longest // 2 + 2, np.uint64)
-    cur = np.empty(a.shape[0], np.uint64)
+    cur = np.empty(b.shape[0], np.uint32)
     for k in range(len(woffsets) - 1):
         nw = scan_split_words(wdata, woffsets[k], woffsets[k + 1], words)
         has_words[k] = nw > 0
         numbers[k] = scan_split_numbers(ndata, noffsets[k], noffsets[k + 1])
-        _signature_row(words, nw, ngram, a, b, cur, sig[k])
+        _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, sig[k])
 
 
 @dataclass(frozen=True, slots=True)
 class Sketch:
-    """Per text: MinHash signature, whether it has any word, and the hash of its numbers."""
+    """Per text: MinHash signature, word presence, numbers hash and exact key (see `exact_keys`)."""
 
     signatures: np.ndarray  # (n, num_perm) uint32; all max for a text without words
     has_words: np.ndarray  # bool
     numbers: np.ndarray  # uint64, order-free hash of the multiset of numbers (0: none)
+    exact: np.ndarray  # uint64
+
+    @classmethod
+    def empty(cls, n: int, num_perm: int) -> Sketch:
+        return cls(
+            signatures=np.full((n, num_perm), _EMPTY, dtype=np.uint32),
+            has_words=np.zeros(n, np.bool_),
+            numbers=np.zeros(n, np.uint64),
+            exact=np.zeros(n, np.uint64),
+        )
+
+    def put(self, rows: np.ndarray, part: Sketch) -> None:
+        """Write `part` (one row per entry of `rows`) into these rows."""
+        self.signatures[rows] = part.signatures
+        self.has_words[rows] = part.has_words
+        self.numbers[rows] = part.numbers
+        self.exact[rows] = part.exact
 
 
 class MinHasher:
-    """MinHash signatures (uint32, one row per text) and their LSH band keys.
+    """MinHash signatures (uint32, one row per text) over word n-grams.
 
-    `bands * rows == num_perm`; a pair with Jaccard similarity s becomes a candidate with
+    For LSH, `bands * rows == num_perm`; a pair with Jaccard similarity s becomes a candidate with
     probability `1 - (1 - s**rows)**bands`.
     """
 
@@ -127,51 +159,47 @@ class MinHasher:
             raise ValueError(f"num_perm ({num_perm}) must be a multiple of bands ({bands})")
         self.num_perm, self.bands, self.rows, self.ngram = num_perm, bands, num_perm // bands, ngram
         rng = np.random.default_rng(seed)
-        self._a = rng.integers(0, 2**64, size=num_perm, dtype=np.uint64, endpoint=False)
+        a = rng.integers(0, 2**64, size=num_perm, dtype=np.uint64, endpoint=False)
+        self._a_lo = (a & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        self._a_hi = (a >> np.uint64(32)).astype(np.uint32)
         self._b = rng.integers(0, 2**64, size=num_perm, dtype=np.uint64, endpoint=False)
         self._band_mix = rng.integers(1, 2**63, size=self.rows, dtype=np.uint64) | np.uint64(1)
 
     def sketch(self, texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> Sketch:
-        """Signatures, word presence and number hashes of a batch of texts (nulls are empty)."""
+        """Signatures, word presence, numbers hashes and exact keys of a batch (nulls are empty)."""
         texts = as_arrow(texts)
-        data, offsets = utf8_buffers(texts)
-        n = len(offsets) - 1
-        sig = np.full((n, self.num_perm), _EMPTY, dtype=np.uint32)
-        has_words = np.zeros(n, np.bool_)
-        numbers = np.zeros(n, np.uint64)
         is_ascii = ascii_mask(texts)
+        if is_ascii.all():
+            return self.sketch_ascii(texts)
+        out = Sketch.empty(len(texts), self.num_perm)
         rows = np.flatnonzero(is_ascii)
-        if len(rows) == n:
-            _sketch_ascii(data, offsets, rows, self.ngram, self._a, self._b, sig, has_words, numbers)
-            return Sketch(sig, has_words, numbers)
-        part = self._empty(len(rows))
-        _sketch_ascii(data, offsets, rows, self.ngram, self._a, self._b, *part)
-        self._scatter(rows, part, sig, has_words, numbers)
+        out.put(rows, self.sketch_ascii(texts.take(pa.array(rows))))
         other = np.flatnonzero(~is_ascii)
-        s = take_texts(texts, other)
-        wdata, woffsets = utf8_buffers(normalized_words(s).list.join(" "))
-        ndata, noffsets = utf8_buffers(nfkc(s).str.extract_all(NUMBER_PATTERN).list.join(" "))
-        part = self._empty(len(other))
-        _sketch_split(wdata, woffsets, ndata, noffsets, self.ngram, self._a, self._b, *part)
-        self._scatter(other, part, sig, has_words, numbers)
-        return Sketch(sig, has_words, numbers)
+        out.put(other, self.sketch_unicode(take_texts(texts, other)))
+        return out
 
-    def _empty(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (
-            np.full((n, self.num_perm), _EMPTY, dtype=np.uint32),
-            np.zeros(n, np.bool_),
-            np.zeros(n, np.uint64),
-        )
+    def sketch_ascii(self, texts: pa.Array) -> Sketch:
+        """`sketch` of ASCII texts, straight from their bytes."""
+        data, offsets = utf8_buffers(texts)
+        out = Sketch.empty(len(offsets) - 1, self.num_perm)
+        rows = np.arange(len(offsets) - 1)
+        _sketch_ascii(
+            data, offsets, rows, self.ngram, self._a_lo, self._a_hi, self._b,
+            out.signatures, out.has_words, out.numbers, out.exact,
+        )  # fmt: skip
+        return out
 
-    @staticmethod
-    def _scatter(
-        rows: np.ndarray,
-        part: tuple[np.ndarray, np.ndarray, np.ndarray],
-        sig: np.ndarray,
-        has_words: np.ndarray,
-        numbers: np.ndarray,
-    ) -> None:
-        sig[rows], has_words[rows], numbers[rows] = part
+    def sketch_unicode(self, texts: pl.Series) -> Sketch:
+        """`sketch` through polars' Unicode normalisation (any text; used for non-ASCII ones)."""
+        wdata, woffsets = utf8_buffers(normalized_words(texts).list.join(" "))
+        ndata, noffsets = utf8_buffers(nfkc(texts).str.extract_all(NUMBER_PATTERN).list.join(" "))
+        out = Sketch.empty(len(texts), self.num_perm)
+        _sketch_split(
+            wdata, woffsets, ndata, noffsets, self.ngram, self._a_lo, self._a_hi, self._b,
+            out.signatures, out.has_words, out.numbers,
+        )  # fmt: skip
+        out.exact[:] = unicode_exact_keys(texts)
+        return out
 
     def signatures(self, texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
         """(len(texts), num_perm) uint32; an empty text gets the all-max signature."""
@@ -260,8 +288,10 @@ def _lsh_kernel(sig, eligible, numbers, band_mix, bands, threshold, check_number
 
 def near_duplicate_clusters(
     hasher: MinHasher,
-    sketch: Sketch,
     *,
+    signatures: np.ndarray,
+    has_words: np.ndarray,
+    numbers: np.ndarray,
     threshold: float,
     numbers_must_match: bool,
     window: int = 8,
@@ -278,17 +308,18 @@ def near_duplicate_clusters(
     Example:
         >>> h = MinHasher(num_perm=32, bands=8, ngram=2)
         >>> sk = h.sketch(["one two three four five", "one two three four five six", "seven eight"])
-        >>> near_duplicate_clusters(h, sk, threshold=0.5, numbers_must_match=True)[0].tolist()
+        >>> near_duplicate_clusters(h, signatures=sk.signatures, has_words=sk.has_words,
+        ...     numbers=sk.numbers, threshold=0.5, numbers_must_match=True)[0].tolist()
         [0, 0, 2]
     """
-    n = len(sketch.signatures)
+    n = len(signatures)
     parent = np.arange(n, dtype=np.int64)
     if n == 0:
         return parent, 0, 0
     candidates, links = _lsh_kernel(
-        sketch.signatures,
-        sketch.has_words,
-        sketch.numbers,
+        signatures,
+        has_words,
+        numbers,
         hasher._band_mix,
         hasher.bands,
         float(threshold),

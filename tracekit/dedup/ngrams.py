@@ -226,23 +226,6 @@ def scan_ascii_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def scan_split_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
-    """Hash the space-separated tokens of `data[lo:hi]` into `out` (same hash as scan_ascii_words)."""
-    n = 0
-    i = lo
-    while i < hi:
-        if data[i] == 32:
-            i += 1
-            continue
-        start = i
-        while i < hi and data[i] != 32:
-            i += 1
-        out[n] = hash_bytes(data, start, i)
-        n += 1
-    return n
-
-
-@compiled
 def scan_exact_key(data, lo, hi):  # type: ignore[no-untyped-def]
     """Hash of `data[lo:hi]` lowercased (ASCII), whitespace runs collapsed to one space, stripped.
 
@@ -298,6 +281,23 @@ def scan_ascii_numbers(data, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @compiled
+def scan_split_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
+    """Hash the space-separated tokens of `data[lo:hi]` into `out` (same hash as scan_ascii_words)."""
+    n = 0
+    i = lo
+    while i < hi:
+        if data[i] == 32:
+            i += 1
+            continue
+        start = i
+        while i < hi and data[i] != 32:
+            i += 1
+        out[n] = hash_bytes(data, start, i)
+        n += 1
+    return n
+
+
+@compiled
 def scan_split_numbers(data, lo, hi):  # type: ignore[no-untyped-def]
     """`scan_ascii_numbers` for numbers already extracted and joined with spaces."""
     acc = np.uint64(0)
@@ -344,10 +344,15 @@ def utf8_buffers(
 
 
 @compiled
-def _exact_keys_kernel(data, offsets, rows, out):  # type: ignore[no-untyped-def]
+def _exact_keys_ascii(data, offsets, rows, out):  # type: ignore[no-untyped-def]
     for k in range(len(rows)):
-        d = rows[k]
-        out[k] = scan_exact_key(data, offsets[d], offsets[d + 1])
+        out[k] = scan_exact_key(data, offsets[rows[k]], offsets[rows[k] + 1])
+
+
+@compiled
+def _exact_keys_plain(data, offsets, out):  # type: ignore[no-untyped-def]
+    for k in range(len(offsets) - 1):
+        out[k] = hash_bytes(data, offsets[k], offsets[k + 1])
 
 
 def exact_keys(texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -367,16 +372,20 @@ def exact_keys(texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedAr
     is_ascii = ascii_mask(texts)
     rows = np.flatnonzero(is_ascii)
     vals = np.empty(len(rows), np.uint64)
-    _exact_keys_kernel(data, offsets, rows, vals)
+    _exact_keys_ascii(data, offsets, rows, vals)
     out[rows] = vals
     other = np.flatnonzero(~is_ascii)
     if len(other):
-        s = take_texts(texts, other)
-        norm = nfkc(s).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
-        ndata, noffsets = utf8_buffers(norm)
-        vals = np.empty(len(other), np.uint64)
-        _exact_keys_kernel(ndata, noffsets, np.arange(len(other)), vals)
-        out[other] = vals
+        out[other] = unicode_exact_keys(take_texts(texts, other))
+    return out
+
+
+def unicode_exact_keys(texts: pl.Series) -> np.ndarray:
+    """`exact_keys` through polars' Unicode normalisation (any text; used for non-ASCII ones)."""
+    norm = nfkc(texts).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+    data, offsets = utf8_buffers(norm)
+    out = np.empty(len(offsets) - 1, np.uint64)
+    _exact_keys_plain(data, offsets, out)
     return out
 
 

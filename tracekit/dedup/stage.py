@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from tracekit.dedup.config import DedupConfig
 from tracekit.dedup.ledger_io import iter_ledger_batches
-from tracekit.dedup.minhash import MinHasher, Sketch, near_duplicate_clusters
+from tracekit.dedup.minhash import MinHasher, near_duplicate_clusters
 from tracekit.dedup.ngrams import exact_keys
 from tracekit.ledger.decision import DecisionStage
 
@@ -113,12 +113,10 @@ class DedupStage(DecisionStage):
             if batch.num_rows == 0:
                 continue
             self.stat_update("competing", value=batch.num_rows)
-            prompts = batch.column("prompt")
-            keys = exact_keys(prompts)
-            c.prompt.append(self._add_prompts(c, keys, prompts, hasher))
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
             df = df.select(
+                prompt_hash=pl.col("prompt").hash(seed=5),
                 instance_key=pl.struct("source", "row_index", "prompt_id", "prompt").hash(seed=2),
                 completion_hash=pl.col("completion").str.strip_chars().hash(seed=3),
                 has_completion=pl.col("completion").is_not_null(),
@@ -128,6 +126,9 @@ class DedupStage(DecisionStage):
                     pl.lit(0, dtype=pl.Int64),
                 ),
                 correct=(pl.col("verdict") == "correct").fill_null(False),
+            )
+            c.prompt.append(
+                self._add_prompts(c, df["prompt_hash"].to_numpy(), batch.column("prompt"), hasher)
             )
             c.trace_ids.append(batch.column("trace_id"))
             c.prompt_ids.append(batch.column("prompt_id"))
@@ -139,26 +140,37 @@ class DedupStage(DecisionStage):
         return c
 
     def _add_prompts(
-        self, c: _Collected, keys: np.ndarray, prompts: pa.Array, hasher: MinHasher | None
+        self, c: _Collected, prompt_hash: np.ndarray, prompts: pa.Array, hasher: MinHasher | None
     ) -> np.ndarray:
-        """Register the batch's new distinct prompts (sketching them); return each row's prompt index."""
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")  # new prompts are numbered in order of appearance
-        index = np.empty(len(uniq), np.int64)
-        new_rows = []
-        for u in order.tolist():
-            k = int(uniq[u])
-            j = c.prompt_index.get(k)
-            if j is None:
-                j = c.prompt_index[k] = len(c.prompt_index)
-                new_rows.append(int(first[u]))
-            index[u] = j
-        if hasher is not None and new_rows:
-            sk = hasher.sketch(prompts.take(pa.array(np.asarray(new_rows, np.int64))))
-            c.signatures.append(sk.signatures)
-            c.has_words.append(sk.has_words)
-            c.numbers.append(sk.numbers)
-        return index[inverse]
+        """Register the batch's new distinct prompts (sketching them); return each row's prompt index.
+
+        Each distinct raw prompt of the batch is normalised once (the n samples of a prompt share
+        it); its exact key then says whether the prompt is new.
+        """
+        _, first, inverse = np.unique(prompt_hash, return_index=True, return_inverse=True)
+        by_appearance = np.argsort(first)
+        rows = first[by_appearance]  # one row per distinct raw prompt, in order of appearance
+        texts = prompts.take(pa.array(rows))
+        sketch = hasher.sketch(texts) if hasher is not None else None
+        keys = sketch.exact if sketch is not None else exact_keys(texts)
+        ukeys, ufirst, uinverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(ufirst)
+        key_list = ukeys[order].tolist()
+        known = c.prompt_index.get
+        index = np.array([known(k, -1) for k in key_list], np.int64)
+        new = np.flatnonzero(index < 0)
+        index[new] = np.arange(len(c.prompt_index), len(c.prompt_index) + len(new))
+        c.prompt_index.update(zip([key_list[i] for i in new.tolist()], index[new].tolist(), strict=True))
+        if sketch is not None and len(new):
+            keep = ufirst[order][new]  # first distinct row of each new prompt
+            c.signatures.append(sketch.signatures[keep])
+            c.has_words.append(sketch.has_words[keep])
+            c.numbers.append(sketch.numbers[keep])
+        per_key = np.empty(len(ukeys), np.int64)
+        per_key[order] = index
+        per_distinct = np.empty(len(rows), np.int64)
+        per_distinct[by_appearance] = np.arange(len(rows))
+        return per_key[uinverse][per_distinct[inverse]]
 
     def _hasher(self) -> MinHasher | None:
         if self.config.prompts != "minhash":
@@ -267,13 +279,13 @@ class DedupStage(DecisionStage):
         m = self.config.minhash
         hasher = self._hasher()
         assert hasher is not None
-        sketch = Sketch(
+        labels, candidates, links = near_duplicate_clusters(
+            hasher,
             signatures=np.concatenate(c.signatures),
             has_words=np.concatenate(c.has_words),
             numbers=np.concatenate(c.numbers),
-        )
-        labels, candidates, links = near_duplicate_clusters(
-            hasher, sketch, threshold=m.threshold, numbers_must_match=m.numbers_must_match
+            threshold=m.threshold,
+            numbers_must_match=m.numbers_must_match,
         )
         self.stat_update("near_duplicate_candidates", value=candidates)
         self.stat_update("near_duplicate_links", value=links)
