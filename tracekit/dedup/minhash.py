@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from tracekit.dedup.ngrams import (
     NUMBER_PATTERN,
+    arrow_ints,
     as_arrow,
     ascii_mask,
     compiled,
@@ -173,7 +174,7 @@ class MinHasher:
             return self.sketch_ascii(texts)
         out = Sketch.empty(len(texts), self.num_perm)
         rows = np.flatnonzero(is_ascii)
-        out.put(rows, self.sketch_ascii(texts.take(pa.array(rows))))
+        out.put(rows, self.sketch_ascii(texts.take(arrow_ints(rows))))
         other = np.flatnonzero(~is_ascii)
         out.put(other, self.sketch_unicode(take_texts(texts, other)))
         return out

@@ -313,9 +313,27 @@ def scan_split_numbers(data, lo, hi):  # type: ignore[no-untyped-def]
     return acc
 
 
+# pyarrow imports pandas (about 0.6 s) when it converts Python or numpy values (pa.array, scalars,
+# to_numpy); these helpers move data between numpy and arrow through buffers or polars instead.
+
+
+def arrow_ints(values: np.ndarray, *, null: np.ndarray | None = None) -> pa.Array:
+    """A numpy integer array as an arrow array, null where `null` is true."""
+    values = np.ascontiguousarray(values)
+    validity = None if null is None else pa.py_buffer(np.packbits(~null, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype), len(values), [validity, pa.py_buffer(values)]
+    )
+
+
+def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An arrow array without nulls as numpy."""
+    return pl.Series(values).to_numpy()
+
+
 def ascii_mask(texts: pa.Array) -> np.ndarray:
-    """True for each text made of ASCII bytes only (nulls count as ASCII: they are empty)."""
-    return pc.fill_null(pc.string_is_ascii(texts), True).to_numpy(zero_copy_only=False)
+    """True for each text made of ASCII bytes only (texts without nulls, see `as_arrow`)."""
+    return to_numpy(pc.string_is_ascii(texts))
 
 
 def as_arrow(texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -328,7 +346,9 @@ def as_arrow(texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArra
         arr = pl.Series("t", list(texts), dtype=pl.String).to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    return pc.fill_null(arr.cast(pa.large_string()), "")
+    if arr.null_count:
+        arr = pl.Series(arr).fill_null("").to_arrow()
+    return arr.cast(pa.large_string())
 
 
 def utf8_buffers(

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tracekit.dedup.config import DedupConfig
 from tracekit.dedup.ledger_io import iter_ledger_batches
 from tracekit.dedup.minhash import MinHasher, near_duplicate_clusters
-from tracekit.dedup.ngrams import exact_keys
+from tracekit.dedup.ngrams import arrow_ints, exact_keys
 from tracekit.ledger.decision import DecisionStage
 
 # Drop reasons (public names: they show in stats and the card).
@@ -109,7 +108,7 @@ class DedupStage(DecisionStage):
         hasher = self._hasher()
         c = _Collected()
         for batch in iter_ledger_batches(self.input_dir, columns=_INPUT_COLUMNS, batch_size=cfg.batch_size):
-            batch = batch.filter(pc.fill_null(batch.column("kept"), True))
+            batch = batch.filter(pl.Series(batch.column("kept")).fill_null(True).to_arrow())
             if batch.num_rows == 0:
                 continue
             self.stat_update("competing", value=batch.num_rows)
@@ -150,7 +149,7 @@ class DedupStage(DecisionStage):
         _, first, inverse = np.unique(prompt_hash, return_index=True, return_inverse=True)
         by_appearance = np.argsort(first)
         rows = first[by_appearance]  # one row per distinct raw prompt, in order of appearance
-        texts = prompts.take(pa.array(rows))
+        texts = prompts.take(arrow_ints(rows))
         sketch = hasher.sketch(texts) if hasher is not None else None
         keys = sketch.exact if sketch is not None else exact_keys(texts)
         ukeys, ufirst, uinverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -185,20 +184,19 @@ class DedupStage(DecisionStage):
         c = self._collect()
         if not c.trace_ids:
             return DEDUP_OUTPUT_SCHEMA.empty_table()
-        tids = pa.chunked_array(c.trace_ids, pa.string()).combine_chunks()
+        tids = pa.chunked_array(c.trace_ids).combine_chunks().cast(pa.string())
         n = len(tids)
         # a prompt row (source, row_index, prompt_id, prompt) is one instance
         _, inst_first, instance = np.unique(
             np.concatenate(c.instance_key), return_index=True, return_inverse=True
         )
         inst_prompt = np.concatenate(c.prompt)[inst_first]
-        inst_ids = pc.fill_null(pa.chunked_array(c.prompt_ids, pa.string()).combine_chunks(), "").take(
-            pa.array(inst_first)
-        )
+        prompt_ids = pl.Series(pa.chunked_array(c.prompt_ids)).fill_null("").to_arrow().cast(pa.string())
+        inst_ids = prompt_ids.take(arrow_ints(inst_first))
         correct = np.concatenate(c.correct).astype(bool)
         length = np.concatenate(c.length).astype(np.int64)
         tid_rank = np.empty(n, np.int64)
-        tid_rank[pc.sort_indices(tids).to_numpy()] = np.arange(n)
+        tid_rank[pl.Series(tids).arg_sort().to_numpy()] = np.arange(n)
         order = np.lexsort((tid_rank, length, ~correct))  # best first
         rank = np.empty(n, np.int64)
         rank[order] = np.arange(n)
@@ -265,10 +263,10 @@ class DedupStage(DecisionStage):
         self.stat_update("survivors", value=int(alive.sum()))
 
         reasons = pa.DictionaryArray.from_arrays(
-            pa.array(reason, mask=reason < 0), pa.array(np.array(_REASONS, dtype=object), pa.string())
+            arrow_ints(reason, null=reason < 0), pl.Series(_REASONS).to_arrow()
         ).cast(pa.string())
-        survivor = tids.take(pa.array(np.maximum(dup_of, 0), mask=dup_of < 0))
-        cluster_id = inst_ids.take(pa.array(survivor_inst, mask=~multi))
+        survivor = tids.take(arrow_ints(np.maximum(dup_of, 0), null=dup_of < 0))
+        cluster_id = inst_ids.take(arrow_ints(survivor_inst, null=~multi))
         return pa.table(
             {"trace_id": tids, "drop_reason": reasons, "duplicate_of": survivor, "dedup_cluster": cluster_id},
             schema=DEDUP_OUTPUT_SCHEMA,
