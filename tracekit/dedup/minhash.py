@@ -98,12 +98,13 @@ def _sketch_ascii(data, offsets, rows, ngram, a_lo, a_hi, b, sig, has_words, num
     for k in range(len(rows)):
         longest = max(longest, offsets[rows[k] + 1] - offsets[rows[k]])
     words = np.empty(longest // 2 + 2, np.uint64)
+    scratch = np.empty((longest // 8 + 2) * 8, np.uint8)
     cur = np.empty(b.shape[0], np.uint32)
     for k in range(len(rows)):
         lo, hi = offsets[rows[k]], offsets[rows[k] + 1]
         nw = scan_ascii_words(data, lo, hi, words)
         numbers[k] = scan_ascii_numbers(data, lo, hi)
-        exact[k] = scan_exact_key(data, lo, hi)
+        exact[k] = scan_exact_key(data, lo, hi, scratch)
         has_words[k] = nw > 0
         _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, sig[k])
 

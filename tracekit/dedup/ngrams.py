@@ -184,12 +184,15 @@ def _mix_block(h, block):  # type: ignore[no-untyped-def]
 
 @compiled
 def hash_bytes(data, lo, hi):  # type: ignore[no-untyped-def]
-    """64-bit hash of `data[lo:hi]` with ASCII letters lowercased (8 bytes per multiply)."""
+    """64-bit hash of `data[lo:hi]` with ASCII letters lowercased.
+
+    Bytes are packed little-endian into 64-bit blocks, one multiply per block.
+    """
     h = _SEED
     acc = np.uint64(0)
     k = 0
     for i in range(lo, hi):
-        acc = (acc << _U8) | np.uint64(_LOWER[data[i]])
+        acc |= np.uint64(_LOWER[data[i]]) << np.uint64(8 * k)
         k += 1
         if k == 8:
             h = _mix_block(h, acc)
@@ -226,38 +229,32 @@ def scan_ascii_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def scan_exact_key(data, lo, hi):  # type: ignore[no-untyped-def]
-    """Hash of `data[lo:hi]` lowercased (ASCII), whitespace runs collapsed to one space, stripped.
+def scan_exact_key(data, lo, hi, scratch):  # type: ignore[no-untyped-def]
+    """`hash_bytes` of `data[lo:hi]` lowercased, whitespace runs collapsed to one space, stripped.
 
-    Equal to `hash_bytes` of the normalised text.
+    The normalised bytes are written branch-free into `scratch` (uint8, at least hi - lo + 8
+    bytes, a multiple of 8) and hashed 8 at a time through a uint64 view; the view reads the
+    blocks little-endian, as `hash_bytes` packs them, on the little-endian CPUs tracekit runs on
+    (x86-64, aarch64).
     """
-    h = _SEED
-    acc = np.uint64(0)
-    k = 0
-    length = 0
-    pending = False
+    j = 0
+    prev_space = True  # drops leading whitespace
     for i in range(lo, hi):
         c = data[i]
-        if _SPACE[c]:
-            pending = length > 0
-            continue
-        if pending:  # one space between two non-space runs
-            acc = (acc << _U8) | np.uint64(32)
-            k += 1
-            length += 1
-            pending = False
-            if k == 8:
-                h = _mix_block(h, acc)
-                acc = np.uint64(0)
-                k = 0
-        acc = (acc << _U8) | np.uint64(_LOWER[c])
-        k += 1
-        length += 1
-        if k == 8:
-            h = _mix_block(h, acc)
-            acc = np.uint64(0)
-            k = 0
-    return fmix64(_mix_block(_mix_block(h, acc), np.uint64(length)))
+        space = _SPACE[c]
+        scratch[j] = 32 if space else _LOWER[c]
+        j += not (space and prev_space)
+        prev_space = space
+    if j > 0 and scratch[j - 1] == 32:  # trailing whitespace
+        j -= 1
+    blocks = scratch.view(np.uint64)
+    h = _SEED
+    for q in range(j // 8):
+        h = _mix_block(h, blocks[q])
+    acc = np.uint64(0)
+    for t in range(j - j % 8, j):
+        acc |= np.uint64(scratch[t]) << np.uint64(8 * (t % 8))
+    return fmix64(_mix_block(_mix_block(h, acc), np.uint64(j)))
 
 
 @compiled
@@ -365,8 +362,12 @@ def utf8_buffers(
 
 @compiled
 def _exact_keys_ascii(data, offsets, rows, out):  # type: ignore[no-untyped-def]
+    longest = 0
     for k in range(len(rows)):
-        out[k] = scan_exact_key(data, offsets[rows[k]], offsets[rows[k] + 1])
+        longest = max(longest, offsets[rows[k] + 1] - offsets[rows[k]])
+    scratch = np.empty((longest // 8 + 2) * 8, np.uint8)
+    for k in range(len(rows)):
+        out[k] = scan_exact_key(data, offsets[rows[k]], offsets[rows[k] + 1], scratch)
 
 
 @compiled
