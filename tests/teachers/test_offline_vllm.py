@@ -43,7 +43,10 @@ def test_offline_and_server_modes_give_the_same_ledger(tiny_model: Path, tmp_pat
     runs = {}
     for mode in ("offline", "server"):
         teacher = _vllm(
-            tiny_model, mode, sampling={"n": 2, "max_tokens": 6}, retry_truncated={"max_tokens": 9}
+            tiny_model,
+            mode,
+            sampling={"n": 2, "max_tokens": 6, "ignore_eos": True},
+            retry_truncated={"max_tokens": 9},
         )
         recipe = write_recipe(tmp_path / mode, teacher, n_prompts=4, extra_sources=[chat])
         r = build(recipe)
