@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from datatrove.pipeline.base import PipelineStep
 
-from tracekit.executors import ensure_not_running, make_executor, run_cluster_stages
+from tracekit.executors import ensure_not_running, make_executor, preload_step_modules, run_cluster_stages
 from tracekit.lifeline import MAIN_PID_ENV, Lifeline, fault, fault_spec, wait_for_stragglers
 from tracekit.recipe import LoadedRecipe
 from tracekit.record import stable_hash
@@ -359,6 +359,7 @@ def run_plan(plan: BuildPlan, *, wait: bool = True) -> bool:
             return False
     else:
         os.environ.setdefault(MAIN_PID_ENV, str(os.getpid()))  # the `tracekit build` command (runner.py)
+        preload_step_modules(plan.stages)
         lock = plan.out / ".workers.lock"
         wait_for_stragglers(lock)
         spec = fault_spec()

@@ -50,6 +50,7 @@ LEDGER_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("finish_reason", pa.string(), "stop | length | error | null if unknown"),
     ("prompt_tokens", pa.int64(), "prompt tokens, if counted"),
     ("completion_tokens", pa.int64(), "completion tokens, if counted"),
+    ("completion_chars", pa.int64(), "length of the raw completion in characters (length stats without reading it)"),
     ("reasoning_tokens", pa.int64(), "tokens of the reasoning part, if counted"),
     ("latency_s", pa.float64(), "request latency in seconds, if sampled live"),
     ("error", pa.string(), "teacher error after retries, if any"),

@@ -65,6 +65,7 @@ def sample_row(
         finish_reason=s.finish_reason,
         prompt_tokens=s.prompt_tokens,
         completion_tokens=s.completion_tokens,
+        completion_chars=len(s.completion or ""),
         latency_s=s.latency_s,
         error=s.error,
         verdict=s.verdict,

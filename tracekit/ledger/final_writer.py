@@ -8,7 +8,7 @@ temporary shards that finalize reads back and writes again.
 Example:
     >>> w = FinalShardWriter(ledger_dir=Path("out/ledger"), data_dir=Path("out/dataset/data"),
     ...                      name="00000_0000.parquet", compression="snappy")  # doctest: +SKIP
-    >>> w.write(df)  # a polars frame of ledger rows  # doctest: +SKIP
+    >>> w.write(table)  # an arrow table of ledger rows (LEDGER_SCHEMA)  # doctest: +SKIP
     >>> w.close()  # dataset files first, then the ledger file, each renamed into place  # doctest: +SKIP
 """
 
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracekit.ledger.writer import open_parquet_writer, shard_name
-from tracekit.record import DATASET_SCHEMA, LEDGER_COLUMNS, LEDGER_SCHEMA
+from tracekit.record import DATASET_SCHEMA, LEDGER_SCHEMA
 
 
 def assistant_content() -> pl.Expr:
@@ -72,10 +72,11 @@ class FinalShardWriter:
         self.rows = 0
         self.kept: dict[str, int] = {}
 
-    def write(self, df: pl.DataFrame) -> None:
-        self.ledger.write_table(df.select(LEDGER_COLUMNS).to_arrow().cast(LEDGER_SCHEMA))
-        self.rows += df.height
-        rows = dataset_rows(df)
+    def write(self, table: pa.Table) -> None:
+        """Append ledger rows (a table in LEDGER_SCHEMA); the kept ones also go to the dataset."""
+        self.ledger.write_table(table)
+        self.rows += table.num_rows
+        rows = dataset_rows(pl.from_arrow(table))  # type: ignore[arg-type]
         for (split,), part in rows.partition_by("split", as_dict=True).items():
             key = str(split)
             if key not in self.splits:
@@ -147,8 +148,7 @@ class StagedFinalWriter:
                 name=shard_name(self.rank, self.part),
                 compression=self.compression,
             )
-        table = pa.Table.from_pylist(self.buf, schema=LEDGER_SCHEMA)
-        self.shard.write(pl.from_arrow(table))  # type: ignore[arg-type]
+        self.shard.write(pa.Table.from_pylist(self.buf, schema=LEDGER_SCHEMA))
         self.rows_in_file += len(self.buf)
         self.buf, self.buf_bytes = [], 0
         if self.rows_in_file >= self.rows_per_file:

@@ -26,6 +26,7 @@ from tracekit.ledger.final_writer import FinalShardWriter, dataset_rows
 from tracekit.ledger.reader import shard_files
 from tracekit.lifeline import fault, fault_spec
 from tracekit.progress import ProgressFile
+from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
 
 __all__ = ["DECISION_COLUMNS", "FinalizeStep", "apply_decisions", "dataset_rows"]
 
@@ -132,7 +133,7 @@ class FinalizeStep(PipelineStep):
         try:
             for batch in pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows):
                 df = apply_decisions(pl.from_arrow(pa.Table.from_batches([batch])), decisions)  # type: ignore[arg-type]
-                w.write(df)
+                w.write(df.select(LEDGER_COLUMNS).to_arrow().cast(LEDGER_SCHEMA))
         except BaseException:
             w.abort()
             raise

@@ -25,6 +25,7 @@ def doc_to_row(doc: Document) -> dict[str, Any]:
     row = {k: md.get(k) for k in LEDGER_COLUMNS}
     row["trace_id"] = doc.id
     row["completion"] = doc.text
+    row["completion_chars"] = len(doc.text or "")
     return row
 
 

@@ -123,6 +123,7 @@ class SourceReader(PipelineStep):
         base = Path(self.base_dir)
         progress = ProgressFile(self.progress_dir, "read", rank) if self.progress_dir else None
         spec, n = fault_spec(), 0
+        rel: dict[str, str] = {}  # file -> path relative to the recipe (once per file, not per row)
         for src in self.sources:
             for item in iter_source(src, base, rank, world_size):
                 if src.limit is not None and item.index is not None and item.index >= src.limit:
@@ -130,7 +131,11 @@ class SourceReader(PipelineStep):
                 if isinstance(item, BadRow):
                     self._bad(item)
                     continue
-                file = item.file if item.file.startswith("hub://") else os.path.relpath(item.file, base)
+                file = rel.get(item.file)
+                if file is None:
+                    file = rel[item.file] = (
+                        item.file if item.file.startswith("hub://") else os.path.relpath(item.file, base)
+                    )
                 doc = self._prompt_doc(src, file, item.index, item.data)
                 if doc is None:
                     col = src.columns.prompt or src.columns.messages

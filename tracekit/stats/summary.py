@@ -48,8 +48,8 @@ SUMMARIES: dict[str, str] = {
                max(completion_tokens) AS max
         FROM traces GROUP BY ALL ORDER BY domain""",
     "completion chars": """
-        SELECT domain, quantile_cont(length(completion), 0.5) AS p50_chars,
-               quantile_cont(length(completion), 0.9) AS p90_chars, max(length(completion)) AS max_chars
+        SELECT domain, quantile_cont(completion_chars, 0.5) AS p50_chars,
+               quantile_cont(completion_chars, 0.9) AS p90_chars, max(completion_chars) AS max_chars
         FROM traces GROUP BY ALL ORDER BY domain""",
     "traces per prompt": """
         SELECT n AS traces_per_prompt, count(*) AS prompts, sum(k) AS kept_traces FROM (
@@ -78,5 +78,7 @@ def run_summary(con: duckdb.DuckDBPyConnection, name: str) -> tuple[list[str], l
     sql = SUMMARIES[name]
     if sql == "__funnel__":
         sql = funnel_sql()
+    if "completion_chars" in sql and "completion_chars" not in con.sql("SELECT * FROM traces LIMIT 0").columns:
+        sql = sql.replace("completion_chars", "length(completion)")  # a ledger from before that column
     rel = con.sql(sql)
     return list(rel.columns), rel.fetchall()

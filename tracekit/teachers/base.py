@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -80,5 +81,6 @@ class Teacher(PipelineStep):
         return Document(text=completion, id=tid, metadata=md)
 
 
+@functools.lru_cache(maxsize=256)
 def template_hash(system_prompt: str | None, template: str) -> str:
     return stable_hash("template", system_prompt or "", template)
