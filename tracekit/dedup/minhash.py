@@ -93,15 +93,16 @@ def _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, out):  # type: ignore[n
 
 
 @compiled
-def _sketch_ascii(data, offsets, rows, ngram, a_lo, a_hi, b, sig, has_words, numbers, exact):  # type: ignore[no-untyped-def]
+def _sketch_ascii(data, offsets, ngram, a_lo, a_hi, b, sig, has_words, numbers, exact):  # type: ignore[no-untyped-def]
+    n = len(offsets) - 1
     longest = 0
-    for k in range(len(rows)):
-        longest = max(longest, offsets[rows[k] + 1] - offsets[rows[k]])
+    for k in range(n):
+        longest = max(longest, offsets[k + 1] - offsets[k])
     words = np.empty(longest // 2 + 2, np.uint64)
     scratch = np.empty((longest // 8 + 2) * 8, np.uint8)
     cur = np.empty(b.shape[0], np.uint32)
-    for k in range(len(rows)):
-        lo, hi = offsets[rows[k]], offsets[rows[k] + 1]
+    for k in range(n):
+        lo, hi = offsets[k], offsets[k + 1]
         nw = scan_ascii_words(data, lo, hi, words)
         numbers[k] = scan_ascii_numbers(data, lo, hi)
         exact[k] = scan_exact_key(data, lo, hi, scratch)
@@ -184,9 +185,8 @@ class MinHasher:
         """`sketch` of ASCII texts, straight from their bytes."""
         data, offsets = utf8_buffers(texts)
         out = Sketch.empty(len(offsets) - 1, self.num_perm)
-        rows = np.arange(len(offsets) - 1)
         _sketch_ascii(
-            data, offsets, rows, self.ngram, self._a_lo, self._a_hi, self._b,
+            data, offsets, self.ngram, self._a_lo, self._a_hi, self._b,
             out.signatures, out.has_words, out.numbers, out.exact,
         )  # fmt: skip
         return out
@@ -233,35 +233,39 @@ def _lsh_kernel(sig, eligible, numbers, band_mix, bands, threshold, check_number
     while size < 2 * n:
         size *= 2
     mask = np.uint64(size - 1)
-    table_key = np.empty(size, np.uint64)
-    table_head = np.empty(size, np.int64)
-    table_last = np.empty(size, np.int64)
+    # band keys, one contiguous row per band
+    band_keys = np.empty((bands, n), np.uint64)
+    for i in range(n):
+        for band in range(bands):
+            key = np.uint64(band) * _MIX
+            for r in range(rows):
+                key += np.uint64(sig[i, band * rows + r]) * band_mix[r]
+            band_keys[band, i] = key
+    keys = band_keys.view(np.int64)
+    table = np.empty((size, 3), np.int64)  # key, first row, last row: one cache line per probe
     prev = np.empty(n, np.int64)
     candidates = 0
     links = 0
     for band in range(bands):
-        table_head[:] = -1
-        salt = np.uint64(band) * _MIX
+        table[:, 1] = -1
         for i in range(n):
             if not eligible[i]:
                 continue
-            key = salt
-            for r in range(rows):
-                key += np.uint64(sig[i, band * rows + r]) * band_mix[r]
-            slot = (fmix64(key) >> _U32) & mask
-            while table_head[slot] >= 0 and table_key[slot] != key:
+            key = keys[band, i]
+            slot = (fmix64(band_keys[band, i]) >> _U32) & mask
+            while table[slot, 1] >= 0 and table[slot, 0] != key:
                 slot = (slot + np.uint64(1)) & mask
-            if table_head[slot] < 0:  # first row of its bucket
-                table_key[slot] = key
-                table_head[slot] = i
-                table_last[slot] = i
+            if table[slot, 1] < 0:  # first row of its bucket
+                table[slot, 0] = key
+                table[slot, 1] = i
+                table[slot, 2] = i
                 prev[i] = -1
                 continue
             # pair i with the bucket's first row and with the `window` rows before it
-            head = table_head[slot]
-            j = table_last[slot]
+            head = table[slot, 1]
+            j = table[slot, 2]
             prev[i] = j
-            table_last[slot] = i
+            table[slot, 2] = i
             steps = 0
             while True:
                 candidates += 1
