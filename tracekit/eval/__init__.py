@@ -6,8 +6,18 @@ Example:
     ...                     output="out/eval"))  # doctest: +SKIP
 """
 
-from tracekit.eval.config import EvalConfig
-from tracekit.eval.passk import PassAtK, benchmark_pass_at_k, pass_at_k
-from tracekit.eval.run import run_eval
+from tracekit._lazy import lazy_exports
+
+# names resolve on first use: `tracekit --help` and `tracekit.eval.cli` must not load the verifiers
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "EvalConfig": "config",
+        "PassAtK": "passk",
+        "benchmark_pass_at_k": "passk",
+        "pass_at_k": "passk",
+        "run_eval": "run",
+    },
+)
 
 __all__ = ["EvalConfig", "PassAtK", "benchmark_pass_at_k", "pass_at_k", "run_eval"]
