@@ -50,7 +50,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(f"# {args.recipe}: OK\n# resolved recipe (every default filled in)")
     print(yaml.safe_dump(resolved_recipe(loaded), sort_keys=False, allow_unicode=True))
-    msgs = first_prompt(loaded)
+    src = loaded.recipe.sources[0]
+    try:
+        msgs = first_prompt(loaded)
+    except Exception as e:  # e.g. a Hub source with no network: the recipe is valid, the preview is not
+        where = f"hub {src.hub!r}" if src.hub else f"path {src.path!r}"
+        _err(
+            f"{args.recipe}: sources[0] ({src.name}, {where}) could not be read to render the first prompt "
+            f"(its columns were not checked): {type(e).__name__}: {e}"
+        )
+        return 0
     print("# first rendered prompt")
     if msgs is None:
         print("(the first source has no readable rows)")

@@ -85,3 +85,16 @@ def test_build_refuses_bad_recipe_with_status_2(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "sources" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_hub_source_is_named_not_a_traceback(tmp_path: Path) -> None:
+    recipe = write(
+        tmp_path,
+        "r.yaml",
+        "name: t\noutput: out\nsources:\n  - name: remote\n    hub: no-such-org/no-such-dataset\n",
+    )
+    r = run_cli("validate", str(recipe), env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr  # the recipe itself is valid
+    assert "sources[0] (remote, hub 'no-such-org/no-such-dataset') could not be read" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert "# resolved recipe" in r.stdout
