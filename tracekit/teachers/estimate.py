@@ -148,11 +148,11 @@ def format_estimate(e: Estimate) -> str:
         f"prompt tokens           {_num(e.prompt_tokens)}   ({e.mean_prompt_tokens:.1f} per trace)",
         f"completion tokens       {_num(e.completion_tokens)}   ({e.mean_completion_tokens:.1f} per trace)",
         f"truncated / errors      {e.truncated_share:.1%} / {e.error_share:.1%}",
-        f"measured throughput     {e.output_tokens_per_s:.1f} output tokens/s (one server, {e.sampling_s:.1f}s sample)",
-        f"wall time, one server   {e.wall_hours_one_server:.2f} h",
+        f"measured throughput     {e.output_tokens_per_s:.1f} output tokens/s (one vLLM instance, {e.sampling_s:.1f}s sample)",
+        f"wall time, one instance {e.wall_hours_one_server:.2f} h",
     ]
     if e.gpu_hours is not None:
-        lines.append(f"GPU-hours               {e.gpu_hours:.2f}  ({e.gpus_per_server} GPU(s) per server)")
+        lines.append(f"GPU-hours               {e.gpu_hours:.2f}  ({e.gpus_per_server} GPU(s) per instance)")
     if e.cost is not None:
         lines.append(f"cost                    {e.cost:.2f}")
     return "\n".join(lines)
