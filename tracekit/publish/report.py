@@ -133,10 +133,7 @@ def _plot_mix(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
 
 def write_plots(out: Path) -> dict[str, Path]:
     """Render the four PNG plots into `dataset/plots/`; returns name -> path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend machinery to import (~1 s)
 
     con = open_build(out)
     folder = plots_dir(out)
@@ -144,15 +141,15 @@ def write_plots(out: Path) -> dict[str, Path]:
     paths = {}
     for name in PLOTS:
         if name == "lengths":
-            fig = plt.figure(figsize=(10, 3.5))
+            fig = Figure(figsize=(10, 3.5))
             _plot_lengths(con, fig)
         else:
-            fig, ax = plt.subplots(figsize=(8, 3.5))
+            fig = Figure(figsize=(8, 3.5))
+            ax = fig.subplots()
             {"funnel": _plot_funnel, "verdicts": _plot_verdicts, "mix": _plot_mix}[name](con, ax)
         fig.tight_layout()
         paths[name] = folder / f"{name}.png"
         fig.savefig(paths[name], dpi=100)
-        plt.close(fig)
     return paths
 
 
