@@ -194,7 +194,8 @@ def preload_step_modules(stages: list[Stage]) -> None:
     import multiprocess
 
     modules = sorted({type(step).__module__ for stage in stages for step in stage.pipeline})
-    multiprocess.set_forkserver_preload(["__main__", "tracekit.lifeline", *modules])
+    # tracekit.executors: the executor itself is pickled to the workers (datatrove.executor, datatrove.io)
+    multiprocess.set_forkserver_preload(["__main__", "tracekit.lifeline", "tracekit.executors", *modules])
 
 
 def make_executor(config: ExecutorConfig, stage: Stage, *, logging_dir: Path, depends: Any = None) -> Any:
