@@ -43,6 +43,15 @@ def _count(text: str, tag: str) -> int:
     return n
 
 
+def _stripped(text: str, start: int, end: int) -> str:
+    """`text[start:end].strip()` with one copy instead of two (reasoning is most of a trace)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return text[start:end]
+
+
 def split_reasoning(completion: str, reasoning_field: str | None = None) -> SplitTrace:
     """Split one completion. `reasoning_field` is reasoning that came separately (if any)."""
     if reasoning_field is not None and THINK_CLOSE not in completion and THOUGHT_CLOSE not in completion:
@@ -56,7 +65,7 @@ def split_reasoning(completion: str, reasoning_field: str | None = None) -> Spli
             return SplitTrace(completion[start:].strip(), "", "unclosed", n_open)
         first_open = completion.find(THINK_OPEN)
         start = first_open + len(THINK_OPEN) if 0 <= first_open < close else 0
-        reasoning = completion[start:close].strip()
+        reasoning = _stripped(completion, start, close)
         answer = completion[close + len(THINK_CLOSE) :].strip()
         return SplitTrace(reasoning, answer, "think", max(n_open, 1))
 
@@ -67,7 +76,7 @@ def split_reasoning(completion: str, reasoning_field: str | None = None) -> Spli
         t_close = completion.find(THOUGHT_CLOSE, start)
         if t_close == -1:
             return SplitTrace(completion[start:].strip(), "", "unclosed", n_open)
-        reasoning = completion[start:t_close].strip()
+        reasoning = _stripped(completion, start, t_close)
         rest = completion[t_close + len(THOUGHT_CLOSE) :]
         s_open = rest.find(SOLUTION_OPEN)
         if s_open != -1:
