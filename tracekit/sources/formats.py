@@ -53,7 +53,7 @@ def iter_jsonl(path: Path, rank: int, world_size: int) -> Iterator[Item]:
                     yield item
         return
     size = path.stat().st_size
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=1 << 20) as f:  # R1 traces are long lines: read in big blocks
         lo, hi = shard_range(size, rank, world_size)
         start = _line_start_at_or_after(f, lo)
         stop = _line_start_at_or_after(f, hi) if hi < size else size
@@ -74,7 +74,7 @@ def iter_jsonl(path: Path, rank: int, world_size: int) -> Iterator[Item]:
 
 
 def _parse_line(path: Path, index: int, line: bytes) -> Item | None:
-    if not line.strip():
+    if not line or line.isspace():  # (not `strip()`: that copies every 20 KB line for its newline)
         return None
     try:
         obj = orjson.loads(line)
