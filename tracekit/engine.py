@@ -26,7 +26,6 @@ from typing import Any
 import yaml
 from datatrove.pipeline.base import PipelineStep
 
-from tracekit.executors import ensure_not_running, make_executor, preload_step_modules, run_cluster_stages
 from tracekit.lifeline import MAIN_PID_ENV, Lifeline, fault, fault_spec, wait_for_stragglers
 from tracekit.recipe import LoadedRecipe
 from tracekit.record import stable_hash
@@ -349,6 +348,8 @@ def run_plan(plan: BuildPlan, *, wait: bool = True) -> bool:
 
     On Slurm with `wait=False` the stages are only submitted: returns False and leaves the work folder.
     """
+    from tracekit.executors import ensure_not_running, make_executor, preload_step_modules, run_cluster_stages
+
     config = plan.loaded.recipe.executor
     if config.kind != "local":  # Slurm/Ray: stages chained on the cluster (tracekit/executors.py)
         ensure_not_running(plan.out / "logs")
