@@ -1,17 +1,23 @@
-"""MinHash signatures and LSH band keys over word n-grams, computed straight from UTF-8 bytes.
+"""MinHash signatures over word n-grams computed straight from UTF-8 bytes, and LSH clustering.
 
-One compiled pass per text (numba; see `tracekit.dedup.ngrams` for the byte scanners) splits the
-normalised words, hashes them, forms word n-grams and takes the signature, so no list of words or
-n-grams is ever materialised for the batch. Texts with non-ASCII characters are normalised by
-polars first (NFKC, Unicode lowercase, CJK characters as words) and then take the same path.
+`MinHasher.sketch` runs one compiled loop (numba) per batch: for each ASCII text it hashes the
+normalised words (`scan_ascii_words`), the numbers and the exact-duplicate key, forms the word
+n-grams and takes the signature; no list of words or n-grams is materialised. Texts with non-ASCII
+characters go through polars' Unicode normalisation first (NFKC, lowercase, CJK characters as words,
+see `tracekit.dedup.ngrams`) and then through the same hashing, so both paths agree on ASCII text.
 
 Hash functions: each n-gram is reduced to a 32-bit key `x` (top half of a 64-bit mix of its word
 hashes); permutation p is Dietzfelbinger's multiply-add-shift `h_p(x) = ((a_p * x + b_p) mod 2**64)
 >> 32` with `a_p`, `b_p` uniform 64-bit. For 32-bit keys and 32-bit outputs this family is strongly
 universal (2-independent), since 64 >= 32 + 32 - 1 (Dietzfelbinger 1996; Thorup, "High speed hashing
-for integers and strings", 2015). The permutation loop is the inner loop: for each n-gram the 128
-values are one vectorised multiply-add-shift-min over the `a`, `b` arrays (SIMD on AVX2/AVX-512).
-Integer arithmetic only: signatures are identical on every machine and executor.
+for integers and strings", 2015). It is computed as two 32 x 32 -> 64-bit products
+(`permutation_hash`), and the permutations are the inner loop, so for each n-gram the 128 values
+are one vectorised multiply-add-shift-min over the `a`, `b` arrays (AVX2 `vpmuludq`). Integer
+arithmetic only: signatures are identical on every machine and executor.
+
+`near_duplicate_clusters` buckets the signatures by LSH band (an open-addressing table per band),
+checks candidate pairs (similarity, numbers) and joins them with union-find, all in one compiled
+loop.
 
 Example:
     >>> hasher = MinHasher(num_perm=64, bands=8, ngram=3, seed=1)

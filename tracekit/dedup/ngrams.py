@@ -5,9 +5,10 @@ Normalisation is math-aware and keeps digits: NFKC, lowercase, LaTeX command nam
 word (Chinese and Japanese are written without spaces). Problems that differ only in their numbers
 therefore keep different words.
 
-All the work runs in polars (Rust) and numpy over a whole batch of texts; nothing loops over words
-in Python. Hashes come from polars' `Series.hash`, which is stable within one polars version: an
-index and the texts checked against it must be hashed in the same run (both stages do so).
+`normalized_words` / `ngram_hashes` (decontamination) run in polars (Rust) and numpy over a whole
+batch; their hashes come from polars' `Series.hash`, stable within one polars version: an index and
+the texts checked against it must be hashed in the same run (the stage does so). The byte scanners
+below (dedup) hash with their own integer functions, identical on every machine.
 
 Example:
     >>> words = normalized_words(["Find $x^2$ if \\\\frac{3}{4}x = 6."])
@@ -130,7 +131,7 @@ def ngram_hashes(words: pl.Series, *, n: int, short_texts: bool) -> NgramHashes:
 
 # -- byte-level scanning (numba) ---------------------------------------------------------------
 # The dedup stage scans UTF-8 bytes directly instead of building word lists: a pure-ASCII text is
-# normalised, split into words and hashed in one pass (`scan_ascii_words`); a text with non-ASCII
+# normalised, split into words and hashed in one loop (`scan_ascii_words`); a text with non-ASCII
 # characters is first normalised by `normalized_words` (polars), its words joined with single
 # spaces, and that string is split on spaces (`scan_split_words`). Both use the same byte hash, so
 # an ASCII text gives the same word hashes either way (tests check it). The functions are plain
