@@ -150,6 +150,23 @@ def test_token_count_falls_back_to_completion_length(tmp_path: Path) -> None:
     assert res["short"]["drop_reason"] is None and res["long"]["duplicate_of"] == "short"
 
 
+def test_unicode_prompts_meet_their_ascii_twins(tmp_path: Path) -> None:
+    ascii_prompt = BASE.format(a=3, b=5)
+    rows = [
+        trace("u1", ascii_prompt, row=0, tokens=300),
+        # NFKC maps the no-break space and the fullwidth digit to their ASCII twins: an exact duplicate
+        trace("u2", ascii_prompt.replace(" red", "\u00a0RED").replace("3", "\uff13"), row=1, tokens=100),
+        # a non-ASCII prompt with one word changed (Jaccard 0.86): a near-duplicate via the polars path
+        trace("u3", ascii_prompt.replace("random", "aléatoire"), row=2, tokens=500),
+        trace("u4", "Trouvez x tel que 2x = 10, où x est réel.", row=3),
+    ]
+    res = run_stage(tmp_path, rows, DedupConfig(prompts="minhash"))
+    assert res["u2"]["drop_reason"] is None
+    assert res["u1"]["drop_reason"] == "duplicate_prompt" and res["u1"]["duplicate_of"] == "u2"
+    assert res["u3"]["drop_reason"] == "near_duplicate_prompt" and res["u3"]["duplicate_of"] == "u2"
+    assert res["u4"]["drop_reason"] is None
+
+
 def test_duplicate_completions_and_dropped_traces_ignored(tmp_path: Path) -> None:
     rows = [
         trace("c1", "Problem one about triangles and their angles.", row=0, completion="same text", tokens=9),
