@@ -114,10 +114,15 @@ class DedupStage(DecisionStage):
             self.stat_update("competing", value=batch.num_rows)
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
-            df = df.select(
-                prompt_hash=pl.col("prompt").hash(seed=5),
-                instance_key=pl.struct("source", "row_index", "prompt_id", "prompt").hash(seed=2),
-                completion_hash=pl.col("completion").str.strip_chars().hash(seed=3),
+            df = df.with_columns(prompt_hash=pl.col("prompt").hash(seed=5)).select(
+                "prompt_hash",
+                # a prompt row is (source, row_index, prompt_id, prompt); the prompt enters by its hash
+                instance_key=pl.struct("source", "row_index", "prompt_id", "prompt_hash").hash(seed=2),
+                completion_hash=(
+                    pl.col("completion").str.strip_chars().hash(seed=3)
+                    if cfg.completions == "exact"
+                    else pl.lit(0, dtype=pl.UInt64)
+                ),
                 has_completion=pl.col("completion").is_not_null(),
                 length=pl.coalesce(
                     pl.col("completion_tokens").cast(pl.Int64),
