@@ -30,11 +30,31 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.1)
 
 
+class _ForkedHelpers:
+    """Key for multiprocess's after-fork hooks (it keeps a weak reference to it)."""
+
+
+_FORKED_HELPERS = _ForkedHelpers()
+
+
+def _die_with_runner(_key: object) -> None:
+    """In every process multiprocess forks from this one (datatrove's Manager): SIGKILL it when this
+    process dies, even by SIGKILL (a Manager otherwise outlives a killed build, idle, forever)."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def main(argv: list[str]) -> int:
     recipe, strict = argv[0], "--strict" in argv
     parent = os.getppid()
     os.environ[MAIN_PID_ENV] = str(parent)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    import multiprocess.util
+
+    multiprocess.util.register_after_fork(_FORKED_HELPERS, _die_with_runner)
 
     from tracekit.engine import output_dir, plan_build, run_plan
     from tracekit.recipe import load_recipe
