@@ -8,7 +8,7 @@ temporary shards that finalize reads back and writes again.
 Example:
     >>> w = FinalShardWriter(ledger_dir=Path("out/ledger"), data_dir=Path("out/dataset/data"),
     ...                      name="00000_0000.parquet", compression="snappy")  # doctest: +SKIP
-    >>> w.write(table)  # an arrow table of ledger rows (LEDGER_SCHEMA)  # doctest: +SKIP
+    >>> w.write_table(table)  # an arrow table of ledger rows (LEDGER_SCHEMA)  # doctest: +SKIP
     >>> w.close()  # dataset files first, then the ledger file, each renamed into place  # doctest: +SKIP
 """
 
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracekit.ledger.writer import open_parquet_writer, shard_name
+from tracekit.ledger.writer import ParquetShardWriter, open_parquet_writer, shard_name
 from tracekit.record import DATASET_SCHEMA, LEDGER_SCHEMA
 
 
@@ -72,7 +71,7 @@ class FinalShardWriter:
         self.rows = 0
         self.kept: dict[str, int] = {}
 
-    def write(self, table: pa.Table) -> None:
+    def write_table(self, table: pa.Table) -> None:
         """Append ledger rows (a table in LEDGER_SCHEMA); the kept ones also go to the dataset."""
         self.ledger.write_table(table)
         self.rows += table.num_rows
@@ -107,66 +106,36 @@ class FinalShardWriter:
             tmp.unlink(missing_ok=True)
 
 
-class StagedFinalWriter:
+class StagedFinalWriter(ParquetShardWriter):
     """Row-at-a-time writer of final shards (ledger + dataset) for a recipe with no global stage.
 
-    Same interface as `ParquetShardWriter` (`write(row)`, `close()`); shards roll every
-    `rows_per_file` rows and land in `folder/ledger/` and `folder/data/` (the staging folder that
-    `FinalizeStep` moves into `ledger/` and `dataset/data/`).
+    `ParquetShardWriter`'s buffering and rolling (every `rows_per_file` rows, at most ~16 MB of text
+    per row group), but each file is a `FinalShardWriter`: shards land in `folder/ledger/` and
+    `folder/data/`, the staging folder that `FinalizeStep` moves into `ledger/` and `dataset/data/`.
     """
 
     def __init__(self, folder: Path, rank: int, rows_per_file: int, *, compression: str) -> None:
-        self.ledger_dir, self.data_dir = folder / "ledger", folder / "data"
-        self.ledger_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(folder / "ledger", rank, LEDGER_SCHEMA, rows_per_file, compression=compression)
+        self.data_dir = folder / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.rank, self.rows_per_file, self.compression = rank, rows_per_file, compression
-        self.part, self.rows_in_file = 0, 0
-        self.buf: list[dict[str, Any]] = []
-        self.buf_bytes = 0
-        self.max_buffer_bytes = 16 << 20  # as ParquetShardWriter: memory does not grow with traces
-        self.row_group = 1000
-        self.shard: FinalShardWriter | None = None
-        self.files: list[Path] = []
 
-    def write(self, row: dict[str, Any]) -> None:
-        self.buf.append(row)
-        self.buf_bytes += len(row.get("completion") or "") + len(row.get("reasoning") or "")
-        if (
-            len(self.buf) >= self.row_group
-            or self.buf_bytes >= self.max_buffer_bytes
-            or self.rows_in_file + len(self.buf) >= self.rows_per_file
-        ):
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self.buf:
-            return
-        if self.shard is None:
-            self.shard = FinalShardWriter(
-                ledger_dir=self.ledger_dir,
+    def _open(self) -> None:
+        if self.writer is None:
+            self.writer = FinalShardWriter(
+                ledger_dir=self.folder,
                 data_dir=self.data_dir,
                 name=shard_name(self.rank, self.part),
                 compression=self.compression,
             )
-        self.shard.write(pa.Table.from_pylist(self.buf, schema=LEDGER_SCHEMA))
-        self.rows_in_file += len(self.buf)
-        self.buf, self.buf_bytes = [], 0
-        if self.rows_in_file >= self.rows_per_file:
-            self._close_shard()
 
-    def _close_shard(self) -> None:
-        if self.shard is None:
+    def _close_file(self) -> None:
+        if self.writer is None:
             return
-        self.shard.close()
-        self.files.append(self.ledger_dir / self.shard.name)
-        self.shard = None
+        self.writer.close()
+        self.files.append(self.folder / self.writer.name)
+        self.writer = None
         self.part += 1
         self.rows_in_file = 0
-
-    def close(self) -> list[Path]:
-        self._flush()
-        self._close_shard()
-        return self.files
 
 
 def remove_staged_rank_files(folder: Path, rank: int) -> None:

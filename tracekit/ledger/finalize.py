@@ -133,7 +133,7 @@ class FinalizeStep(PipelineStep):
         try:
             for batch in pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows):
                 df = apply_decisions(pl.from_arrow(pa.Table.from_batches([batch])), decisions)  # type: ignore[arg-type]
-                w.write(df.select(LEDGER_COLUMNS).to_arrow().cast(LEDGER_SCHEMA))
+                w.write_table(df.select(LEDGER_COLUMNS).to_arrow().cast(LEDGER_SCHEMA))
         except BaseException:
             w.abort()
             raise

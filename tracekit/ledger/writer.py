@@ -82,7 +82,7 @@ class ParquetShardWriter:
         self.buf: list[dict[str, Any]] = []
         self.buf_bytes = 0
         self.max_buffer_bytes = 16 << 20  # a row group holds at most ~16 MB of text: memory stays flat
-        self.writer: pq.ParquetWriter | None = None
+        self.writer: Any = None  # pq.ParquetWriter here; subclasses may write elsewhere (write_table, close)
         self.tmp: Path | None = None
         self.files: list[Path] = []
         folder.mkdir(parents=True, exist_ok=True)
