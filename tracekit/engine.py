@@ -235,19 +235,18 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
     reader = SourceReader(
         sources=r.sources, base_dir=str(loaded.base_dir), strict=strict, progress_dir=progress
     )
+
+    def last_writer(stage: str) -> PipelineStep:  # writes what the global stages (or finalize) read
+        return _writer(
+            staged or traces, r.rows_per_shard, progress, stage, final=bool(staged), compression=r.compression
+        )
+
     if r.teacher.kind == "dataset":  # replay: no GPU work, one pass does it all
         sample = [
             reader,
             build_teacher(loaded),
             *per_trace_steps(loaded),
-            _writer(
-                staged or traces,
-                r.rows_per_shard,
-                progress,
-                "sample",
-                final=bool(staged),
-                compression=r.compression,
-            ),
+            last_writer("sample"),
         ]
         plan.stages.append(Stage("sample", sample, tasks, workers))
     else:  # live teachers: sampling on GPU tasks, parse/verify/filters on CPU tasks
@@ -258,14 +257,7 @@ def plan_build(loaded: LoadedRecipe, *, strict: bool = False) -> BuildPlan:
         verify = [
             TraceShardReader(folder=str(sampled)),
             *per_trace_steps(loaded),
-            _writer(
-                staged or traces,
-                r.rows_per_shard,
-                progress,
-                "verify",
-                final=bool(staged),
-                compression=r.compression,
-            ),
+            last_writer("verify"),
         ]
         plan.stages.append(Stage("sample", sample, tasks, workers))
         plan.stages.append(Stage("verify", verify, tasks, workers))
