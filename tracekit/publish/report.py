@@ -58,11 +58,7 @@ def funnel_totals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
 def length_expr(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     """Completion length in tokens when counted, else in characters (and the unit's name)."""
     counted = con.sql("SELECT count(completion_tokens) FROM traces").fetchall()[0][0]
-    if counted:
-        return "completion_tokens", "tokens"
-    # ledgers written before `completion_chars` existed: measure the text (reads all of it)
-    has_chars = "completion_chars" in con.sql("SELECT * FROM traces LIMIT 0").columns
-    return ("completion_chars" if has_chars else "length(completion)"), "characters"
+    return ("completion_tokens", "tokens") if counted else ("completion_chars", "characters")
 
 
 def _plot_funnel(con: duckdb.DuckDBPyConnection, ax: Any) -> None:

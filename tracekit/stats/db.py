@@ -25,7 +25,13 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
     ledger = _glob(out / "ledger", "*.parquet")
     if not ledger:
         raise FileNotFoundError(f"{out / 'ledger'} holds no parquet shards")
-    con.execute(f"CREATE VIEW traces AS SELECT * FROM read_parquet({ledger!r}, union_by_name=true)")
+    src = f"read_parquet({ledger!r}, union_by_name=true)"
+    con.execute(f"CREATE VIEW traces AS SELECT * FROM {src}")
+    if "completion_chars" not in con.sql("SELECT * FROM traces LIMIT 0").columns:
+        # a ledger written before that column: measure the text (reads every completion)
+        con.execute(
+            f"CREATE OR REPLACE VIEW traces AS SELECT *, length(completion) AS completion_chars FROM {src}"
+        )
     data = _glob(out / "dataset" / "data", "*.parquet")
     if data:
         con.execute(

@@ -28,7 +28,9 @@ def _jsonable(v: Any) -> Any:
 
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None) -> str:
     if fmt == "json":
-        return json.dumps([{c: _jsonable(v) for c, v in zip(columns, r, strict=True)} for r in rows], ensure_ascii=False)
+        return json.dumps(
+            [{c: _jsonable(v) for c, v in zip(columns, r, strict=True)} for r in rows], ensure_ascii=False
+        )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -75,7 +77,9 @@ def print_stats(out: str | Path, *, fmt: Format = "table") -> None:
 def final_table(out: Path, *, seconds: float) -> Table:
     """What a build ends with: sampled, kept, dropped by reason, and the bad rows skipped."""
     con = connect(out)
-    total, kept = con.sql("SELECT count(*), coalesce(sum(CASE WHEN kept THEN 1 ELSE 0 END), 0) FROM traces").fetchall()[0]
+    total, kept = con.sql(
+        "SELECT count(*), coalesce(sum(CASE WHEN kept THEN 1 ELSE 0 END), 0) FROM traces"
+    ).fetchall()[0]
     reasons = con.sql(
         "SELECT drop_reason, count(*) FROM traces WHERE NOT kept GROUP BY 1 ORDER BY 2 DESC"
     ).fetchall()
@@ -101,7 +105,11 @@ def bad_rows(out: Path) -> int:
             for step in json.loads(f.read_text()):
                 stats = step.get("stats", {})
                 if "bad_rows" in stats:
-                    total += int(stats["bad_rows"].get("total", 0) if isinstance(stats["bad_rows"], dict) else stats["bad_rows"])
+                    total += int(
+                        stats["bad_rows"].get("total", 0)
+                        if isinstance(stats["bad_rows"], dict)
+                        else stats["bad_rows"]
+                    )
         except (OSError, json.JSONDecodeError, AttributeError):
             continue
     return total

@@ -78,7 +78,5 @@ def run_summary(con: duckdb.DuckDBPyConnection, name: str) -> tuple[list[str], l
     sql = SUMMARIES[name]
     if sql == "__funnel__":
         sql = funnel_sql()
-    if "completion_chars" in sql and "completion_chars" not in con.sql("SELECT * FROM traces LIMIT 0").columns:
-        sql = sql.replace("completion_chars", "length(completion)")  # a ledger from before that column
     rel = con.sql(sql)
     return list(rel.columns), rel.fetchall()
