@@ -40,6 +40,15 @@ def write_recipe(tmp: Path, *, sources: list[dict], name: str = "t", **extra: ob
     return path
 
 
+def replay_recipe(tmp: Path, rows: list[dict], **extra: object) -> Path:
+    """`tmp/m.jsonl` holding rows `{q, a, g}` (prompt, answer, generation) and a replay recipe over it."""
+    import json
+
+    (tmp / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    columns = {"prompt": "q", "answer": "a", "generations": "g"}
+    return write_recipe(tmp, sources=[{"name": "m", "path": "m.jsonl", "columns": columns}], **extra)
+
+
 def read_ledger(out: Path) -> list[dict]:
     import pyarrow.parquet as pq
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import re
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, read_ledger, write_recipe
+from tests.conftest import REPO, read_ledger, replay_recipe
 
 
 @pytest.mark.slow
@@ -22,14 +21,7 @@ def test_build_on_a_terminal_shows_rows_rate_and_eta(tmp_path: Path) -> None:
         {"q": f"Problem {i}?", "a": "1", "g": "<think>\n" + "step " * 400 + "\n</think>\n\n\\boxed{1}"}
         for i in range(30000)
     ]
-    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = write_recipe(
-        tmp_path,
-        sources=[
-            {"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a", "generations": "g"}}
-        ],
-        executor={"kind": "local", "tasks": 2, "workers": 2},
-    )
+    recipe = replay_recipe(tmp_path, rows, executor={"kind": "local", "tasks": 2, "workers": 2})
     master, slave = pty.openpty()  # the build's stderr is a terminal, as in a user's shell
     proc = subprocess.Popen(
         [sys.executable, "-m", "tracekit.cli", "build", str(recipe)],

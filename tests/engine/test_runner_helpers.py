@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, write_recipe
+from tests.conftest import REPO, replay_recipe
 
 
 def _children(pid: int) -> list[int]:
@@ -35,14 +34,8 @@ def test_helpers_forked_by_the_runner_die_with_it(tmp_path: Path) -> None:
         {"q": f"Q{i}?", "a": "1", "g": "<think>\n" + "x " * 3000 + "\n</think>\n\n\\boxed{1}"}
         for i in range(20000)
     ]
-    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = write_recipe(
-        tmp_path,
-        sources=[
-            {"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a", "generations": "g"}}
-        ],
-        executor={"kind": "local", "tasks": 2, "workers": 1},  # tasks run inside the runner itself
-    )
+    # one worker: the tasks run inside the runner itself
+    recipe = replay_recipe(tmp_path, rows, executor={"kind": "local", "tasks": 2, "workers": 1})
     cli = subprocess.Popen(
         [sys.executable, "-m", "tracekit.cli", "build", str(recipe)],
         cwd=REPO,
