@@ -216,6 +216,25 @@ class LiveTeacher(Teacher):
         self.stat_update("traces")
         return trace
 
+    def _end_run(
+        self,
+        rank: int,
+        usage: dict[str, Any],
+        cache: RequestCache | None,
+        *,
+        t0: float,
+        t_ready: float,
+        t_done: float | None,
+    ) -> None:
+        """Close the request cache and record the run's usage (sampling time without the engine's or
+        server's start and stop)."""
+        if cache is not None:
+            cache.close()
+        usage["wall_s"] = round(time.monotonic() - t0, 3)
+        usage["sampling_s"] = round((t_done or time.monotonic()) - t_ready, 3)
+        self.last_usage = usage
+        self._write_usage(rank, usage)
+
     def _write_usage(self, rank: int, usage: dict[str, Any]) -> None:
         price = self.config.price
         if price is not None:
@@ -336,10 +355,4 @@ class LiveTeacher(Teacher):
                     loop.submit(client.aclose()).result(timeout=10)
             if loop is not None:
                 loop.close()
-            if cache is not None:
-                cache.close()
-            usage["wall_s"] = round(time.monotonic() - t0, 3)
-            # without the server's start and stop
-            usage["sampling_s"] = round((t_done or time.monotonic()) - t_ready, 3)
-            self.last_usage = usage
-            self._write_usage(rank, usage)
+            self._end_run(rank, usage, cache, t0=t0, t_ready=t_ready, t_done=t_done)

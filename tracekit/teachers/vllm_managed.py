@@ -177,10 +177,4 @@ class VllmTeacher(LiveTeacher):
     ) -> None:
         if eng is not None:
             usage["requests_sent"] = eng.requests_sent
-        if cache is not None:
-            cache.close()
-        usage["wall_s"] = round(time.monotonic() - t0, 3)
-        # without the engine's start and stop
-        usage["sampling_s"] = round((t_done or time.monotonic()) - t_ready, 3)
-        self.last_usage = usage
-        self._write_usage(rank, usage)
+        self._end_run(rank, usage, cache, t0=t0, t_ready=t_ready, t_done=t_done)
