@@ -25,6 +25,16 @@ MAIN_PID_ENV = "TRACEKIT_MAIN_PID"
 FAULT_ENV = "TRACEKIT_FAULT"
 
 
+def die_with_parent(sig: int) -> None:
+    """Have the kernel send this process `sig` when its parent dies, even by SIGKILL
+    (PR_SET_PDEATHSIG; Linux only, a no-op elsewhere)."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # 1 = PR_SET_PDEATHSIG
+
+
 def _watch(pid: int) -> None:
     while True:
         try:

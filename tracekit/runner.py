@@ -18,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from tracekit.lifeline import MAIN_PID_ENV
+from tracekit.lifeline import MAIN_PID_ENV, die_with_parent
 
 ERROR_FILE = "build_error.txt"
 
@@ -30,21 +30,10 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.1)
 
 
-class _ForkedHelpers:
-    """Key for multiprocess's after-fork hooks (it keeps a weak reference to it)."""
-
-
-_FORKED_HELPERS = _ForkedHelpers()
-
-
 def _die_with_runner(_key: object) -> None:
     """In every process multiprocess forks from this one (datatrove's Manager): SIGKILL it when this
     process dies, even by SIGKILL (a Manager otherwise outlives a killed build, idle, forever)."""
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent(signal.SIGKILL)
 
 
 def main(argv: list[str]) -> int:
@@ -54,7 +43,7 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     import multiprocess.util
 
-    multiprocess.util.register_after_fork(_FORKED_HELPERS, _die_with_runner)
+    multiprocess.util.register_after_fork(_die_with_runner, _die_with_runner)  # keyed by a weakref
 
     from tracekit.engine import output_dir, plan_build, run_plan
     from tracekit.recipe import load_recipe
@@ -64,7 +53,9 @@ def main(argv: list[str]) -> int:
     err_file = out / "logs" / ERROR_FILE
     err_file.unlink(missing_ok=True)
     try:
-        run_plan(plan_build(loaded, strict=strict), wait="--no-wait" not in argv)  # no-wait: Slurm submits only
+        run_plan(
+            plan_build(loaded, strict=strict), wait="--no-wait" not in argv
+        )  # no-wait: Slurm submits only
     except Exception as e:
         err_file.parent.mkdir(parents=True, exist_ok=True)
         err_file.write_text(f"{type(e).__name__}: {e}\n")

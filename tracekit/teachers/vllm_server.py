@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 
-PR_SET_PDEATHSIG = 1
+from tracekit.lifeline import die_with_parent
 
 
 class ServerStartError(RuntimeError):
@@ -53,8 +52,7 @@ def free_port() -> int:
 
 def _die_with_parent() -> None:
     # runs in the child before exec: SIGTERM it when the process that started it dies (kill -9 included)
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
     os.setsid()  # own process group: stop() takes vLLM's engine-core children with it
 
 
