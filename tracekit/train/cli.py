@@ -18,7 +18,15 @@ def run_train(config_path: Path, *, resume: bool = False, overrides: dict[str, A
 
     Under `torchrun` every rank calls this; ranks come from the environment torchrun sets.
     """
+    import torch.distributed as dist
+
     from tracekit.train.trainer import SFTTrainer
 
     config = TrainConfig.from_yaml(Path(config_path), overrides=overrides)
-    return SFTTrainer(config=config).train(resume=resume)
+    try:
+        return SFTTrainer(config=config).train(resume=resume)
+    finally:
+        # the command owns the process group: a gloo group left to interpreter exit once aborted a
+        # rank after export ("terminate called without an active exception")
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
