@@ -308,16 +308,64 @@ def test_ascii_fast_path_matches_unicode_normalisation() -> None:
     assert sk.numbers[0] == sk.numbers[1] == sk.numbers[2] != sk.numbers[3]
 
 
-def test_split_multiply_is_the_64_bit_multiply_add_shift() -> None:
+def test_one_permutation_signatures_estimate_jaccard_like_independent_permutations() -> None:
+    """Densified one-permutation MinHash: unbiased, spread close to k independent permutations.
+
+    Pairs of word sets with known Jaccard similarity, from 10 words (most bins empty, filled by
+    densification) to 400 (every bin hit); with ngram=1 each word is one shingle. The spread is
+    wider than classic MinHash's for tiny sets (densified bins copy each other), about equal at 40
+    shingles (a 50-word prompt) and narrower beyond (bins sample without replacement).
+    """
     import numpy as np
 
-    from tracekit.dedup.minhash import permutation_hash
+    from tracekit.dedup.minhash import MinHasher
 
-    rng = np.random.default_rng(3)
-    a, b = rng.integers(0, 2**64, size=(2, 200), dtype=np.uint64, endpoint=False)
-    x = rng.integers(0, 2**32, size=200, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        want = ((a * x + b) >> np.uint64(32)).astype(np.uint32)
-    lo, hi = (a & np.uint64(0xFFFFFFFF)).astype(np.uint32), (a >> np.uint64(32)).astype(np.uint32)
-    got = [permutation_hash(lo[i], hi[i], b[i], x[i]) for i in range(200)]
-    assert np.array_equal(np.array(got, np.uint32), want)
+    k = 128
+    h = MinHasher(num_perm=k, bands=16, ngram=1, seed=11)
+    rng = np.random.default_rng(5)
+    for size, widest in ((10, 1.4), (40, 1.2), (400, 1.0)):
+        for target in (0.5, 0.7, 0.9):
+            common = round(2 * size * target / (1 + target))
+            true_j = common / (2 * size - common)
+            left, right = [], []
+            for _ in range(300):
+                words = [f"w{x}" for x in rng.choice(10**9, size=2 * size - common, replace=False)]
+                left.append(" ".join(words[:size]))
+                right.append(" ".join(words[:common] + words[size:]))
+            a, b = h.signatures(left), h.signatures(right)
+            assert (a != np.iinfo(np.uint32).max).all()  # densification filled every bin
+            err = MinHasher.similarity(a, b) - true_j
+            spread = np.sqrt(true_j * (1 - true_j) / k)  # classic MinHash's standard deviation
+            assert abs(err.mean()) < 0.35 * spread, (size, target, err.mean())
+            assert err.std() < widest * spread, (size, target, err.std(), spread)
+
+
+def test_threads_change_neither_signatures_nor_clusters() -> None:
+    """Sketching and LSH split over threads (bytes, then bands) give the one-thread result exactly."""
+    import numpy as np
+
+    from tracekit.dedup.minhash import MinHasher, near_duplicate_clusters
+
+    rng = np.random.default_rng(9)
+    vocab = np.array(["".join(chr(97 + (i // 26**k) % 26) for k in range(3)) for i in range(3000)])
+    texts = [" ".join(rng.choice(vocab, size=30)) + f" {i % 7}" for i in range(45_000)]
+    for i in range(0, 45_000, 50):  # near-duplicates: one word changed
+        words = texts[i].split()
+        words[3] = "changed"
+        texts[i + 1] = " ".join(words)
+    texts[7] = "Ünïcode text takes the other path, 7"
+    one, two = (MinHasher(num_perm=64, bands=16, ngram=3, threads=t) for t in (1, 2))
+    a, b = one.sketch(texts), two.sketch(texts)
+    for field in ("signatures", "has_words", "numbers", "exact"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    args = {"signatures": a.signatures, "has_words": a.has_words, "numbers": a.numbers}
+    labels_one, cand_one, merges_one = near_duplicate_clusters(
+        one, **args, threshold=0.7, numbers_must_match=True
+    )
+    labels_two, cand_two, merges_two = near_duplicate_clusters(
+        two, **args, threshold=0.7, numbers_must_match=True
+    )
+    assert np.array_equal(labels_one, labels_two)
+    assert (cand_one, merges_one) == (cand_two, merges_two)
+    assert merges_one >= 800  # the planted pairs (some unlucky edits may fall below the threshold)
+    assert (labels_one[1::50] == np.arange(0, 45_000, 50)).mean() > 0.95

@@ -166,7 +166,10 @@ def test_kill9_mid_sampling_resumes_without_resending(vllm_server: str, tmp_path
     rows = ledger_rows(tmp_path / "run" / "out")
     assert {x["trace_id"] for x in rows} == expected and len(rows) == len(expected)
     assert not {seed_from_trace_id(t) for t in cached} & set(resent)  # answered requests are not sent again
-    assert len(resent) == len(expected) - len(cached)
+    assert set(resent) == {seed_from_trace_id(t) for t in expected - cached}  # every missing one is sent
+    # a request the killed build wrote just before the kill can still reach the proxy after the
+    # snapshot above (its handler thread not yet started), so one missing seed may show twice
+    assert len(resent) - len(set(resent)) <= 1
 
 
 def _reap_group(pgid: int, grace_s: float = 10) -> None:

@@ -30,6 +30,9 @@ class MinHashConfig(BaseModel):
         default=True, description="near-duplicates must contain the same multiset of numbers"
     )
     seed: int = Field(default=42, description="seed of the hash functions")
+    threads: int | None = Field(
+        default=None, ge=1, description="threads that sketch the prompts (default: the cores available)"
+    )
 
     @model_validator(mode="after")
     def _bands_divide(self) -> MinHashConfig:

@@ -6,13 +6,18 @@ global stages run the same on the local, Slurm and Ray executors: they share not
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
 from tracekit.record import LEDGER_SCHEMA
+
+T = TypeVar("T")
 
 
 def iter_ledger_batches(
@@ -31,6 +36,57 @@ def iter_ledger_batches(
             wanted = [c for c in columns if c in present]
             for batch in pf.iter_batches(batch_size=batch_size, columns=wanted):
                 yield _with_columns(batch, columns)
+
+
+def ledger_columns(input_dir: str) -> set[str]:
+    """Column names present in any `*.parquet` shard under input_dir (read from the footers only)."""
+    folder = get_datafolder(input_dir)
+    names: set[str] = set()
+    for path in folder.list_files(glob_pattern="**/*.parquet", recursive=True):
+        with folder.open(path, "rb") as f:
+            names.update(pq.ParquetFile(f).schema_arrow.names)
+    return names
+
+
+def prefetched(items: Iterator[T], *, depth: int = 2) -> Iterator[T]:
+    """`items`, produced up to `depth` ahead on a background thread.
+
+    Parquet decoding releases the GIL, so reading the next batches overlaps with the work done on
+    the current one. An exception in the producer is raised here, at the item where it happened;
+    closing this generator early stops the producer.
+    """
+    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="tracekit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                assert isinstance(value, BaseException)
+                raise value
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _with_columns(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.RecordBatch:

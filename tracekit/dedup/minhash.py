@@ -5,19 +5,23 @@ normalised words (`scan_ascii_words`), the numbers and the exact-duplicate key, 
 n-grams and takes the signature; no list of words or n-grams is materialised. Texts with non-ASCII
 characters go through polars' Unicode normalisation first (NFKC, lowercase, CJK characters as words,
 see `tracekit.dedup.ngrams`) and then through the same hashing, so both paths agree on ASCII text.
+A batch is split by bytes over `threads` threads (the loops release the GIL).
 
-Hash functions: each n-gram is reduced to a 32-bit key `x` (top half of a 64-bit mix of its word
-hashes); permutation p is Dietzfelbinger's multiply-add-shift `h_p(x) = ((a_p * x + b_p) mod 2**64)
->> 32` with `a_p`, `b_p` uniform 64-bit. For 32-bit keys and 32-bit outputs this family is strongly
-universal (2-independent), since 64 >= 32 + 32 - 1 (Dietzfelbinger 1996; Thorup, "High speed hashing
-for integers and strings", 2015). It is computed as two 32 x 32 -> 64-bit products
-(`permutation_hash`), and the permutations are the inner loop, so for each n-gram the 128 values
-are one vectorised multiply-add-shift-min over the `a`, `b` arrays (AVX2 `vpmuludq`). Integer
-arithmetic only: signatures are identical on every machine and executor.
+Signatures are one-permutation MinHash with optimal densification (Li, Owen and Zhang, "One
+Permutation Hashing", NIPS 2012; Shrivastava, "Optimal Densification for Fast and Accurate Minwise
+Hashing", ICML 2017): each n-gram is hashed once to 64 bits (`fmix64` of its word hashes, keyed by
+the seed); the top 32 bits pick one of `num_perm` bins and the low 32 bits are its value; a bin
+keeps the smallest value it receives. An empty bin then copies the value of the first non-empty
+bin on its own pseudo-random probe sequence (`_probe`, the same for every text), so two texts
+agree on a bin with probability exactly their Jaccard similarity, as with `num_perm` independent
+permutations, at the cost of one hash per n-gram instead of `num_perm`. The estimate's spread is
+within a few percent of classic MinHash (`tests/dedup/test_dedup_stage.py` checks bias and spread
+against exact Jaccard). Integer arithmetic only: signatures are identical on every machine and
+executor.
 
 `near_duplicate_clusters` buckets the signatures by LSH band (an open-addressing table per band),
 checks candidate pairs (similarity, numbers) and joins them with union-find, all in one compiled
-loop.
+loop; with several threads each takes a share of the bands and the forests are merged.
 
 Example:
     >>> hasher = MinHasher(num_perm=64, bands=8, ngram=3, seed=1)
@@ -28,7 +32,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,28 +67,18 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @compiled
-def permutation_hash(a_lo, a_hi, b, x):  # type: ignore[no-untyped-def]
-    """`((a * x + b) mod 2**64) >> 32` for a 32-bit key x, with a = a_hi * 2**32 + a_lo.
+def _signature_row(words, nw, ngram, key, probe, vals, filled, todo, out):  # type: ignore[no-untyped-def]
+    """One-permutation MinHash of the word n-grams of `words[:nw]` into `out` (untouched if nw == 0).
 
-    Split so that both products are 32 x 32 -> 64-bit multiplies (one SIMD instruction on AVX2,
-    `vpmuludq`): a * x = a_lo * x + 2**32 * a_hi * x, and the second term only adds `a_hi * x`
-    (mod 2**32) to the shifted result.
+    A text with fewer than `ngram` words (but at least one) has one n-gram: all its words. `probe`
+    holds each bin's probe sequence for densification; `vals`, `filled`, `todo` are scratch.
     """
-    t = np.uint64(a_lo) * x + b
-    return np.uint32(((t >> _U32) + np.uint64(a_hi) * x) & _LOW32)
-
-
-@compiled
-def _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, out):  # type: ignore[no-untyped-def]
-    """MinHash of the word n-grams of `words[:nw]` into `out` (left untouched when nw == 0).
-
-    A text with fewer than `ngram` words (but at least one) has one n-gram: all its words.
-    """
-    perms = b.shape[0]
-    if nw == 0 or perms == 0:
+    bins = out.shape[0]
+    if nw == 0 or bins == 0:
         return
-    for p in range(perms):
-        cur[p] = np.uint32(0xFFFFFFFF)
+    for p in range(bins):
+        vals[p] = np.uint32(0xFFFFFFFF)
+        filled[p] = False
     count = nw - ngram + 1 if nw >= ngram else 1
     width = ngram if nw >= ngram else nw
     for i in range(count):
@@ -91,43 +87,66 @@ def _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, out):  # type: ignore[n
             acc = acc * _MIX + words[i + j]
         if nw < ngram:
             acc ^= np.uint64(nw)
-        x = fmix64(acc) >> _U32
-        for p in range(perms):  # the vectorised loop
-            cur[p] = min(cur[p], permutation_hash(a_lo[p], a_hi[p], b[p], x))
-    for p in range(perms):
-        out[p] = cur[p]
+        h = fmix64(acc ^ key)
+        b = np.int64(((h >> _U32) * np.uint64(bins)) >> _U32)
+        v = np.uint32(h & _LOW32)
+        if v < vals[b]:
+            vals[b] = v
+        filled[b] = True
+    # optimal densification, one probe round at a time over the bins still empty (branch-free)
+    m = 0
+    for p in range(bins):
+        out[p] = vals[p]
+        todo[m] = p
+        m += not filled[p]
+    rounds = probe.shape[1]
+    t = 0
+    while m > 0:
+        q = 0
+        for r in range(m):
+            p = todo[r]
+            src = probe[p, t] if t < rounds else (p + t - rounds + 1) % bins
+            out[p] = vals[src]
+            todo[q] = p
+            q += not filled[src]
+        m = q
+        t += 1
 
 
 @compiled
-def _sketch_ascii(data, offsets, ngram, a_lo, a_hi, b, sig, has_words, numbers, exact):  # type: ignore[no-untyped-def]
+def _sketch_ascii(data, offsets, ngram, key, probe, sig, has_words, numbers, exact):  # type: ignore[no-untyped-def]
     n = len(offsets) - 1
     longest = 0
     for k in range(n):
         longest = max(longest, offsets[k + 1] - offsets[k])
     words = np.empty(longest // 2 + 2, np.uint64)
     scratch = np.empty((longest // 8 + 2) * 8, np.uint8)
-    cur = np.empty(b.shape[0], np.uint32)
+    vals = np.empty(sig.shape[1], np.uint32)
+    filled = np.empty(sig.shape[1], np.bool_)
+    todo = np.empty(sig.shape[1], np.int64)
     for k in range(n):
         lo, hi = offsets[k], offsets[k + 1]
         nw = scan_ascii_words(data, lo, hi, words)
         numbers[k] = scan_ascii_numbers(data, lo, hi)
         exact[k] = scan_exact_key(data, lo, hi, scratch)
         has_words[k] = nw > 0
-        _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, sig[k])
+        _signature_row(words, nw, ngram, key, probe, vals, filled, todo, sig[k])
 
 
 @compiled
-def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, a_lo, a_hi, b, sig, has_words, numbers):  # type: ignore[no-untyped-def]
+def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, key, probe, sig, has_words, numbers):  # type: ignore[no-untyped-def]
     longest = 0
     for k in range(len(woffsets) - 1):
         longest = max(longest, woffsets[k + 1] - woffsets[k])
     words = np.empty(longest // 2 + 2, np.uint64)
-    cur = np.empty(b.shape[0], np.uint32)
+    vals = np.empty(sig.shape[1], np.uint32)
+    filled = np.empty(sig.shape[1], np.bool_)
+    todo = np.empty(sig.shape[1], np.int64)
     for k in range(len(woffsets) - 1):
         nw = scan_split_words(wdata, woffsets[k], woffsets[k + 1], words)
         has_words[k] = nw > 0
         numbers[k] = scan_split_numbers(ndata, noffsets[k], noffsets[k + 1])
-        _signature_row(words, nw, ngram, a_lo, a_hi, b, cur, sig[k])
+        _signature_row(words, nw, ngram, key, probe, vals, filled, todo, sig[k])
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +179,28 @@ class MinHasher:
     """MinHash signatures (uint32, one row per text) over word n-grams.
 
     For LSH, `bands * rows == num_perm`; a pair with Jaccard similarity s becomes a candidate with
-    probability `1 - (1 - s**rows)**bands`.
+    probability `1 - (1 - s**rows)**bands`. A batch is sketched on `threads` threads (default: the
+    cores this process may use), each taking a contiguous share of its bytes; the compiled loops
+    release the GIL, and the result does not depend on the number of threads.
     """
 
-    def __init__(self, *, num_perm: int = 128, bands: int = 16, ngram: int = 5, seed: int = 42) -> None:
+    def __init__(
+        self,
+        *,
+        num_perm: int = 128,
+        bands: int = 16,
+        ngram: int = 5,
+        seed: int = 42,
+        threads: int | None = None,
+    ) -> None:
         if num_perm % bands:
             raise ValueError(f"num_perm ({num_perm}) must be a multiple of bands ({bands})")
         self.num_perm, self.bands, self.rows, self.ngram = num_perm, bands, num_perm // bands, ngram
+        self.threads = max(1, threads if threads is not None else len(os.sched_getaffinity(0)))
         rng = np.random.default_rng(seed)
-        a = rng.integers(0, 2**64, size=num_perm, dtype=np.uint64, endpoint=False)
-        self._a_lo = (a & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        self._a_hi = (a >> np.uint64(32)).astype(np.uint32)
-        self._b = rng.integers(0, 2**64, size=num_perm, dtype=np.uint64, endpoint=False)
+        self._key = np.uint64(rng.integers(0, 2**64, dtype=np.uint64, endpoint=False))
+        # densification: empty bin p copies from bins _probe[p, 0], _probe[p, 1], ... (then p+1, ...)
+        self._probe = rng.integers(0, num_perm, size=(num_perm, 32), dtype=np.int64)
         self._band_mix = rng.integers(1, 2**63, size=self.rows, dtype=np.uint64) | np.uint64(1)
 
     def sketch(self, texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> Sketch:
@@ -191,23 +220,50 @@ class MinHasher:
         """`sketch` of ASCII texts, straight from their bytes."""
         data, offsets = utf8_buffers(texts)
         out = Sketch.empty(len(offsets) - 1, self.num_perm)
-        _sketch_ascii(
-            data, offsets, self.ngram, self._a_lo, self._a_hi, self._b,
-            out.signatures, out.has_words, out.numbers, out.exact,
-        )  # fmt: skip
+
+        def part(lo: int, hi: int) -> None:
+            _sketch_ascii(
+                data, offsets[lo : hi + 1], self.ngram, self._key, self._probe,
+                out.signatures[lo:hi], out.has_words[lo:hi], out.numbers[lo:hi], out.exact[lo:hi],
+            )  # fmt: skip
+
+        self._in_parts(offsets, part)
         return out
+
+    def _in_parts(self, offsets: np.ndarray, part: Callable[[int, int], None]) -> None:
+        """Call `part(lo, hi)` over row ranges of about equal bytes, on the threads when worth it."""
+        n = len(offsets) - 1
+        shares = min(self.threads, n // 256, int(offsets[-1] - offsets[0]) // (1 << 16))
+        if shares <= 1:
+            part(0, n)
+            return
+        cuts = np.searchsorted(offsets, np.linspace(offsets[0], offsets[-1], shares + 1)[1:-1])
+        bounds = [0, *np.unique(cuts).tolist(), n]
+        list(_pool(self.threads).map(part, bounds[:-1], bounds[1:]))
 
     def sketch_unicode(self, texts: pl.Series) -> Sketch:
         """`sketch` through polars' Unicode normalisation (any text; used for non-ASCII ones)."""
         wdata, woffsets = utf8_buffers(normalized_words(texts).list.join(" "))
         ndata, noffsets = utf8_buffers(nfkc(texts).str.extract_all(NUMBER_PATTERN).list.join(" "))
         out = Sketch.empty(len(texts), self.num_perm)
-        _sketch_split(
-            wdata, woffsets, ndata, noffsets, self.ngram, self._a_lo, self._a_hi, self._b,
-            out.signatures, out.has_words, out.numbers,
-        )  # fmt: skip
+
+        def part(lo: int, hi: int) -> None:
+            _sketch_split(
+                wdata, woffsets[lo : hi + 1], ndata, noffsets[lo : hi + 1], self.ngram, self._key, self._probe,
+                out.signatures[lo:hi], out.has_words[lo:hi], out.numbers[lo:hi],
+            )  # fmt: skip
+
+        self._in_parts(woffsets, part)
         out.exact[:] = unicode_exact_keys(texts)
         return out
+
+    def warm_up(self) -> None:
+        """Load (or compile) the compiled kernels now, on a tiny input (about 0.5 s when cached)."""
+        sketch = self.sketch(["warm up the kernels", "warm up", "und die Übung"])  # ASCII and not
+        near_duplicate_clusters(
+            self, signatures=sketch.signatures, has_words=sketch.has_words, numbers=sketch.numbers,
+            threshold=0.5, numbers_must_match=True,
+        )  # fmt: skip
 
     def signatures(self, texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
         """(len(texts), num_perm) uint32; an empty text gets the all-max signature."""
@@ -217,6 +273,17 @@ class MinHasher:
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Estimated Jaccard similarity: share of equal signature values (along the last axis)."""
         return (a == b).mean(axis=-1)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool per thread count (created on first use, so forked workers get their own)."""
+    key = os.getpid() * 1024 + threads
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tracekit-minhash")
+    return _POOLS[key]
 
 
 @compiled
@@ -232,7 +299,10 @@ def _find(parent, x):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _lsh_kernel(sig, eligible, numbers, band_mix, bands, threshold, check_numbers, window, parent):  # type: ignore[no-untyped-def]
+def _lsh_kernel(
+    sig, eligible, numbers, band_mix, bands, first, last, threshold, check_numbers, window, parent
+):  # type: ignore[no-untyped-def]
+    """Link the verified candidate pairs of bands first..last-1 in `parent`; return the candidates."""
     n, perms = sig.shape
     rows = perms // bands
     size = 1
@@ -240,25 +310,24 @@ def _lsh_kernel(sig, eligible, numbers, band_mix, bands, threshold, check_number
         size *= 2
     mask = np.uint64(size - 1)
     # band keys, one contiguous row per band
-    band_keys = np.empty((bands, n), np.uint64)
+    band_keys = np.empty((last - first, n), np.uint64)
     for i in range(n):
-        for band in range(bands):
+        for band in range(first, last):
             key = np.uint64(band) * _MIX
             for r in range(rows):
                 key += np.uint64(sig[i, band * rows + r]) * band_mix[r]
-            band_keys[band, i] = key
+            band_keys[band - first, i] = key
     keys = band_keys.view(np.int64)
     table = np.empty((size, 3), np.int64)  # key, first row, last row: one cache line per probe
     prev = np.empty(n, np.int64)
     candidates = 0
-    links = 0
-    for band in range(bands):
+    for b in range(last - first):
         table[:, 1] = -1
         for i in range(n):
             if not eligible[i]:
                 continue
-            key = keys[band, i]
-            slot = (fmix64(band_keys[band, i]) >> _U32) & mask
+            key = keys[b, i]
+            slot = (fmix64(band_keys[b, i]) >> _U32) & mask
             while table[slot, 1] >= 0 and table[slot, 0] != key:
                 slot = (slot + np.uint64(1)) & mask
             if table[slot, 1] < 0:  # first row of its bucket
@@ -284,7 +353,6 @@ def _lsh_kernel(sig, eligible, numbers, band_mix, bands, threshold, check_number
                             eq += sig[i, p] == sig[j, p]
                         ok = eq / perms >= threshold
                     if ok:
-                        links += 1
                         if ri < rj:
                             parent[rj] = ri
                         else:
@@ -293,9 +361,23 @@ def _lsh_kernel(sig, eligible, numbers, band_mix, bands, threshold, check_number
                     break
                 steps += 1
                 j = prev[j] if steps < window else head
-    for i in range(n):
+    return candidates
+
+
+@compiled
+def _merge_forests(parent, other):  # type: ignore[no-untyped-def]
+    """Join into `parent` the links of the union-find forest `other`; flatten; return the merges."""
+    for i in range(len(parent)):
+        ri, rj = _find(parent, i), _find(parent, _find(other, i))
+        if ri < rj:
+            parent[rj] = ri
+        elif rj < ri:
+            parent[ri] = rj
+    merges = 0
+    for i in range(len(parent)):
         parent[i] = _find(parent, i)
-    return candidates, links
+        merges += parent[i] != i
+    return merges
 
 
 def near_duplicate_clusters(
@@ -308,14 +390,15 @@ def near_duplicate_clusters(
     numbers_must_match: bool,
     window: int = 8,
 ) -> tuple[np.ndarray, int, int]:
-    """(cluster label per text, candidate pairs, linking pairs) from LSH buckets of the signatures.
+    """(cluster label per text, candidate pairs, merges) from LSH buckets of the signatures.
 
     In each band, texts with equal band keys share a bucket; every text is paired with the first
     text of its bucket and with the `window` texts before it (all pairs for small buckets, a linear
     number for the huge buckets of templated problems). A pair links its texts when their
     estimated Jaccard similarity is at least `threshold` (and, with `numbers_must_match`, their
     numbers agree); pairs already in one cluster are not checked again. The label of a cluster is
-    its smallest text index. Texts without words are never paired.
+    its smallest text index; merges is the number of texts that are not their cluster's label.
+    Texts without words are never paired.
 
     Example:
         >>> h = MinHasher(num_perm=32, bands=8, ngram=2)
@@ -328,15 +411,31 @@ def near_duplicate_clusters(
     parent = np.arange(n, dtype=np.int64)
     if n == 0:
         return parent, 0, 0
-    candidates, links = _lsh_kernel(
-        signatures,
-        has_words,
-        numbers,
-        hasher._band_mix,
-        hasher.bands,
-        float(threshold),
-        bool(numbers_must_match),
-        int(window),
-        parent,
-    )
-    return parent, int(candidates), int(links)
+    # with several threads each takes a share of the bands into a forest of its own; the forests'
+    # union has the same clusters (the connected components of the verified candidate pairs)
+    shares = max(1, min(hasher.threads, hasher.bands, n // 20_000))
+    cuts = np.linspace(0, hasher.bands, shares + 1).astype(int).tolist()
+    forests = [parent] + [np.arange(n, dtype=np.int64) for _ in range(shares - 1)]
+
+    def run(k: int) -> int:
+        return int(
+            _lsh_kernel(
+                signatures,
+                has_words,
+                numbers,
+                hasher._band_mix,
+                hasher.bands,
+                cuts[k],
+                cuts[k + 1],
+                float(threshold),
+                bool(numbers_must_match),
+                int(window),
+                forests[k],
+            )  # fmt: skip
+        )
+
+    candidates = run(0) if shares == 1 else sum(_pool(hasher.threads).map(run, range(shares)))
+    links = 0
+    for other in forests[1:] or [parent]:
+        links = int(_merge_forests(parent, other))
+    return parent, candidates, links

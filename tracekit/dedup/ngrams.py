@@ -155,6 +155,9 @@ _DIGIT = np.zeros(256, np.bool_)
 _DIGIT[48:58] = True
 _SPACE = np.zeros(256, np.bool_)
 _SPACE[9:14] = _SPACE[32] = True  # what Unicode White_Space (regex \s) holds in ASCII
+_SPACE_U8 = _SPACE.astype(np.uint8)
+_EXACT_BYTE = _LOWER.copy()  # the byte written for the exact key: lowercase, whitespace as " "
+_EXACT_BYTE[_SPACE] = 32
 
 
 def compiled(fn):  # type: ignore[no-untyped-def]
@@ -239,12 +242,12 @@ def scan_exact_key(data, lo, hi, scratch):  # type: ignore[no-untyped-def]
     (x86-64, aarch64).
     """
     j = 0
-    prev_space = True  # drops leading whitespace
+    prev_space = np.uint8(1)  # drops leading whitespace
     for i in range(lo, hi):
         c = data[i]
-        space = _SPACE[c]
-        scratch[j] = 32 if space else _LOWER[c]
-        j += not (space and prev_space)
+        space = _SPACE_U8[c]
+        scratch[j] = _EXACT_BYTE[c]
+        j += 1 - int(space & prev_space)  # table lookups and arithmetic: no branch per byte
         prev_space = space
     if j > 0 and scratch[j - 1] == 32:  # trailing whitespace
         j -= 1

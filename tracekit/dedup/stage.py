@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from tracekit.dedup.config import DedupConfig
-from tracekit.dedup.ledger_io import iter_ledger_batches
+from tracekit.dedup.ledger_io import iter_ledger_batches, ledger_columns, prefetched
 from tracekit.dedup.minhash import MinHasher, near_duplicate_clusters
 from tracekit.dedup.ngrams import arrow_ints, exact_keys
 from tracekit.ledger.decision import DecisionStage
@@ -37,10 +38,10 @@ _INPUT_COLUMNS = [
     "source",
     "row_index",
     "prompt",
-    "completion",
     "kept",
     "verdict",
     "completion_tokens",
+    "completion_chars",
 ]
 
 
@@ -73,8 +74,8 @@ class DedupStage(DecisionStage):
     prompt cluster when the cluster holds more than one prompt row).
 
     Survivor priority, applied at every step: verified traces (verdict `correct`) first, then the
-    shorter trace (`completion_tokens`, else the completion's length in characters), then the
-    smaller `trace_id` (deterministic).
+    shorter trace (`completion_tokens`, else `completion_chars`, else the completion's length in
+    characters), then the smaller `trace_id` (deterministic).
 
     Steps, in order:
     1. prompts: a *prompt row* is (source, row_index, prompt_id); its n samples are not duplicates
@@ -106,8 +107,16 @@ class DedupStage(DecisionStage):
     def _collect(self) -> _Collected:
         cfg = self.config
         hasher = self._hasher()
+        if hasher is not None:  # load the compiled kernels while the first batches are read
+            threading.Thread(target=hasher.warm_up, name="tracekit-numba-load", daemon=True).start()
         c = _Collected()
-        for batch in iter_ledger_batches(self.input_dir, columns=_INPUT_COLUMNS, batch_size=cfg.batch_size):
+        # completions are read only to compare them, or to measure them in ledgers written before
+        # the completion_chars column; otherwise lengths come from the token or character counts
+        present = ledger_columns(self.input_dir)
+        read_completion = cfg.completions == "exact" or "completion_chars" not in present
+        columns = [*_INPUT_COLUMNS, "completion"] if read_completion else _INPUT_COLUMNS
+        batches = iter_ledger_batches(self.input_dir, columns=columns, batch_size=cfg.batch_size)
+        for batch in prefetched(batches, depth=16):
             batch = batch.filter(pl.Series(batch.column("kept")).fill_null(True).to_arrow())
             if batch.num_rows == 0:
                 continue
@@ -123,10 +132,11 @@ class DedupStage(DecisionStage):
                     if cfg.completions == "exact"
                     else pl.lit(0, dtype=pl.UInt64)
                 ),
-                has_completion=pl.col("completion").is_not_null(),
+                has_completion=pl.col("completion").is_not_null() if read_completion else pl.lit(False),
                 length=pl.coalesce(
                     pl.col("completion_tokens").cast(pl.Int64),
-                    pl.col("completion").str.len_chars().cast(pl.Int64),
+                    pl.col("completion_chars").cast(pl.Int64),
+                    *([pl.col("completion").str.len_chars().cast(pl.Int64)] if read_completion else []),
                     pl.lit(0, dtype=pl.Int64),
                 ),
                 correct=(pl.col("verdict") == "correct").fill_null(False),
@@ -154,7 +164,7 @@ class DedupStage(DecisionStage):
         _, first, inverse = np.unique(prompt_hash, return_index=True, return_inverse=True)
         by_appearance = np.argsort(first)
         rows = first[by_appearance]  # one row per distinct raw prompt, in order of appearance
-        texts = prompts.take(arrow_ints(rows))
+        texts = prompts if len(rows) == len(prompts) else prompts.take(arrow_ints(rows))
         sketch = hasher.sketch(texts) if hasher is not None else None
         keys = sketch.exact if sketch is not None else exact_keys(texts)
         ukeys, ufirst, uinverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -180,7 +190,7 @@ class DedupStage(DecisionStage):
         if self.config.prompts != "minhash":
             return None
         m = self.config.minhash
-        return MinHasher(num_perm=m.num_perm, bands=m.bands, ngram=m.ngram, seed=m.seed)
+        return MinHasher(num_perm=m.num_perm, bands=m.bands, ngram=m.ngram, seed=m.seed, threads=m.threads)
 
     # -- deciding ------------------------------------------------------------------------------
     def decide(self) -> pa.Table:
