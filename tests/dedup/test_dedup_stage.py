@@ -369,3 +369,41 @@ def test_threads_change_neither_signatures_nor_clusters() -> None:
     assert (cand_one, merges_one) == (cand_two, merges_two)
     assert merges_one >= 800  # the planted pairs (some unlucky edits may fall below the threshold)
     assert (labels_one[1::50] == np.arange(0, 45_000, 50)).mean() > 0.95
+
+
+def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_when_closed() -> None:
+    import threading
+
+    from tracekit.dedup.ledger_io import prefetched
+
+    def items(fail_at: int | None = None):  # type: ignore[no-untyped-def]
+        for i in range(100):
+            if i == fail_at:
+                raise OSError(f"corrupt shard at item {i}")
+            yield i
+
+    assert list(prefetched(items(), depth=3)) == list(range(100))
+
+    got: list[int] = []
+    with pytest.raises(OSError, match="corrupt shard at item 7"):
+        for x in prefetched(items(fail_at=7), depth=3):
+            got.append(x)
+    assert got == list(range(7))  # everything read before the failure was handed over
+
+    before = {t.ident for t in threading.enumerate()}
+    gen = prefetched(items(), depth=2)
+    assert next(gen) == 0
+    gen.close()  # the consumer stops early: the producer thread ends too
+    assert not [t for t in threading.enumerate() if t.name == "tracekit-prefetch" and t.ident not in before]
+
+
+def test_a_corrupt_ledger_shard_is_named(tmp_path: Path) -> None:
+    from tracekit.dedup.ledger_io import LedgerShardError
+
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    (ledger / "00003.parquet").write_bytes(b"PAR1 this is not a parquet file")
+    stage = DedupStage(config=DedupConfig(), input_dir=str(ledger), output_path=str(tmp_path / "d.parquet"))
+    with pytest.raises(LedgerShardError, match=r"ledger/00003\.parquet: unreadable ledger shard"):
+        stage.decide()
+    assert not (tmp_path / "d.parquet").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 import pyarrow as pa
@@ -18,6 +19,10 @@ from datatrove.io import get_datafolder
 from tracekit.record import LEDGER_SCHEMA
 
 T = TypeVar("T")
+
+
+class LedgerShardError(ValueError):
+    """A ledger shard that cannot be read; the message names the file."""
 
 
 def iter_ledger_batches(
@@ -30,7 +35,7 @@ def iter_ledger_batches(
     """
     folder = get_datafolder(input_dir)
     for path in sorted(folder.list_files(glob_pattern="**/*.parquet", recursive=True)):
-        with folder.open(path, "rb") as f:
+        with folder.open(path, "rb") as f, _named(input_dir, path):
             pf = pq.ParquetFile(f)
             present = set(pf.schema_arrow.names)
             wanted = [c for c in columns if c in present]
@@ -38,12 +43,21 @@ def iter_ledger_batches(
                 yield _with_columns(batch, columns)
 
 
+@contextmanager
+def _named(input_dir: str, path: str) -> Iterator[None]:
+    """Re-raise a read error of one shard as LedgerShardError naming the file."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        raise LedgerShardError(f"{input_dir.rstrip('/')}/{path}: unreadable ledger shard ({exc})") from exc
+
+
 def ledger_columns(input_dir: str) -> set[str]:
     """Column names present in any `*.parquet` shard under input_dir (read from the footers only)."""
     folder = get_datafolder(input_dir)
     names: set[str] = set()
     for path in folder.list_files(glob_pattern="**/*.parquet", recursive=True):
-        with folder.open(path, "rb") as f:
+        with folder.open(path, "rb") as f, _named(input_dir, path):
             names.update(pq.ParquetFile(f).schema_arrow.names)
     return names
 
