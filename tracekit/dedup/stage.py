@@ -116,7 +116,8 @@ class DedupStage(DecisionStage):
         read_completion = cfg.completions == "exact" or "completion_chars" not in present
         columns = [*_INPUT_COLUMNS, "completion"] if read_completion else _INPUT_COLUMNS
         batches = iter_ledger_batches(self.input_dir, columns=columns, batch_size=cfg.batch_size)
-        for batch in prefetched(batches, depth=16):
+        # batches with completions can be large (4096 x 20 KB): then read only a few ahead
+        for batch in prefetched(batches, depth=4 if read_completion else 16):
             batch = batch.filter(pl.Series(batch.column("kept")).fill_null(True).to_arrow())
             if batch.num_rows == 0:
                 continue
