@@ -166,6 +166,7 @@ def run_tracekit_dedup(
             "prompt": texts,
             "kept": [True] * n,
             "verdict": ["correct"] * n,
+            "completion_chars": pa.array([0] * n, pa.int64()),  # as in a tracekit ledger (prompts only here)
         }
     )
     ledger = tmp / "ledger"
