@@ -285,6 +285,15 @@ def run_decontam(texts: list[str], corpus: dict, tmp: Path) -> tuple[float, floa
     return (correct_flags / len(flagged) if flagged else 1.0), tp / len(planted), dt
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) CPU ticks of this machine so far (Linux /proc/stat; zeros elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
@@ -295,6 +304,7 @@ def main() -> None:
     )
     args = ap.parse_args()
 
+    steal0, total0 = cpu_ticks()
     t0 = time.perf_counter()
     corpus = make_corpus(args.n)
     texts = corpus["texts"]
@@ -351,6 +361,9 @@ def main() -> None:
         p, r = score(labels, sub, sub_pairs, sub_jac)
         rows.append(("datasketch MinHashLSH", m, p, r, dt))
 
+    steal1, total1 = cpu_ticks()
+    if total1 > total0:
+        print(f"CPU time taken by other guests of this host (steal) during the bench: {100 * (steal1 - steal0) / (total1 - total0):.1f}%")
     print(
         "per-round seconds: "
         + "; ".join(f"{k} " + ", ".join(f"{t:.2f}" for t in v) for k, v in times.items() if v)
