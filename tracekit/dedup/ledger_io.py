@@ -72,20 +72,24 @@ def prefetched(items: Iterator[T], *, depth: int = 2) -> Iterator[T]:
     q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(message: tuple[str, object]) -> bool:
+        """Queue `message` unless the consumer has stopped (then return False)."""
+        while not stop.is_set():
+            try:
+                q.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(("item", item)):
                     return
-            q.put(("end", None))
+            offer(("end", None))
         except BaseException as exc:  # handed to the consumer
-            q.put(("error", exc))
+            offer(("error", exc))
 
     thread = threading.Thread(target=produce, name="tracekit-prefetch", daemon=True)
     thread.start()
