@@ -276,14 +276,14 @@ class MinHasher:
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+os.register_at_fork(after_in_child=_POOLS.clear)  # a forked worker has none of the parent's threads
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool per thread count (created on first use, so forked workers get their own)."""
-    key = os.getpid() * 1024 + threads
-    if key not in _POOLS:
-        _POOLS[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tracekit-minhash")
-    return _POOLS[key]
+    """A process-wide pool per thread count, created on first use."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tracekit-minhash")
+    return _POOLS[threads]
 
 
 @compiled
@@ -365,14 +365,19 @@ def _lsh_kernel(
 
 
 @compiled
-def _merge_forests(parent, other):  # type: ignore[no-untyped-def]
-    """Join into `parent` the links of the union-find forest `other`; flatten; return the merges."""
+def _merge_forest(parent, other):  # type: ignore[no-untyped-def]
+    """Join into `parent` the links of the union-find forest `other`."""
     for i in range(len(parent)):
         ri, rj = _find(parent, i), _find(parent, _find(other, i))
         if ri < rj:
             parent[rj] = ri
         elif rj < ri:
             parent[ri] = rj
+
+
+@compiled
+def _flatten(parent):  # type: ignore[no-untyped-def]
+    """Point every node at its root; return the number of nodes that are not roots."""
     merges = 0
     for i in range(len(parent)):
         parent[i] = _find(parent, i)
@@ -435,7 +440,6 @@ def near_duplicate_clusters(
         )
 
     candidates = run(0) if shares == 1 else sum(_pool(hasher.threads).map(run, range(shares)))
-    links = 0
-    for other in forests[1:] or [parent]:
-        links = int(_merge_forests(parent, other))
-    return parent, candidates, links
+    for other in forests[1:]:
+        _merge_forest(parent, other)
+    return parent, candidates, int(_flatten(parent))
