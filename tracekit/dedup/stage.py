@@ -52,15 +52,29 @@ class _Collected:
     trace_ids: list[pa.Array] = field(default_factory=list)
     prompt_ids: list[pa.Array] = field(default_factory=list)
     instance_key: list[np.ndarray] = field(default_factory=list)  # per trace: prompt row key
-    prompt: list[np.ndarray] = field(default_factory=list)  # per trace: distinct-prompt index
+    prompt: list[np.ndarray] = field(default_factory=list)  # per trace: its prompt's row (below)
     correct: list[np.ndarray] = field(default_factory=list)
     length: list[np.ndarray] = field(default_factory=list)
     completion_hash: list[np.ndarray] = field(default_factory=list)
     has_completion: list[np.ndarray] = field(default_factory=list)
-    prompt_index: dict[int, int] = field(default_factory=dict)  # exact key -> distinct-prompt index
+    # one row per distinct raw prompt of each batch, in order of appearance (a prompt seen in two
+    # batches has two rows; `_distinct_prompts` joins rows by exact key at the end)
+    rows: int = 0
+    exact: list[np.ndarray] = field(default_factory=list)
     signatures: list[np.ndarray] = field(default_factory=list)
     has_words: list[np.ndarray] = field(default_factory=list)
     numbers: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Prompts:
+    """The distinct prompts (equal exact keys joined), in order of first appearance."""
+
+    count: int
+    of_trace: np.ndarray  # per trace: distinct-prompt index
+    signatures: np.ndarray | None = None  # per distinct prompt (minhash only)
+    has_words: np.ndarray | None = None
+    numbers: np.ndarray | None = None
 
 
 class DedupStage(DecisionStage):
@@ -157,35 +171,52 @@ class DedupStage(DecisionStage):
     def _add_prompts(
         self, c: _Collected, prompt_hash: np.ndarray, prompts: pa.Array, hasher: MinHasher | None
     ) -> np.ndarray:
-        """Register the batch's new distinct prompts (sketching them); return each row's prompt index.
+        """Add a row per distinct raw prompt of the batch (sketched); return each trace's row.
 
-        Each distinct raw prompt of the batch is normalised once (the n samples of a prompt share
-        it); its exact key then says whether the prompt is new.
+        The n samples of a prompt share one raw prompt, so each is normalised and sketched once.
         """
         _, first, inverse = np.unique(prompt_hash, return_index=True, return_inverse=True)
         by_appearance = np.argsort(first)
         rows = first[by_appearance]  # one row per distinct raw prompt, in order of appearance
         texts = prompts if len(rows) == len(prompts) else prompts.take(arrow_ints(rows))
-        sketch = hasher.sketch(texts) if hasher is not None else None
-        keys = sketch.exact if sketch is not None else exact_keys(texts)
-        ukeys, ufirst, uinverse = np.unique(keys, return_index=True, return_inverse=True)
-        order = np.argsort(ufirst)
-        key_list = ukeys[order].tolist()
-        known = c.prompt_index.get
-        index = np.array([known(k, -1) for k in key_list], np.int64)
-        new = np.flatnonzero(index < 0)
-        index[new] = np.arange(len(c.prompt_index), len(c.prompt_index) + len(new))
-        c.prompt_index.update(zip([key_list[i] for i in new.tolist()], index[new].tolist(), strict=True))
-        if sketch is not None and len(new):
-            keep = ufirst[order][new]  # first distinct row of each new prompt
-            c.signatures.append(sketch.signatures[keep])
-            c.has_words.append(sketch.has_words[keep])
-            c.numbers.append(sketch.numbers[keep])
-        per_key = np.empty(len(ukeys), np.int64)
-        per_key[order] = index
-        per_distinct = np.empty(len(rows), np.int64)
-        per_distinct[by_appearance] = np.arange(len(rows))
-        return per_key[uinverse][per_distinct[inverse]]
+        if hasher is not None:
+            sketch = hasher.sketch(texts)
+            c.exact.append(sketch.exact)
+            c.signatures.append(sketch.signatures)
+            c.has_words.append(sketch.has_words)
+            c.numbers.append(sketch.numbers)
+        else:
+            c.exact.append(exact_keys(texts))
+        row = np.empty(len(rows), np.int64)
+        row[by_appearance] = np.arange(c.rows, c.rows + len(rows))
+        c.rows += len(rows)
+        return row[inverse]
+
+    @staticmethod
+    def _distinct_prompts(c: _Collected) -> _Prompts:
+        """Join the collected prompt rows with equal exact keys into distinct prompts."""
+        keys = np.concatenate(c.exact)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        by_appearance = np.argsort(first)
+        index = np.empty(len(first), np.int64)
+        index[by_appearance] = np.arange(len(first))
+        of_trace = index[inverse][np.concatenate(c.prompt)]
+        if not c.signatures:
+            return _Prompts(count=len(first), of_trace=of_trace)
+        firsts = first[by_appearance]
+        same = len(firsts) == len(keys)  # every row a new prompt: rows are already in order
+
+        def pick(parts: list[np.ndarray]) -> np.ndarray:
+            whole = np.concatenate(parts)
+            return whole if same else whole[firsts]
+
+        return _Prompts(
+            count=len(first),
+            of_trace=of_trace,
+            signatures=pick(c.signatures),
+            has_words=pick(c.has_words),
+            numbers=pick(c.numbers),
+        )
 
     def _hasher(self) -> MinHasher | None:
         if self.config.prompts != "minhash":
@@ -206,7 +237,8 @@ class DedupStage(DecisionStage):
         _, inst_first, instance = np.unique(
             np.concatenate(c.instance_key), return_index=True, return_inverse=True
         )
-        inst_prompt = np.concatenate(c.prompt)[inst_first]
+        prompts = self._distinct_prompts(c)
+        inst_prompt = prompts.of_trace[inst_first]
         prompt_ids = pl.Series(pa.chunked_array(c.prompt_ids)).fill_null("").to_arrow().cast(pa.string())
         inst_ids = prompt_ids.take(arrow_ints(inst_first))
         correct = np.concatenate(c.correct).astype(bool)
@@ -217,9 +249,9 @@ class DedupStage(DecisionStage):
         rank = np.empty(n, np.int64)
         rank[order] = np.arange(n)
 
-        prompt_cluster = np.arange(len(c.prompt_index), dtype=np.int64)
+        prompt_cluster = np.arange(prompts.count, dtype=np.int64)
         if cfg.prompts == "minhash":
-            prompt_cluster = self._near_duplicate_clusters(c)
+            prompt_cluster = self._near_duplicate_clusters(prompts)
         inst_cluster = prompt_cluster[inst_prompt]
         cluster = inst_cluster[instance]
 
@@ -288,16 +320,19 @@ class DedupStage(DecisionStage):
             schema=DEDUP_OUTPUT_SCHEMA,
         )
 
-    def _near_duplicate_clusters(self, c: _Collected) -> np.ndarray:
+    def _near_duplicate_clusters(self, prompts: _Prompts) -> np.ndarray:
         """Cluster index per distinct prompt: LSH candidates verified by similarity and numbers."""
         m = self.config.minhash
         hasher = self._hasher()
         assert hasher is not None
+        assert (
+            prompts.signatures is not None and prompts.has_words is not None and prompts.numbers is not None
+        )
         labels, candidates, links = near_duplicate_clusters(
             hasher,
-            signatures=np.concatenate(c.signatures),
-            has_words=np.concatenate(c.has_words),
-            numbers=np.concatenate(c.numbers),
+            signatures=prompts.signatures,
+            has_words=prompts.has_words,
+            numbers=prompts.numbers,
             threshold=m.threshold,
             numbers_must_match=m.numbers_must_match,
         )
