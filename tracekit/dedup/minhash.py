@@ -9,15 +9,17 @@ A batch is split by bytes over `threads` threads (the loops release the GIL).
 
 Signatures are one-permutation MinHash with optimal densification (Li, Owen and Zhang, "One
 Permutation Hashing", NIPS 2012; Shrivastava, "Optimal Densification for Fast and Accurate Minwise
-Hashing", ICML 2017): each n-gram is hashed once to 64 bits (`fmix64` of its word hashes, keyed by
-the seed); the top 32 bits pick one of `num_perm` bins and the low 32 bits are its value; a bin
-keeps the smallest value it receives. An empty bin then copies the value of the first non-empty
-bin on its own pseudo-random probe sequence (`_probe`, the same for every text), so two texts
-agree on a bin with probability exactly their Jaccard similarity, as with `num_perm` independent
-permutations, at the cost of one hash per n-gram instead of `num_perm`. The estimate's spread is
-within a few percent of classic MinHash (`tests/dedup/test_dedup_stage.py` checks bias and spread
-against exact Jaccard). Integer arithmetic only: signatures are identical on every machine and
-executor.
+Hashing", ICML 2017), each n-gram entering as `_COPIES` (4) copies: copy c of an n-gram is hashed
+to 64 bits (`fmix64` of its word hashes, keyed by the seed's c-th key); the top 32 bits pick one of
+`num_perm` bins and the low 32 bits are its value; a bin keeps the smallest value it receives. An
+empty bin then copies the value of the first non-empty bin on its own pseudo-random probe sequence
+(`_probe`, the same for every text). The copies of a set have the same Jaccard similarity as the
+set, so two texts agree on a bin with probability exactly their Jaccard similarity, as with
+`num_perm` independent permutations, at the cost of four hashes per n-gram instead of `num_perm`;
+the copies leave few bins empty in short texts, and filling empty bins costs more than hashing.
+The estimate's spread is within a few percent of classic MinHash, lower for short texts
+(`tests/dedup/test_dedup_stage.py` checks bias and spread against exact Jaccard). Integer
+arithmetic only: signatures are identical on every machine and executor.
 
 `near_duplicate_clusters` buckets the signatures by LSH band (an open-addressing table per band),
 checks candidate pairs (similarity, numbers) and joins them with union-find, all in one compiled
@@ -43,9 +45,7 @@ import pyarrow as pa
 
 from tracekit.dedup.ngrams import (
     NUMBER_PATTERN,
-    arrow_ints,
     as_arrow,
-    ascii_mask,
     compiled,
     fmix64,
     nfkc,
@@ -60,39 +60,43 @@ from tracekit.dedup.ngrams import (
     utf8_buffers,
 )
 
-_EMPTY = np.iinfo(np.uint32).max
+# each n-gram is hashed into this many bins: with ~60 n-grams (a typical prompt) in 128 bins, 17%
+# of the bins stay empty instead of 64%, and filling them (densification) was most of the work
+_COPIES = 4
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) for n-gram mixing
 _U32 = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @compiled
-def _signature_row(words, nw, ngram, key, probe, vals, filled, todo, out):  # type: ignore[no-untyped-def]
-    """One-permutation MinHash of the word n-grams of `words[:nw]` into `out` (untouched if nw == 0).
+def _signature_row(words, nw, ngram, keys, probe, vals, filled, todo, out):  # type: ignore[no-untyped-def]
+    """One-permutation MinHash of the word n-grams of `words[:nw]` into `out` (all max if nw == 0).
 
-    A text with fewer than `ngram` words (but at least one) has one n-gram: all its words. `probe`
-    holds each bin's probe sequence for densification; `vals`, `filled`, `todo` are scratch.
+    Each n-gram is hashed once per entry of `keys` (its copies); each copy lands in a bin. A text
+    with fewer than `ngram` words (but at least one) has one n-gram: all its words. `probe` holds
+    each bin's probe sequence for densification; `vals`, `filled`, `todo` are scratch.
     """
     bins = out.shape[0]
-    if nw == 0 or bins == 0:
+    if nw == 0:
+        for p in range(bins):
+            out[p] = np.uint32(0xFFFFFFFF)
         return
     for p in range(bins):
         vals[p] = np.uint32(0xFFFFFFFF)
         filled[p] = False
     count = nw - ngram + 1 if nw >= ngram else 1
     width = ngram if nw >= ngram else nw
+    short = np.uint64(0) if nw >= ngram else np.uint64(nw)
     for i in range(count):
         acc = words[i]
         for j in range(1, width):
             acc = acc * _MIX + words[i + j]
-        if nw < ngram:
-            acc ^= np.uint64(nw)
-        h = fmix64(acc ^ key)
-        b = np.int64(((h >> _U32) * np.uint64(bins)) >> _U32)
-        v = np.uint32(h & _LOW32)
-        if v < vals[b]:
-            vals[b] = v
-        filled[b] = True
+        acc ^= short
+        for c in range(len(keys)):
+            h = fmix64(acc ^ keys[c])
+            b = np.int64(((h >> _U32) * np.uint64(bins)) >> _U32)
+            vals[b] = min(vals[b], np.uint32(h & _LOW32))
+            filled[b] = True
     # optimal densification, one probe round at a time over the bins still empty (branch-free)
     m = 0
     for p in range(bins):
@@ -114,7 +118,8 @@ def _signature_row(words, nw, ngram, key, probe, vals, filled, todo, out):  # ty
 
 
 @compiled
-def _sketch_ascii(data, offsets, ngram, key, probe, sig, has_words, numbers, exact):  # type: ignore[no-untyped-def]
+def _sketch_ascii(data, offsets, ngram, keys, probe, sig, has_words, numbers, exact, is_ascii):  # type: ignore[no-untyped-def]
+    """Sketch each ASCII text; a text with a byte >= 128 is skipped with `is_ascii` false."""
     n = len(offsets) - 1
     longest = 0
     for k in range(n):
@@ -126,15 +131,17 @@ def _sketch_ascii(data, offsets, ngram, key, probe, sig, has_words, numbers, exa
     todo = np.empty(sig.shape[1], np.int64)
     for k in range(n):
         lo, hi = offsets[k], offsets[k + 1]
+        exact[k], is_ascii[k] = scan_exact_key(data, lo, hi, scratch)
+        if not is_ascii[k]:
+            continue
         nw = scan_ascii_words(data, lo, hi, words)
         numbers[k] = scan_ascii_numbers(data, lo, hi)
-        exact[k] = scan_exact_key(data, lo, hi, scratch)
         has_words[k] = nw > 0
-        _signature_row(words, nw, ngram, key, probe, vals, filled, todo, sig[k])
+        _signature_row(words, nw, ngram, keys, probe, vals, filled, todo, sig[k])
 
 
 @compiled
-def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, key, probe, sig, has_words, numbers):  # type: ignore[no-untyped-def]
+def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, keys, probe, sig, has_words, numbers):  # type: ignore[no-untyped-def]
     longest = 0
     for k in range(len(woffsets) - 1):
         longest = max(longest, woffsets[k + 1] - woffsets[k])
@@ -146,7 +153,7 @@ def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, key, probe, sig, has_
         nw = scan_split_words(wdata, woffsets[k], woffsets[k + 1], words)
         has_words[k] = nw > 0
         numbers[k] = scan_split_numbers(ndata, noffsets[k], noffsets[k + 1])
-        _signature_row(words, nw, ngram, key, probe, vals, filled, todo, sig[k])
+        _signature_row(words, nw, ngram, keys, probe, vals, filled, todo, sig[k])
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +166,13 @@ class Sketch:
     exact: np.ndarray  # uint64
 
     @classmethod
-    def empty(cls, n: int, num_perm: int) -> Sketch:
+    def allocate(cls, n: int, num_perm: int) -> Sketch:
+        """Uninitialised arrays for n texts, for a kernel to fill every row."""
         return cls(
-            signatures=np.full((n, num_perm), _EMPTY, dtype=np.uint32),
-            has_words=np.zeros(n, np.bool_),
-            numbers=np.zeros(n, np.uint64),
-            exact=np.zeros(n, np.uint64),
+            signatures=np.empty((n, num_perm), dtype=np.uint32),
+            has_words=np.empty(n, np.bool_),
+            numbers=np.empty(n, np.uint64),
+            exact=np.empty(n, np.uint64),
         )
 
     def put(self, rows: np.ndarray, part: Sketch) -> None:
@@ -198,37 +206,47 @@ class MinHasher:
         self.num_perm, self.bands, self.rows, self.ngram = num_perm, bands, num_perm // bands, ngram
         self.threads = max(1, threads if threads is not None else len(os.sched_getaffinity(0)))
         rng = np.random.default_rng(seed)
-        self._key = np.uint64(rng.integers(0, 2**64, dtype=np.uint64, endpoint=False))
+        self._keys = rng.integers(0, 2**64, size=_COPIES, dtype=np.uint64, endpoint=False)
         # densification: empty bin p copies from bins _probe[p, 0], _probe[p, 1], ... (then p+1, ...)
         self._probe = rng.integers(0, num_perm, size=(num_perm, 32), dtype=np.int64)
         self._band_mix = rng.integers(1, 2**63, size=self.rows, dtype=np.uint64) | np.uint64(1)
 
     def sketch(self, texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> Sketch:
-        """Signatures, word presence, numbers hashes and exact keys of a batch (nulls are empty)."""
+        """Signatures, word presence, numbers hashes and exact keys of a batch (nulls are empty).
+
+        ASCII texts are sketched straight from their bytes; the kernel flags the others, which then
+        go through polars' Unicode normalisation (`sketch_unicode`).
+        """
         texts = as_arrow(texts)
-        is_ascii = ascii_mask(texts)
-        if is_ascii.all():
-            return self.sketch_ascii(texts)
-        out = Sketch.empty(len(texts), self.num_perm)
-        rows = np.flatnonzero(is_ascii)
-        out.put(rows, self.sketch_ascii(texts.take(arrow_ints(rows))))
-        other = np.flatnonzero(~is_ascii)
-        out.put(other, self.sketch_unicode(take_texts(texts, other)))
+        out, is_ascii = self._sketch_bytes(texts)
+        if not is_ascii.all():
+            other = np.flatnonzero(~is_ascii)
+            out.put(other, self.sketch_unicode(take_texts(texts, other)))
         return out
 
     def sketch_ascii(self, texts: pa.Array) -> Sketch:
-        """`sketch` of ASCII texts, straight from their bytes."""
+        """`sketch` of ASCII texts, straight from their bytes (ValueError for a non-ASCII text)."""
+        out, is_ascii = self._sketch_bytes(as_arrow(texts))
+        if not is_ascii.all():
+            raise ValueError(f"text {int(np.argmin(is_ascii))} is not ASCII")
+        return out
+
+    def _sketch_bytes(self, texts: pa.Array) -> tuple[Sketch, np.ndarray]:
+        """(sketch, is_ascii): the rows of non-ASCII texts are left unwritten."""
         data, offsets = utf8_buffers(texts)
-        out = Sketch.empty(len(offsets) - 1, self.num_perm)
+        n = len(offsets) - 1
+        out = Sketch.allocate(n, self.num_perm)
+        is_ascii = np.empty(n, np.bool_)
 
         def part(lo: int, hi: int) -> None:
             _sketch_ascii(
-                data, offsets[lo : hi + 1], self.ngram, self._key, self._probe,
+                data, offsets[lo : hi + 1], self.ngram, self._keys, self._probe,
                 out.signatures[lo:hi], out.has_words[lo:hi], out.numbers[lo:hi], out.exact[lo:hi],
+                is_ascii[lo:hi],
             )  # fmt: skip
 
         self._in_parts(offsets, part)
-        return out
+        return out, is_ascii
 
     def _in_parts(self, offsets: np.ndarray, part: Callable[[int, int], None]) -> None:
         """Call `part(lo, hi)` over row ranges of about equal bytes, on the threads when worth it."""
@@ -245,11 +263,11 @@ class MinHasher:
         """`sketch` through polars' Unicode normalisation (any text; used for non-ASCII ones)."""
         wdata, woffsets = utf8_buffers(normalized_words(texts).list.join(" "))
         ndata, noffsets = utf8_buffers(nfkc(texts).str.extract_all(NUMBER_PATTERN).list.join(" "))
-        out = Sketch.empty(len(texts), self.num_perm)
+        out = Sketch.allocate(len(texts), self.num_perm)
 
         def part(lo: int, hi: int) -> None:
             _sketch_split(
-                wdata, woffsets[lo : hi + 1], ndata, noffsets[lo : hi + 1], self.ngram, self._key, self._probe,
+                wdata, woffsets[lo : hi + 1], ndata, noffsets[lo : hi + 1], self.ngram, self._keys, self._probe,
                 out.signatures[lo:hi], out.has_words[lo:hi], out.numbers[lo:hi],
             )  # fmt: skip
 

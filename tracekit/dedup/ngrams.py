@@ -234,7 +234,8 @@ def scan_ascii_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
 
 @compiled
 def scan_exact_key(data, lo, hi, scratch):  # type: ignore[no-untyped-def]
-    """`hash_bytes` of `data[lo:hi]` lowercased, whitespace runs collapsed to one space, stripped.
+    """(key, is_ascii): `hash_bytes` of `data[lo:hi]` lowercased, whitespace runs collapsed to one
+    space, stripped; and whether every byte is ASCII (below 128), for the caller to check.
 
     The normalised bytes are written branch-free into `scratch` (uint8, at least hi - lo + 8
     bytes, a multiple of 8) and hashed 8 at a time through a uint64 view; the view reads the
@@ -243,8 +244,10 @@ def scan_exact_key(data, lo, hi, scratch):  # type: ignore[no-untyped-def]
     """
     j = 0
     prev_space = np.uint8(1)  # drops leading whitespace
+    bits = np.uint8(0)
     for i in range(lo, hi):
         c = data[i]
+        bits |= c
         space = _SPACE_U8[c]
         scratch[j] = _EXACT_BYTE[c]
         j += 1 - int(space & prev_space)  # table lookups and arithmetic: no branch per byte
@@ -258,7 +261,7 @@ def scan_exact_key(data, lo, hi, scratch):  # type: ignore[no-untyped-def]
     acc = np.uint64(0)
     for t in range(j - j % 8, j):
         acc |= np.uint64(scratch[t]) << np.uint64(8 * (t % 8))
-    return fmix64(_mix_block(_mix_block(h, acc), np.uint64(j)))
+    return fmix64(_mix_block(_mix_block(h, acc), np.uint64(j))), bits < 128
 
 
 @compiled
@@ -371,7 +374,7 @@ def _exact_keys_ascii(data, offsets, rows, out):  # type: ignore[no-untyped-def]
         longest = max(longest, offsets[rows[k] + 1] - offsets[rows[k]])
     scratch = np.empty((longest // 8 + 2) * 8, np.uint8)
     for k in range(len(rows)):
-        out[k] = scan_exact_key(data, offsets[rows[k]], offsets[rows[k] + 1], scratch)
+        out[k] = scan_exact_key(data, offsets[rows[k]], offsets[rows[k] + 1], scratch)[0]
 
 
 @compiled
