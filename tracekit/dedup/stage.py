@@ -32,6 +32,9 @@ DEDUP_OUTPUT_SCHEMA = pa.schema(
     ]
 )
 
+# prompt text held in prepared batches while the compiled kernels load (see DedupStage._collect)
+_HOLD_BYTES = 128 << 20
+
 _INPUT_COLUMNS = [
     "trace_id",
     "prompt_id",
@@ -64,6 +67,22 @@ class _Collected:
     signatures: list[np.ndarray] = field(default_factory=list)
     has_words: list[np.ndarray] = field(default_factory=list)
     numbers: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A prepared ledger batch: its competing traces and its distinct raw prompts."""
+
+    trace_ids: pa.Array
+    prompt_ids: pa.Array
+    instance_key: np.ndarray
+    correct: np.ndarray
+    length: np.ndarray
+    completion_hash: np.ndarray
+    has_completion: np.ndarray
+    texts: pa.Array  # one per distinct raw prompt, in order of appearance
+    by_appearance: np.ndarray  # position of each distinct prompt (in hash order) among the texts
+    inverse: np.ndarray  # per trace: its distinct prompt, in hash order
 
 
 @dataclass(frozen=True)
@@ -121,8 +140,18 @@ class DedupStage(DecisionStage):
     def _collect(self) -> _Collected:
         cfg = self.config
         hasher = self._hasher()
-        if hasher is not None:  # load the compiled kernels while the first batches are read
-            threading.Thread(target=hasher.warm_up, name="tracekit-numba-load", daemon=True).start()
+        ready = threading.Event()  # set once the compiled kernels are loaded
+        if hasher is None:
+            ready.set()
+        else:  # load the kernels (about 0.5 s) on a thread while the first batches are read
+
+            def load() -> None:
+                try:
+                    hasher.warm_up()
+                finally:  # an error shows again, with its traceback, at the first sketch
+                    ready.set()
+
+            threading.Thread(target=load, name="tracekit-numba-load", daemon=True).start()
         c = _Collected()
         # completions are read only to compare them, or to measure them in ledgers written before
         # the completion_chars column; otherwise lengths come from the token or character counts
@@ -130,67 +159,92 @@ class DedupStage(DecisionStage):
         read_completion = cfg.completions == "exact" or "completion_chars" not in present
         columns = [*_INPUT_COLUMNS, "completion"] if read_completion else _INPUT_COLUMNS
         batches = iter_ledger_batches(self.input_dir, columns=columns, batch_size=cfg.batch_size)
+        # while the kernels load, batches are prepared ahead (their prompt texts held, up to
+        # _HOLD_BYTES) and sketched, in order, once the kernels are there
+        held: list[_Batch] = []
+        held_bytes = 0
         # batches with completions can be large (4096 x 20 KB): then read only a few ahead
         for batch in prefetched(batches, depth=4 if read_completion else 16):
-            batch = batch.filter(pl.Series(batch.column("kept")).fill_null(True).to_arrow())
-            if batch.num_rows == 0:
+            prepared = self._prepare(batch, read_completion=read_completion)
+            if prepared is None:
                 continue
-            self.stat_update("competing", value=batch.num_rows)
-            df = pl.from_arrow(batch)
-            assert isinstance(df, pl.DataFrame)
-            df = df.with_columns(prompt_hash=pl.col("prompt").hash(seed=5)).select(
-                "prompt_hash",
-                # a prompt row is (source, row_index, prompt_id, prompt); the prompt enters by its hash
-                instance_key=pl.struct("source", "row_index", "prompt_id", "prompt_hash").hash(seed=2),
-                completion_hash=(
-                    pl.col("completion").str.strip_chars().hash(seed=3)
-                    if cfg.completions == "exact"
-                    else pl.lit(0, dtype=pl.UInt64)
-                ),
-                has_completion=pl.col("completion").is_not_null() if read_completion else pl.lit(False),
-                length=pl.coalesce(
-                    pl.col("completion_tokens").cast(pl.Int64),
-                    pl.col("completion_chars").cast(pl.Int64),
-                    *([pl.col("completion").str.len_chars().cast(pl.Int64)] if read_completion else []),
-                    pl.lit(0, dtype=pl.Int64),
-                ),
-                correct=(pl.col("verdict") == "correct").fill_null(False),
-            )
-            c.prompt.append(
-                self._add_prompts(c, df["prompt_hash"].to_numpy(), batch.column("prompt"), hasher)
-            )
-            c.trace_ids.append(batch.column("trace_id"))
-            c.prompt_ids.append(batch.column("prompt_id"))
-            c.instance_key.append(df["instance_key"].to_numpy())
-            c.correct.append(df["correct"].to_numpy())
-            c.length.append(df["length"].to_numpy())
-            c.completion_hash.append(df["completion_hash"].to_numpy())
-            c.has_completion.append(df["has_completion"].to_numpy())
+            held.append(prepared)
+            held_bytes += prepared.texts.nbytes
+            if ready.is_set() or held_bytes >= _HOLD_BYTES:
+                for b in held:
+                    self._store(c, b, hasher)
+                held, held_bytes = [], 0
+        for b in held:
+            self._store(c, b, hasher)
         return c
 
-    def _add_prompts(
-        self, c: _Collected, prompt_hash: np.ndarray, prompts: pa.Array, hasher: MinHasher | None
-    ) -> np.ndarray:
-        """Add a row per distinct raw prompt of the batch (sketched); return each trace's row.
-
-        The n samples of a prompt share one raw prompt, so each is normalised and sketched once.
-        """
-        _, first, inverse = np.unique(prompt_hash, return_index=True, return_inverse=True)
+    def _prepare(self, batch: pa.RecordBatch, *, read_completion: bool) -> _Batch | None:
+        """The batch's competing traces: their keys, ranks and distinct raw prompts (no kernels)."""
+        cfg = self.config
+        batch = batch.filter(pl.Series(batch.column("kept")).fill_null(True).to_arrow())
+        if batch.num_rows == 0:
+            return None
+        self.stat_update("competing", value=batch.num_rows)
+        df = pl.from_arrow(batch)
+        assert isinstance(df, pl.DataFrame)
+        df = df.with_columns(prompt_hash=pl.col("prompt").hash(seed=5)).select(
+            "prompt_hash",
+            # a prompt row is (source, row_index, prompt_id, prompt); the prompt enters by its hash
+            instance_key=pl.struct("source", "row_index", "prompt_id", "prompt_hash").hash(seed=2),
+            completion_hash=(
+                pl.col("completion").str.strip_chars().hash(seed=3)
+                if cfg.completions == "exact"
+                else pl.lit(0, dtype=pl.UInt64)
+            ),
+            has_completion=pl.col("completion").is_not_null() if read_completion else pl.lit(False),
+            length=pl.coalesce(
+                pl.col("completion_tokens").cast(pl.Int64),
+                pl.col("completion_chars").cast(pl.Int64),
+                *([pl.col("completion").str.len_chars().cast(pl.Int64)] if read_completion else []),
+                pl.lit(0, dtype=pl.Int64),
+            ),
+            correct=(pl.col("verdict") == "correct").fill_null(False),
+        )
+        # the n samples of a prompt share one raw prompt: each is normalised and sketched once
+        _, first, inverse = np.unique(df["prompt_hash"].to_numpy(), return_index=True, return_inverse=True)
         by_appearance = np.argsort(first)
         rows = first[by_appearance]  # one row per distinct raw prompt, in order of appearance
-        texts = prompts if len(rows) == len(prompts) else prompts.take(arrow_ints(rows))
+        prompts = batch.column("prompt")
+        return _Batch(
+            trace_ids=batch.column("trace_id"),
+            prompt_ids=batch.column("prompt_id"),
+            instance_key=df["instance_key"].to_numpy(),
+            correct=df["correct"].to_numpy(),
+            length=df["length"].to_numpy(),
+            completion_hash=df["completion_hash"].to_numpy(),
+            has_completion=df["has_completion"].to_numpy(),
+            texts=prompts if len(rows) == len(prompts) else prompts.take(arrow_ints(rows)),
+            by_appearance=by_appearance,
+            inverse=inverse,
+        )
+
+    @staticmethod
+    def _store(c: _Collected, b: _Batch, hasher: MinHasher | None) -> None:
+        """Sketch (or key) the batch's distinct prompts as new rows; keep its traces' columns."""
         if hasher is not None:
-            sketch = hasher.sketch(texts)
+            sketch = hasher.sketch(b.texts)
             c.exact.append(sketch.exact)
             c.signatures.append(sketch.signatures)
             c.has_words.append(sketch.has_words)
             c.numbers.append(sketch.numbers)
         else:
-            c.exact.append(exact_keys(texts))
-        row = np.empty(len(rows), np.int64)
-        row[by_appearance] = np.arange(c.rows, c.rows + len(rows))
-        c.rows += len(rows)
-        return row[inverse]
+            c.exact.append(exact_keys(b.texts))
+        row = np.empty(len(b.texts), np.int64)
+        row[b.by_appearance] = np.arange(c.rows, c.rows + len(b.texts))
+        c.rows += len(b.texts)
+        c.prompt.append(row[b.inverse])
+        c.trace_ids.append(b.trace_ids)
+        c.prompt_ids.append(b.prompt_ids)
+        c.instance_key.append(b.instance_key)
+        c.correct.append(b.correct)
+        c.length.append(b.length)
+        c.completion_hash.append(b.completion_hash)
+        c.has_completion.append(b.has_completion)
 
     @staticmethod
     def _distinct_prompts(c: _Collected) -> _Prompts:
