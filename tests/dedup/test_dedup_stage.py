@@ -408,3 +408,43 @@ def test_a_corrupt_ledger_shard_is_named(tmp_path: Path) -> None:
     with pytest.raises(LedgerShardError, match=r"ledger/00003\.parquet: unreadable ledger shard"):
         stage.decide()
     assert not (tmp_path / "d.parquet").exists()
+
+
+def test_batching_held_batches_and_a_growing_ledger_change_no_decision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small batches (prompts repeated across them), batches held while the kernels load, and a
+    ledger with more rows than its footers said give the decisions of one big batch."""
+    import time
+
+    import tracekit.dedup.stage as stage_module
+    from tracekit.dedup.minhash import MinHasher
+
+    rows = []
+    for i in range(12):
+        prompt = BASE.format(a=i, b=i + 1)
+        rows += [trace(f"t{i}-{s}", prompt, row=i, sample=s, tokens=100 + s) for s in range(3)]
+        rows.append(trace(f"u{i}", "  " + prompt.upper(), row=100 + i, tokens=50))  # exact duplicate
+        rows.append(trace(f"v{i}", prompt.replace("at random", "randomly"), row=200 + i, tokens=40))
+    rows.append(trace("w", "Ünïcode prompt with 7 words in it", row=300))
+
+    def decisions(name: str, batch_size: int) -> dict[str, dict[str, Any]]:
+        ledger = write_ledger(tmp_path / name / "ledger", rows, shards=3)
+        out = tmp_path / name / "dedup.parquet"
+        config = DedupConfig(prompts="minhash", max_per_prompt=2, batch_size=batch_size)
+        list(DedupStage(config=config, input_dir=str(ledger), output_path=str(out)).run())
+        return {r["trace_id"]: r for r in pq.read_table(out).to_pylist()}
+
+    whole = decisions("whole", 10_000)
+    assert {whole[f"u{i}"]["drop_reason"] for i in range(12)} == {"near_duplicate_prompt"}
+    assert whole["t0-0"]["dedup_cluster"] == whole["v0"]["dedup_cluster"] is not None
+    # each cluster keeps the row of its best trace (v: the shortest)
+    assert {t for t, r in whole.items() if r["drop_reason"] is None} == {f"v{i}" for i in range(12)} | {"w"}
+
+    load = MinHasher.warm_up
+    monkeypatch.setattr(MinHasher, "warm_up", lambda self: (time.sleep(0.5), load(self)))
+    footers = stage_module.ledger_footers
+    monkeypatch.setattr(stage_module, "ledger_footers", lambda d: (footers(d)[0], 1))
+    assert decisions("held", 4) == whole  # every batch held until the kernels load, rows grown
+    monkeypatch.setattr(stage_module, "_HOLD_BYTES", 300)
+    assert decisions("capped", 4) == whole  # held up to 300 bytes of prompts at a time

@@ -52,14 +52,20 @@ def _named(input_dir: str, path: str) -> Iterator[None]:
         raise LedgerShardError(f"{input_dir.rstrip('/')}/{path}: unreadable ledger shard ({exc})") from exc
 
 
-def ledger_columns(input_dir: str) -> set[str]:
-    """Column names present in any `*.parquet` shard under input_dir (read from the footers only)."""
+def ledger_footers(input_dir: str) -> tuple[set[str], int]:
+    """(column names present in any shard, total rows) of the `*.parquet` shards under input_dir.
+
+    Only the footers are read.
+    """
     folder = get_datafolder(input_dir)
     names: set[str] = set()
+    rows = 0
     for path in folder.list_files(glob_pattern="**/*.parquet", recursive=True):
         with folder.open(path, "rb") as f, _named(input_dir, path):
-            names.update(pq.ParquetFile(f).schema_arrow.names)
-    return names
+            shard = pq.ParquetFile(f)
+            names.update(shard.schema_arrow.names)
+            rows += shard.metadata.num_rows
+    return names, rows
 
 
 def prefetched(items: Iterator[T], *, depth: int = 2) -> Iterator[T]:

@@ -175,6 +175,10 @@ class Sketch:
             exact=np.empty(n, np.uint64),
         )
 
+    def __getitem__(self, rows: slice) -> Sketch:
+        """The rows `rows` (views)."""
+        return Sketch(self.signatures[rows], self.has_words[rows], self.numbers[rows], self.exact[rows])
+
     def put(self, rows: np.ndarray, part: Sketch) -> None:
         """Write `part` (one row per entry of `rows`) into these rows."""
         self.signatures[rows] = part.signatures
@@ -211,14 +215,20 @@ class MinHasher:
         self._probe = rng.integers(0, num_perm, size=(num_perm, 32), dtype=np.int64)
         self._band_mix = rng.integers(1, 2**63, size=self.rows, dtype=np.uint64) | np.uint64(1)
 
-    def sketch(self, texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> Sketch:
+    def sketch(
+        self,
+        texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray,
+        *,
+        out: Sketch | None = None,
+    ) -> Sketch:
         """Signatures, word presence, numbers hashes and exact keys of a batch (nulls are empty).
 
         ASCII texts are sketched straight from their bytes; the kernel flags the others, which then
-        go through polars' Unicode normalisation (`sketch_unicode`).
+        go through polars' Unicode normalisation (`sketch_unicode`). With `out` (one row per text,
+        e.g. views into larger arrays) the result is written there and returned.
         """
         texts = as_arrow(texts)
-        out, is_ascii = self._sketch_bytes(texts)
+        out, is_ascii = self._sketch_bytes(texts, out)
         if not is_ascii.all():
             other = np.flatnonzero(~is_ascii)
             out.put(other, self.sketch_unicode(take_texts(texts, other)))
@@ -226,16 +236,19 @@ class MinHasher:
 
     def sketch_ascii(self, texts: pa.Array) -> Sketch:
         """`sketch` of ASCII texts, straight from their bytes (ValueError for a non-ASCII text)."""
-        out, is_ascii = self._sketch_bytes(as_arrow(texts))
+        out, is_ascii = self._sketch_bytes(as_arrow(texts), None)
         if not is_ascii.all():
             raise ValueError(f"text {int(np.argmin(is_ascii))} is not ASCII")
         return out
 
-    def _sketch_bytes(self, texts: pa.Array) -> tuple[Sketch, np.ndarray]:
+    def _sketch_bytes(self, texts: pa.Array, out: Sketch | None) -> tuple[Sketch, np.ndarray]:
         """(sketch, is_ascii): the rows of non-ASCII texts are left unwritten."""
         data, offsets = utf8_buffers(texts)
         n = len(offsets) - 1
-        out = Sketch.allocate(n, self.num_perm)
+        if out is None:
+            out = Sketch.allocate(n, self.num_perm)
+        elif out.signatures.shape != (n, self.num_perm):
+            raise ValueError(f"out has {out.signatures.shape} signatures for {n} texts of {self.num_perm}")
         is_ascii = np.empty(n, np.bool_)
 
         def part(lo: int, hi: int) -> None:

@@ -10,8 +10,8 @@ import polars as pl
 import pyarrow as pa
 
 from tracekit.dedup.config import DedupConfig
-from tracekit.dedup.ledger_io import iter_ledger_batches, ledger_columns, prefetched
-from tracekit.dedup.minhash import MinHasher, near_duplicate_clusters
+from tracekit.dedup.ledger_io import iter_ledger_batches, ledger_footers, prefetched
+from tracekit.dedup.minhash import MinHasher, Sketch, near_duplicate_clusters
 from tracekit.dedup.ngrams import arrow_ints, exact_keys
 from tracekit.ledger.decision import DecisionStage
 
@@ -34,6 +34,8 @@ DEDUP_OUTPUT_SCHEMA = pa.schema(
 
 # prompt text held in prepared batches while the compiled kernels load (see DedupStage._collect)
 _HOLD_BYTES = 128 << 20
+
+_SKETCH_FIELDS = ("signatures", "has_words", "numbers", "exact")
 
 _INPUT_COLUMNS = [
     "trace_id",
@@ -61,12 +63,12 @@ class _Collected:
     completion_hash: list[np.ndarray] = field(default_factory=list)
     has_completion: list[np.ndarray] = field(default_factory=list)
     # one row per distinct raw prompt of each batch, in order of appearance (a prompt seen in two
-    # batches has two rows; `_distinct_prompts` joins rows by exact key at the end)
+    # batches has two rows; `_distinct_prompts` joins rows by exact key at the end): their exact
+    # keys, or (minhash) their sketches, written in place into arrays sized for the whole ledger
+    # (untouched memory costs nothing)
     rows: int = 0
     exact: list[np.ndarray] = field(default_factory=list)
-    signatures: list[np.ndarray] = field(default_factory=list)
-    has_words: list[np.ndarray] = field(default_factory=list)
-    numbers: list[np.ndarray] = field(default_factory=list)
+    sketched: Sketch | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,9 @@ class DedupStage(DecisionStage):
         c = _Collected()
         # completions are read only to compare them, or to measure them in ledgers written before
         # the completion_chars column; otherwise lengths come from the token or character counts
-        present = ledger_columns(self.input_dir)
+        present, total_rows = ledger_footers(self.input_dir)
+        if hasher is not None:
+            c.sketched = Sketch.allocate(total_rows, hasher.num_perm)
         read_completion = cfg.completions == "exact" or "completion_chars" not in present
         columns = [*_INPUT_COLUMNS, "completion"] if read_completion else _INPUT_COLUMNS
         batches = iter_ledger_batches(self.input_dir, columns=columns, batch_size=cfg.batch_size)
@@ -226,17 +230,19 @@ class DedupStage(DecisionStage):
     @staticmethod
     def _store(c: _Collected, b: _Batch, hasher: MinHasher | None) -> None:
         """Sketch (or key) the batch's distinct prompts as new rows; keep its traces' columns."""
+        m = len(b.texts)
         if hasher is not None:
-            sketch = hasher.sketch(b.texts)
-            c.exact.append(sketch.exact)
-            c.signatures.append(sketch.signatures)
-            c.has_words.append(sketch.has_words)
-            c.numbers.append(sketch.numbers)
+            if c.sketched is None or c.rows + m > len(c.sketched.exact):  # the ledger grew meanwhile
+                grown = Sketch.allocate(max(2 * c.rows, c.rows + m), hasher.num_perm)
+                for f in _SKETCH_FIELDS if c.sketched is not None else ():
+                    getattr(grown, f)[: c.rows] = getattr(c.sketched, f)[: c.rows]
+                c.sketched = grown
+            hasher.sketch(b.texts, out=c.sketched[c.rows : c.rows + m])
         else:
             c.exact.append(exact_keys(b.texts))
-        row = np.empty(len(b.texts), np.int64)
-        row[b.by_appearance] = np.arange(c.rows, c.rows + len(b.texts))
-        c.rows += len(b.texts)
+        row = np.empty(m, np.int64)
+        row[b.by_appearance] = np.arange(c.rows, c.rows + m)
+        c.rows += m
         c.prompt.append(row[b.inverse])
         c.trace_ids.append(b.trace_ids)
         c.prompt_ids.append(b.prompt_ids)
@@ -249,27 +255,23 @@ class DedupStage(DecisionStage):
     @staticmethod
     def _distinct_prompts(c: _Collected) -> _Prompts:
         """Join the collected prompt rows with equal exact keys into distinct prompts."""
-        keys = np.concatenate(c.exact)
+        sketched = c.sketched[: c.rows] if c.sketched is not None else None
+        keys = sketched.exact if sketched is not None else np.concatenate(c.exact)
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         by_appearance = np.argsort(first)
         index = np.empty(len(first), np.int64)
         index[by_appearance] = np.arange(len(first))
         of_trace = index[inverse][np.concatenate(c.prompt)]
-        if not c.signatures:
+        if sketched is None:
             return _Prompts(count=len(first), of_trace=of_trace)
-        firsts = first[by_appearance]
-        same = len(firsts) == len(keys)  # every row a new prompt: rows are already in order
-
-        def pick(parts: list[np.ndarray]) -> np.ndarray:
-            whole = np.concatenate(parts)
-            return whole if same else whole[firsts]
-
+        if len(first) < len(keys):  # else every row is a new prompt and rows are in order already
+            sketched = Sketch(**{f: getattr(sketched, f)[first[by_appearance]] for f in _SKETCH_FIELDS})
         return _Prompts(
             count=len(first),
             of_trace=of_trace,
-            signatures=pick(c.signatures),
-            has_words=pick(c.has_words),
-            numbers=pick(c.numbers),
+            signatures=sketched.signatures,
+            has_words=sketched.has_words,
+            numbers=sketched.numbers,
         )
 
     def _hasher(self) -> MinHasher | None:
