@@ -144,6 +144,7 @@ _FMIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
 _U8 = np.uint64(8)
 _U32 = np.uint64(32)
 _U33 = np.uint64(33)
+_U64 = np.uint64(64)
 # byte tables: lowercase (ASCII), word byte (ASCII letter/digit, or any byte of a multi-byte character)
 _LOWER = np.arange(256, dtype=np.uint8)
 _LOWER[65:91] += 32
@@ -156,6 +157,7 @@ _DIGIT[48:58] = True
 _SPACE = np.zeros(256, np.bool_)
 _SPACE[9:14] = _SPACE[32] = True  # what Unicode White_Space (regex \s) holds in ASCII
 _SPACE_U8 = _SPACE.astype(np.uint8)
+_WORD_LOWER = np.where(_WORD_BYTE, _LOWER, 0).astype(np.uint8)  # a word byte lowercased, else 0
 _EXACT_BYTE = _LOWER.copy()  # the byte written for the exact key: lowercase, whitespace as " "
 _EXACT_BYTE[_SPACE] = 32
 
@@ -210,25 +212,38 @@ def scan_ascii_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
     """Hash the words of an ASCII text `data[lo:hi]` into `out`; return the word count.
 
     Same words as `normalized_words` for ASCII: lowercase, `\\command` names removed, a word is a
-    run of letters and digits.
+    run of letters and digits. Each word is hashed as it is scanned, with `hash_bytes`' result.
     """
     n = 0
     i = lo
     while i < hi:
-        c = data[i]
-        if c == 92 and i + 1 < hi and _LETTER[data[i + 1]]:  # backslash + LaTeX command name
+        v = _WORD_LOWER[data[i]]
+        if v != 0:  # a word starts: pack its lowercase bytes 8 to a block, as hash_bytes does
+            start = i
+            h = _SEED
+            acc = np.uint64(0)
+            shift = np.uint64(0)
+            while True:
+                acc |= np.uint64(v) << shift
+                shift += _U8
+                if shift == _U64:
+                    h = _mix_block(h, acc)
+                    acc = np.uint64(0)
+                    shift = np.uint64(0)
+                i += 1
+                if i >= hi:
+                    break
+                v = _WORD_LOWER[data[i]]
+                if v == 0:
+                    break
+            out[n] = fmix64(_mix_block(_mix_block(h, acc), np.uint64(i - start)))
+            n += 1
+        elif data[i] == 92 and i + 1 < hi and _LETTER[data[i + 1]]:  # backslash + LaTeX command name
             i += 1
             while i < hi and _LETTER[data[i]]:
                 i += 1
-            continue
-        if _WORD_BYTE[c]:
-            start = i
-            while i < hi and _WORD_BYTE[data[i]]:
-                i += 1
-            out[n] = hash_bytes(data, start, i)
-            n += 1
-            continue
-        i += 1
+        else:
+            i += 1
     return n
 
 
