@@ -93,9 +93,8 @@ class _Prompts:
 
     count: int
     of_trace: np.ndarray  # per trace: distinct-prompt index
-    signatures: np.ndarray | None = None  # per distinct prompt (minhash only)
-    has_words: np.ndarray | None = None
-    numbers: np.ndarray | None = None
+    rows: np.ndarray  # per distinct prompt: its first row (ascending)
+    sketched: Sketch | None = None  # per row (minhash only)
 
 
 class DedupStage(DecisionStage):
@@ -262,17 +261,7 @@ class DedupStage(DecisionStage):
         index = np.empty(len(first), np.int64)
         index[by_appearance] = np.arange(len(first))
         of_trace = index[inverse][np.concatenate(c.prompt)]
-        if sketched is None:
-            return _Prompts(count=len(first), of_trace=of_trace)
-        if len(first) < len(keys):  # else every row is a new prompt and rows are in order already
-            sketched = Sketch(**{f: getattr(sketched, f)[first[by_appearance]] for f in _SKETCH_FIELDS})
-        return _Prompts(
-            count=len(first),
-            of_trace=of_trace,
-            signatures=sketched.signatures,
-            has_words=sketched.has_words,
-            numbers=sketched.numbers,
-        )
+        return _Prompts(count=len(first), of_trace=of_trace, rows=first[by_appearance], sketched=sketched)
 
     def _hasher(self) -> MinHasher | None:
         if self.config.prompts != "minhash":
@@ -377,24 +366,30 @@ class DedupStage(DecisionStage):
         )
 
     def _near_duplicate_clusters(self, prompts: _Prompts) -> np.ndarray:
-        """Cluster index per distinct prompt: LSH candidates verified by similarity and numbers."""
+        """Cluster index per distinct prompt: LSH candidates verified by similarity and numbers.
+
+        LSH runs over the rows in place (no copy of the signatures); only each prompt's first row
+        takes part, and a cluster's label is its smallest row, the first row of a prompt.
+        """
         m = self.config.minhash
         hasher = self._hasher()
-        assert hasher is not None
-        assert (
-            prompts.signatures is not None and prompts.has_words is not None and prompts.numbers is not None
-        )
+        assert hasher is not None and prompts.sketched is not None
+        sk = prompts.sketched
+        eligible = np.zeros(len(sk.exact), np.bool_)
+        eligible[prompts.rows] = sk.has_words[prompts.rows]
         labels, candidates, links = near_duplicate_clusters(
             hasher,
-            signatures=prompts.signatures,
-            has_words=prompts.has_words,
-            numbers=prompts.numbers,
+            signatures=sk.signatures,
+            has_words=eligible,
+            numbers=sk.numbers,
             threshold=m.threshold,
             numbers_must_match=m.numbers_must_match,
         )
         self.stat_update("near_duplicate_candidates", value=candidates)
         self.stat_update("near_duplicate_links", value=links)
-        return labels
+        prompt_of_row = np.full(len(sk.exact), -1, np.int64)
+        prompt_of_row[prompts.rows] = np.arange(prompts.count)
+        return prompt_of_row[labels[prompts.rows]]
 
 
 def connected_components(n: int, pairs: np.ndarray) -> np.ndarray:
