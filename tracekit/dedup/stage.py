@@ -119,9 +119,12 @@ class DedupStage(DecisionStage):
     2. completions: among the survivors, identical completions (stripped) keep only the best.
     3. max_per_prompt: in each prompt cluster the k best survivors stay.
 
-    It holds only hashes and signatures in memory (about 4 * num_perm bytes per distinct prompt and
-    ~100 bytes per trace) and shares no state beyond files, so it runs as a datatrove step with
-    tasks=1 on any executor (local, Slurm, Ray); with more tasks only rank 0 works.
+    It holds hashes and signatures in memory, not texts: about 4 * num_perm bytes per distinct
+    prompt of each batch (a prompt whose samples span two batches counts twice) and ~100 bytes per
+    trace. The one exception: while numba loads its compiled kernels (about 0.5 s), batches are
+    prepared ahead and their prompt texts held, at most 128 MB. It shares no state beyond files,
+    so it runs as a datatrove step with tasks=1 on any executor (local, Slurm, Ray); with more
+    tasks only rank 0 works.
 
     Example:
         >>> from datatrove.executor import LocalPipelineExecutor
