@@ -34,6 +34,9 @@ DEDUP_OUTPUT_SCHEMA = pa.schema(
 
 # prompt text held in prepared batches while the compiled kernels load (see DedupStage._collect)
 _HOLD_BYTES = 128 << 20
+# sketch rows first reserved (2 GB of signatures at 128 permutations), then grown by doubling: a
+# ledger of 50M traces would otherwise reserve 25 GB that its distinct prompts never fill
+_FIRST_ROWS = 1 << 22
 
 _SKETCH_FIELDS = ("signatures", "has_words", "numbers", "exact")
 
@@ -160,8 +163,8 @@ class DedupStage(DecisionStage):
         # completions are read only to compare them, or to measure them in ledgers written before
         # the completion_chars column; otherwise lengths come from the token or character counts
         present, total_rows = ledger_footers(self.input_dir)
-        if hasher is not None:
-            c.sketched = Sketch.allocate(total_rows, hasher.num_perm)
+        if hasher is not None:  # virtual memory: pages are backed only when sketches fill them
+            c.sketched = Sketch.allocate(min(total_rows, _FIRST_ROWS), hasher.num_perm)
         read_completion = cfg.completions == "exact" or "completion_chars" not in present
         columns = [*_INPUT_COLUMNS, "completion"] if read_completion else _INPUT_COLUMNS
         batches = iter_ledger_batches(self.input_dir, columns=columns, batch_size=cfg.batch_size)
