@@ -222,10 +222,11 @@ def test_runs_through_local_executor(tmp_path: Path) -> None:
 
 def _pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
     """Swap every numba-compiled function of the dedup modules for its Python source."""
+    import tracekit.dedup.kernels as kn
     import tracekit.dedup.minhash as mh
     import tracekit.dedup.ngrams as ng
 
-    for mod in (ng, mh):
+    for mod in (kn, ng, mh):
         for name, obj in list(vars(mod).items()):
             if hasattr(obj, "py_func"):
                 monkeypatch.setattr(mod, name, obj.py_func)
@@ -279,6 +280,7 @@ def test_ascii_fast_path_matches_unicode_normalisation() -> None:
         "  MiXeD case\n\nand 1..2 numbers 10 ",
         "ab",
         "",
+        "x2y3.5z .5 7.x8 12.34.56 3. a1.b 1.5x3 \\frac12 \\x2 q9.25",  # numbers inside and across words
     ]
     h = MinHasher(num_perm=64, bands=8, ngram=3)
     fast = h.sketch_ascii(pa.array(texts, pa.large_string()))

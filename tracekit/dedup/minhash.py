@@ -1,7 +1,7 @@
 """MinHash signatures over word n-grams computed straight from UTF-8 bytes, and LSH clustering.
 
 `MinHasher.sketch` runs one compiled loop (numba) per batch: for each ASCII text it hashes the
-normalised words (`scan_ascii_words`), the numbers and the exact-duplicate key, forms the word
+normalised words (`tracekit.dedup.kernels.scan_ascii_words`), the numbers and the exact-duplicate key, forms the word
 n-grams and takes the signature; no list of words or n-grams is materialised. Texts with non-ASCII
 characters go through polars' Unicode normalisation first (NFKC, lowercase, CJK characters as words,
 see `tracekit.dedup.ngrams`) and then through the same hashing, so both paths agree on ASCII text.
@@ -43,18 +43,18 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from tracekit.dedup.kernels import (
+    flatten_forest,
+    lsh_link,
+    merge_forest,
+    sketch_ascii_rows,
+    sketch_split_rows,
+)
 from tracekit.dedup.ngrams import (
     NUMBER_PATTERN,
     as_arrow,
-    compiled,
-    fmix64,
     nfkc,
     normalized_words,
-    scan_ascii_numbers,
-    scan_ascii_words,
-    scan_exact_key,
-    scan_split_numbers,
-    scan_split_words,
     take_texts,
     unicode_exact_keys,
     utf8_buffers,
@@ -63,97 +63,6 @@ from tracekit.dedup.ngrams import (
 # each n-gram is hashed into this many bins: with ~60 n-grams (a typical prompt) in 128 bins, 17%
 # of the bins stay empty instead of 64%, and filling them (densification) was most of the work
 _COPIES = 4
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) for n-gram mixing
-_U32 = np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
-
-
-@compiled
-def _signature_row(words, nw, ngram, keys, probe, vals, filled, todo, out):  # type: ignore[no-untyped-def]
-    """One-permutation MinHash of the word n-grams of `words[:nw]` into `out` (all max if nw == 0).
-
-    Each n-gram is hashed once per entry of `keys` (its copies); each copy lands in a bin. A text
-    with fewer than `ngram` words (but at least one) has one n-gram: all its words. `probe` holds
-    each bin's probe sequence for densification; `vals`, `filled`, `todo` are scratch.
-    """
-    bins = out.shape[0]
-    if nw == 0:
-        for p in range(bins):
-            out[p] = np.uint32(0xFFFFFFFF)
-        return
-    for p in range(bins):
-        vals[p] = np.uint32(0xFFFFFFFF)
-        filled[p] = False
-    count = nw - ngram + 1 if nw >= ngram else 1
-    width = ngram if nw >= ngram else nw
-    short = np.uint64(0) if nw >= ngram else np.uint64(nw)
-    for i in range(count):
-        acc = words[i]
-        for j in range(1, width):
-            acc = acc * _MIX + words[i + j]
-        acc ^= short
-        for c in range(len(keys)):
-            h = fmix64(acc ^ keys[c])
-            b = np.int64(((h >> _U32) * np.uint64(bins)) >> _U32)
-            vals[b] = min(vals[b], np.uint32(h & _LOW32))
-            filled[b] = True
-    # optimal densification, one probe round at a time over the bins still empty (branch-free)
-    m = 0
-    for p in range(bins):
-        out[p] = vals[p]
-        todo[m] = p
-        m += not filled[p]
-    rounds = probe.shape[1]
-    t = 0
-    while m > 0:
-        q = 0
-        for r in range(m):
-            p = todo[r]
-            src = probe[p, t] if t < rounds else (p + t - rounds + 1) % bins
-            out[p] = vals[src]
-            todo[q] = p
-            q += not filled[src]
-        m = q
-        t += 1
-
-
-@compiled
-def _sketch_ascii(data, offsets, ngram, keys, probe, sig, has_words, numbers, exact, is_ascii):  # type: ignore[no-untyped-def]
-    """Sketch each ASCII text; a text with a byte >= 128 is skipped with `is_ascii` false."""
-    n = len(offsets) - 1
-    longest = 0
-    for k in range(n):
-        longest = max(longest, offsets[k + 1] - offsets[k])
-    words = np.empty(longest // 2 + 2, np.uint64)
-    scratch = np.empty((longest // 8 + 2) * 8, np.uint8)
-    vals = np.empty(sig.shape[1], np.uint32)
-    filled = np.empty(sig.shape[1], np.bool_)
-    todo = np.empty(sig.shape[1], np.int64)
-    for k in range(n):
-        lo, hi = offsets[k], offsets[k + 1]
-        exact[k], is_ascii[k] = scan_exact_key(data, lo, hi, scratch)
-        if not is_ascii[k]:
-            continue
-        nw = scan_ascii_words(data, lo, hi, words)
-        numbers[k] = scan_ascii_numbers(data, lo, hi)
-        has_words[k] = nw > 0
-        _signature_row(words, nw, ngram, keys, probe, vals, filled, todo, sig[k])
-
-
-@compiled
-def _sketch_split(wdata, woffsets, ndata, noffsets, ngram, keys, probe, sig, has_words, numbers):  # type: ignore[no-untyped-def]
-    longest = 0
-    for k in range(len(woffsets) - 1):
-        longest = max(longest, woffsets[k + 1] - woffsets[k])
-    words = np.empty(longest // 2 + 2, np.uint64)
-    vals = np.empty(sig.shape[1], np.uint32)
-    filled = np.empty(sig.shape[1], np.bool_)
-    todo = np.empty(sig.shape[1], np.int64)
-    for k in range(len(woffsets) - 1):
-        nw = scan_split_words(wdata, woffsets[k], woffsets[k + 1], words)
-        has_words[k] = nw > 0
-        numbers[k] = scan_split_numbers(ndata, noffsets[k], noffsets[k + 1])
-        _signature_row(words, nw, ngram, keys, probe, vals, filled, todo, sig[k])
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +161,7 @@ class MinHasher:
         is_ascii = np.empty(n, np.bool_)
 
         def part(lo: int, hi: int) -> None:
-            _sketch_ascii(
+            sketch_ascii_rows(
                 data, offsets[lo : hi + 1], self.ngram, self._keys, self._probe,
                 out.signatures[lo:hi], out.has_words[lo:hi], out.numbers[lo:hi], out.exact[lo:hi],
                 is_ascii[lo:hi],
@@ -279,7 +188,7 @@ class MinHasher:
         out = Sketch.allocate(len(texts), self.num_perm)
 
         def part(lo: int, hi: int) -> None:
-            _sketch_split(
+            sketch_split_rows(
                 wdata, woffsets[lo : hi + 1], ndata, noffsets[lo : hi + 1], self.ngram, self._keys, self._probe,
                 out.signatures[lo:hi], out.has_words[lo:hi], out.numbers[lo:hi],
             )  # fmt: skip
@@ -315,105 +224,6 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     if threads not in _POOLS:
         _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tracekit-minhash")
     return _POOLS[threads]
-
-
-@compiled
-def _find(parent, x):  # type: ignore[no-untyped-def]
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:  # path compression
-        nxt = parent[x]
-        parent[x] = root
-        x = nxt
-    return root
-
-
-@compiled
-def _lsh_kernel(
-    sig, eligible, numbers, band_mix, bands, first, last, threshold, check_numbers, window, parent
-):  # type: ignore[no-untyped-def]
-    """Link the verified candidate pairs of bands first..last-1 in `parent`; return the candidates."""
-    n, perms = sig.shape
-    rows = perms // bands
-    size = 1
-    while size < 2 * n:
-        size *= 2
-    mask = np.uint64(size - 1)
-    # band keys, one contiguous row per band
-    band_keys = np.empty((last - first, n), np.uint64)
-    for i in range(n):
-        for band in range(first, last):
-            key = np.uint64(band) * _MIX
-            for r in range(rows):
-                key += np.uint64(sig[i, band * rows + r]) * band_mix[r]
-            band_keys[band - first, i] = key
-    keys = band_keys.view(np.int64)
-    table = np.empty((size, 3), np.int64)  # key, first row, last row: one cache line per probe
-    prev = np.empty(n, np.int64)
-    candidates = 0
-    for b in range(last - first):
-        table[:, 1] = -1
-        for i in range(n):
-            if not eligible[i]:
-                continue
-            key = keys[b, i]
-            slot = (fmix64(band_keys[b, i]) >> _U32) & mask
-            while table[slot, 1] >= 0 and table[slot, 0] != key:
-                slot = (slot + np.uint64(1)) & mask
-            if table[slot, 1] < 0:  # first row of its bucket
-                table[slot, 0] = key
-                table[slot, 1] = i
-                table[slot, 2] = i
-                prev[i] = -1
-                continue
-            # pair i with the bucket's first row and with the `window` rows before it
-            head = table[slot, 1]
-            j = table[slot, 2]
-            prev[i] = j
-            table[slot, 2] = i
-            steps = 0
-            while True:
-                candidates += 1
-                ri, rj = _find(parent, i), _find(parent, j)
-                if ri != rj:  # not yet in one cluster: verify the pair
-                    ok = not check_numbers or numbers[i] == numbers[j]
-                    if ok:
-                        eq = 0
-                        for p in range(perms):
-                            eq += sig[i, p] == sig[j, p]
-                        ok = eq / perms >= threshold
-                    if ok:
-                        if ri < rj:
-                            parent[rj] = ri
-                        else:
-                            parent[ri] = rj
-                if j == head:
-                    break
-                steps += 1
-                j = prev[j] if steps < window else head
-    return candidates
-
-
-@compiled
-def _merge_forest(parent, other):  # type: ignore[no-untyped-def]
-    """Join into `parent` the links of the union-find forest `other`."""
-    for i in range(len(parent)):
-        ri, rj = _find(parent, i), _find(parent, _find(other, i))
-        if ri < rj:
-            parent[rj] = ri
-        elif rj < ri:
-            parent[ri] = rj
-
-
-@compiled
-def _flatten(parent):  # type: ignore[no-untyped-def]
-    """Point every node at its root; return the number of nodes that are not roots."""
-    merges = 0
-    for i in range(len(parent)):
-        parent[i] = _find(parent, i)
-        merges += parent[i] != i
-    return merges
 
 
 def near_duplicate_clusters(
@@ -455,7 +265,7 @@ def near_duplicate_clusters(
 
     def run(k: int) -> int:
         return int(
-            _lsh_kernel(
+            lsh_link(
                 signatures,
                 has_words,
                 numbers,
@@ -472,5 +282,5 @@ def near_duplicate_clusters(
 
     candidates = run(0) if shares == 1 else sum(_pool(hasher.threads).map(run, range(shares)))
     for other in forests[1:]:
-        _merge_forest(parent, other)
-    return parent, candidates, int(_flatten(parent))
+        merge_forest(parent, other)
+    return parent, candidates, int(flatten_forest(parent))
