@@ -204,6 +204,7 @@ class MinHasher:
             self, signatures=sketch.signatures, has_words=sketch.has_words, numbers=sketch.numbers,
             threshold=0.5, numbers_must_match=True,
         )  # fmt: skip
+        merge_forest(np.arange(2, dtype=np.int64), np.arange(2, dtype=np.int64))  # tiny inputs use one forest
 
     def signatures(self, texts: Sequence[str | None] | pl.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
         """(len(texts), num_perm) uint32; an empty text gets the all-max signature."""
