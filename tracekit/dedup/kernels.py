@@ -96,7 +96,7 @@ def scan_ascii_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
     Same words as `normalized_words` for ASCII: lowercase, `\\command` names removed, a word is a
     run of letters and digits. Each word is hashed as it is scanned, with `hash_bytes`' result.
     `numbers` is the order-free hash of the multiset of numbers (`\\d+(?:\\.\\d+)?`, 0: none), the
-    same as `scan_split_numbers` gives for the numbers joined with spaces: a number is a digit run
+    same as `sketch_split_rows` gives for the numbers joined with spaces: a number is a digit run
     inside a word, and one that ends its word takes a `.digits` that follows.
     """
     n = 0
@@ -202,22 +202,6 @@ def scan_split_words(data, lo, hi, out):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def scan_split_numbers(data, lo, hi):  # type: ignore[no-untyped-def]
-    """Order-free hash of the multiset of numbers already extracted and joined with spaces (0: none)."""
-    acc = np.uint64(0)
-    i = lo
-    while i < hi:
-        if data[i] == 32:
-            i += 1
-            continue
-        start = i
-        while i < hi and data[i] != 32:
-            i += 1
-        acc += fmix64(hash_bytes(data, start, i))
-    return acc
-
-
-@compiled
 def exact_keys_ascii(data, offsets, rows, out):  # type: ignore[no-untyped-def]
     longest = 0
     for k in range(len(rows)):
@@ -309,17 +293,25 @@ def sketch_ascii_rows(data, offsets, ngram, keys, probe, sig, has_words, numbers
 
 @compiled
 def sketch_split_rows(wdata, woffsets, ndata, noffsets, ngram, keys, probe, sig, has_words, numbers):  # type: ignore[no-untyped-def]
+    """Sketch texts given as normalised words and as numbers, each joined with spaces.
+
+    The numbers hash is order-free: the sum of `fmix64` of each number's `hash_bytes`.
+    """
     longest = 0
     for k in range(len(woffsets) - 1):
-        longest = max(longest, woffsets[k + 1] - woffsets[k])
+        longest = max(longest, woffsets[k + 1] - woffsets[k], noffsets[k + 1] - noffsets[k])
     words = np.empty(longest // 2 + 2, np.uint64)
+    nums = np.empty(longest // 2 + 2, np.uint64)
     vals = np.empty(sig.shape[1], np.uint32)
     filled = np.empty(sig.shape[1], np.bool_)
     todo = np.empty(sig.shape[1], np.int64)
     for k in range(len(woffsets) - 1):
         nw = scan_split_words(wdata, woffsets[k], woffsets[k + 1], words)
         has_words[k] = nw > 0
-        numbers[k] = scan_split_numbers(ndata, noffsets[k], noffsets[k + 1])
+        acc = np.uint64(0)
+        for t in range(scan_split_words(ndata, noffsets[k], noffsets[k + 1], nums)):
+            acc += fmix64(nums[t])
+        numbers[k] = acc
         signature_row(words, nw, ngram, keys, probe, vals, filled, todo, sig[k])
 
 
