@@ -1,8 +1,9 @@
 """MinHash signatures over word n-grams computed straight from UTF-8 bytes, and LSH clustering.
 
-`MinHasher.sketch` runs one compiled loop (numba) per batch: for each ASCII text it hashes the
-normalised words (`tracekit.dedup.kernels.scan_ascii_words`), the numbers and the exact-duplicate key, forms the word
-n-grams and takes the signature; no list of words or n-grams is materialised. Texts with non-ASCII
+`MinHasher.sketch` runs one compiled loop (numba, `tracekit.dedup.kernels`) per batch: for each
+ASCII text it hashes the normalised words and their numbers (`scan_ascii_words`) and the
+exact-duplicate key, forms the word n-grams and takes the signature; no list of words or n-grams
+is materialised. Texts with non-ASCII
 characters go through polars' Unicode normalisation first (NFKC, lowercase, CJK characters as words,
 see `tracekit.dedup.ngrams`) and then through the same hashing, so both paths agree on ASCII text.
 A batch is split by bytes over `threads` threads (the loops release the GIL).
@@ -37,7 +38,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
@@ -83,6 +84,13 @@ class Sketch:
             numbers=np.empty(n, np.uint64),
             exact=np.empty(n, np.uint64),
         )
+
+    def grown(self, capacity: int, *, keep: int) -> Sketch:
+        """A copy with room for `capacity` texts, holding this sketch's first `keep` rows."""
+        bigger = Sketch.allocate(capacity, self.signatures.shape[1])
+        for f in fields(self):
+            getattr(bigger, f.name)[:keep] = getattr(self, f.name)[:keep]
+        return bigger
 
     def __getitem__(self, rows: slice) -> Sketch:
         """The rows `rows` (views)."""

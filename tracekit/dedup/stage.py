@@ -38,8 +38,6 @@ _HOLD_BYTES = 128 << 20
 # ledger of 50M traces would otherwise reserve 25 GB that its distinct prompts never fill
 _FIRST_ROWS = 1 << 22
 
-_SKETCH_FIELDS = ("signatures", "has_words", "numbers", "exact")
-
 _INPUT_COLUMNS = [
     "trace_id",
     "prompt_id",
@@ -237,11 +235,9 @@ class DedupStage(DecisionStage):
         """Sketch (or key) the batch's distinct prompts as new rows; keep its traces' columns."""
         m = len(b.texts)
         if hasher is not None:
-            if c.sketched is None or c.rows + m > len(c.sketched.exact):  # the ledger grew meanwhile
-                grown = Sketch.allocate(max(2 * c.rows, c.rows + m), hasher.num_perm)
-                for f in _SKETCH_FIELDS if c.sketched is not None else ():
-                    getattr(grown, f)[: c.rows] = getattr(c.sketched, f)[: c.rows]
-                c.sketched = grown
+            assert c.sketched is not None  # allocated by _collect
+            if c.rows + m > len(c.sketched.exact):  # more rows than the footers said, or than reserved
+                c.sketched = c.sketched.grown(max(2 * c.rows, c.rows + m), keep=c.rows)
             hasher.sketch(b.texts, out=c.sketched[c.rows : c.rows + m])
         else:
             c.exact.append(exact_keys(b.texts))
