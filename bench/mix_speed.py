@@ -84,6 +84,7 @@ def run_tracekit(traces: str, decisions: str, out: str, total: int) -> dict:
         input_dir=traces,
         decision_paths=[decisions],
         output_path=out,
+        shortfall_path=out.removesuffix(".parquet") + ".shortfall.json",
     )
     table, shortfall = step.decide()
     step._write(table, shortfall)

@@ -1,4 +1,4 @@
-"""The committed JSON Schemas match the models (regenerate with `python -m tracekit.schemas`)."""
+"""The committed JSON Schemas match the models (regenerate with `python -m tracekit.recipe.schemas`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import json
 import pyarrow.parquet as pq
 
 from tests.conftest import REPO
+from tracekit.recipe.schemas import render
 from tracekit.record import LEDGER_COLUMNS
-from tracekit.schemas import render
 
 
 def test_committed_schemas_are_current() -> None:
     for name, text in render().items():
         committed = (REPO / "schemas" / name).read_text()
-        assert committed == text, f"schemas/{name} is stale: run `python -m tracekit.schemas`"
+        assert committed == text, f"schemas/{name} is stale: run `python -m tracekit.recipe.schemas`"
 
 
 def test_trace_schema_lists_every_ledger_column() -> None:

@@ -20,8 +20,8 @@ def _err(msg: str) -> None:
 
 
 def _load(recipe: str) -> Any:
-    from tracekit.checks import check_sources
     from tracekit.recipe import RecipeError, load_recipe
+    from tracekit.recipe.checks import check_sources
 
     try:
         loaded = load_recipe(recipe)
@@ -42,8 +42,8 @@ def _load(recipe: str) -> Any:
 def cmd_validate(args: argparse.Namespace) -> int:
     import yaml
 
-    from tracekit.checks import first_prompt
-    from tracekit.engine import resolved_recipe
+    from tracekit.engine.output import resolved_recipe
+    from tracekit.engine.preview import first_prompt
 
     loaded = _load(args.recipe)
     if loaded is None:
@@ -67,7 +67,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for m in msgs:
             print(f"[{m['role']}]\n{m['content']}\n")
     if args.estimate:
-        from tracekit.teachers.estimate import estimate_recipe, format_estimate
+        from tracekit.engine.preview import estimate_recipe
+        from tracekit.teachers.estimate import format_estimate
 
         try:
             print(format_estimate(estimate_recipe(loaded, n=args.estimate)))
@@ -127,31 +128,39 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from tracekit.engine import OutputConflict, prepare_output, stage_names
-    from tracekit.lifeline import OutputLock
-    from tracekit.progress import LiveDisplay
-    from tracekit.runner import read_error
+    from tracekit.engine import process
+    from tracekit.engine.lifeline import OutputLock
+    from tracekit.engine.output import OutputConflict, prepare_output
+    from tracekit.engine.plan import layout_of, stage_names
+    from tracekit.engine.progress import LiveDisplay
+    from tracekit.engine.resample import wants_resample
     from tracekit.stats.report import final_table
 
     loaded = _load(args.recipe)
     if loaded is None:
+        return EXIT_BAD_INPUT
+    if args.no_wait and wants_resample(loaded):
+        _err(
+            f"{args.recipe}: --no-wait cannot be used with mix `fill: resample`: each resample round is "
+            "planned from the mix before it, so the build waits for its jobs (run it in tmux or as a job)"
+        )
         return EXIT_BAD_INPUT
     try:
         out = prepare_output(loaded, overwrite=args.overwrite)
     except OutputConflict as e:
         _err(str(e))
         return EXIT_BAD_INPUT
+    layout = layout_of(loaded)
     stages = stage_names(loaded)
     console = Console(stderr=True)
     console.print(f"[bold]building[/] {loaded.recipe.name} -> {out.resolve()}")
     t0 = time.monotonic()
-    log = out / "logs" / "build.log"
+    log = layout.build_log
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "tracekit.runner", str(loaded.file)] + (["--strict"] if args.strict else [])
-    cmd += ["--no-wait"] if args.no_wait else []
+    cmd = process.command(loaded.file, strict=args.strict, no_wait=args.no_wait)
     expected = _expected_prompts(loaded)
-    with OutputLock(out), open(log, "a") as logf, LiveDisplay(out / "logs" / "progress", stages, expected):
-        # the build runs in its own process group (see tracekit/runner.py); its logs go to build.log
+    with OutputLock(layout.build_lock), open(log, "a") as logf, LiveDisplay(layout.progress, stages, expected):
+        # the build runs in its own process group (see tracekit/engine/process.py); its logs go to build.log
         proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True)
         try:
             rc = _wait(proc)
@@ -160,22 +169,22 @@ def cmd_build(args: argparse.Namespace) -> int:
             _err(f"interrupted; run the same command again to resume ({out})")
             return 130
     if rc != 0:
-        msg = read_error(out) or f"the build process exited with status {rc}"
-        _err(f"build failed: {msg}\n  details: {log} and {out / 'logs'}/<stage>/logs/")
+        msg = process.read_error(layout) or f"the build process exited with status {rc}"
+        _err(f"build failed: {msg}\n  details: {log} and {layout.logs}/<stage>/logs/")
         return 1
     if args.no_wait and loaded.recipe.executor.kind == "slurm":
         console.print(f"submitted to Slurm; follow it with `tracekit status {out}`")
         return 0
     console.print(final_table(out, seconds=time.monotonic() - t0))
-    from tracekit.mix.stage import shortfall_table
+    from tracekit.mix.stage import read_shortfall, shortfall_table
 
-    if (quotas := shortfall_table(out)) is not None:
+    if (quotas := shortfall_table(read_shortfall(layout.shortfall))) is not None:
         console.print(quotas)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tracekit.status import print_status
+    from tracekit.engine.status import print_status
 
     return print_status(Path(args.out))
 

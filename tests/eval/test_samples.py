@@ -263,7 +263,7 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
 
 
 def test_overlap_with_a_training_build_warns(tmp_path: Path) -> None:
-    from tracekit.ledger.writer import ParquetShardWriter
+    from tracekit.ledger.parquet import ParquetShardWriter
     from tracekit.record import LEDGER_SCHEMA, empty_record, prompt_id
 
     aime = [json.loads(x) for x in (BENCH_DIR / "aime25.jsonl").read_text().splitlines()][:3]

@@ -23,6 +23,7 @@ def mix(tmp: Path, cfg: dict, *, decisions: list[str] | None = None, name: str =
         input_dir=str(tmp / "traces"),
         decision_paths=decisions or [],
         output_path=str(out),
+        shortfall_path=str(tmp / f"{name}.shortfall.json"),
     )
     LocalPipelineExecutor([step], tasks=1, logging_dir=str(tmp / f"logs-{name}")).run()
     return pl.read_parquet(out)
@@ -74,7 +75,7 @@ def test_exact_quota_per_bucket_and_first_bucket_wins(ledger: Path) -> None:
     assert all(t.startswith("m2-") for t in math_ids)
     assert df.filter(pl.col("drop_reason") == "mix_over_quota").height == 50
     assert "dropped-before" not in df["trace_id"].to_list()  # already dropped: not competing
-    sf = {r["bucket"]: r for r in read_shortfall(ledger / "mix.parquet") or []}
+    sf = {r["bucket"]: r for r in read_shortfall(ledger / "mix.shortfall.json") or []}
     assert sf["math"] == {"bucket": "math", "requested": 500, "available": 40, "selected": 40, "short": 460}
     assert sf["correct"]["short"] == 0 and sf["general"]["short"] == 0
 
@@ -107,7 +108,7 @@ def test_prompts_are_spread_before_second_samples_and_capped(ledger: Path) -> No
     df = mix(ledger, cfg, name="cap")
     assert selected(df).height == 100  # 50 prompts x 2
     assert df.filter(pl.col("drop_reason") == "mix_max_per_prompt").height == 100
-    assert read_shortfall(ledger / "cap.parquet") == [
+    assert read_shortfall(ledger / "cap.shortfall.json") == [
         {"bucket": "r", "requested": 150, "available": 100, "selected": 100, "short": 50}
     ]
 
@@ -153,6 +154,7 @@ def test_bad_predicate_names_the_bucket(ledger: Path) -> None:
         input_dir=str(ledger / "traces"),
         decision_paths=[],
         output_path=str(ledger / "x.parquet"),
+        shortfall_path=str(ledger / "x.shortfall.json"),
     )
     with pytest.raises(ValueError, match="oops"):
         step.decide()

@@ -4,6 +4,7 @@ head node, each started once per test session and always torn down; recipes that
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, read_dataset, read_ledger, run_cli
 
 PIPELINES = REPO / "pipelines"
 
@@ -32,16 +33,59 @@ def _absolute_paths(node: object) -> None:
             _absolute_paths(value)
 
 
-def variant_recipe(name: str, dest: Path, *, out: Path, **executor: object) -> Path:
-    """pipelines/NAME.yaml copied to dest with `output: out`, absolute source paths and executor overrides."""
+def variant_recipe(
+    name: str, dest: Path, *, out: Path, resample: bool = False, **executor: object
+) -> Path:
+    """pipelines/NAME.yaml copied to dest with `output: out`, absolute source paths and executor overrides.
+
+    `resample=True`: the recipe samples too little at first and fills its math quota with
+    `mix: {fill: resample}`: 10 prompts, one generation each, for a quota of 30 correct traces, so
+    the build runs two rounds (20, then 40 prompts). Decontamination is left out (one job less per round).
+    """
     recipe = yaml.safe_load((PIPELINES / f"{name}.yaml").read_text())
     recipe["output"] = str(out)
     _absolute_paths(recipe)
     recipe["executor"].update(executor)
+    if resample:
+        recipe["sources"][0]["limit"] = 10
+        recipe["teacher"]["max_generations"] = 1
+        recipe.pop("decontaminate")
+        recipe["mix"].update(fill="resample", max_rounds=3)
+        recipe["mix"]["buckets"][0]["count"] = 30
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
+
+
+RESAMPLE_ROUNDS = [20, 40]  # toy-math's limit in each round of the resample variant
+
+
+@pytest.fixture(scope="session")
+def local_resample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The resample variant of the quickstart built locally (the reference for the clusters)."""
+    tmp = tmp_path_factory.mktemp("local-resample")
+    recipe = variant_recipe("quickstart", tmp / "recipe", out=tmp / "out", resample=True)
+    r = run_cli("build", str(recipe), cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    return tmp / "out"
+
+
+def assert_same_resampled_build(out: Path, local: Path) -> None:
+    """`out` ran the local build's resample rounds and holds its rows, row for row."""
+    from tracekit.engine.layout import BuildLayout
+
+    rounds = json.loads(BuildLayout(out).resample_log.read_text())
+    assert [r["limits"]["toy-math"] for r in rounds] == RESAMPLE_ROUNDS
+    assert rounds == json.loads(BuildLayout(local).resample_log.read_text())
+    stages = [s["name"] for s in json.loads(BuildLayout(out).stages_file.read_text())["stages"]]
+    assert stages == [
+        "sample", "dedup", "mix", "sample-r1", "dedup-r1", "mix-r1", "sample-r2", "dedup-r2", "mix-r2", "finalize"
+    ]
+    assert read_ledger(out) == read_ledger(local)
+    dataset = read_dataset(out)
+    assert dataset == read_dataset(local)
+    assert sum(1 for r in dataset if r["bucket"] == "math") == 30  # the quota is met, not the first pass's share
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ def test_variant_is_the_quickstart_recipe_with_another_executor(kind: str) -> No
 def test_executor_without_kind_is_local_and_unknown_options_are_refused(tmp_path) -> None:
     from pydantic import TypeAdapter, ValidationError
 
-    from tracekit.executor_config import ExecutorConfig, RayExecutorConfig, SlurmExecutorConfig
+    from tracekit.engine.config import ExecutorConfig, RayExecutorConfig, SlurmExecutorConfig
 
     ta = TypeAdapter(ExecutorConfig)
     assert ta.validate_python({"tasks": 3}).kind == "local"
@@ -36,8 +36,8 @@ def test_executor_without_kind_is_local_and_unknown_options_are_refused(tmp_path
 
 
 def test_gpus_go_to_the_sampling_stage_and_overrides_apply() -> None:
-    from tracekit.executor_config import SlurmExecutorConfig
-    from tracekit.executors import stage_resources
+    from tracekit.engine.config import SlurmExecutorConfig
+    from tracekit.engine.executors import stage_resources
 
     cfg = SlurmExecutorConfig.model_validate(
         {

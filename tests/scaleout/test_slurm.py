@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import read_dataset, read_ledger, run_cli
-from tests.scaleout.conftest import variant_recipe
+from tests.scaleout.conftest import assert_same_resampled_build, variant_recipe
 from tests.scaleout.steps import ScriptedTask, runs
-from tracekit.engine import Stage
-from tracekit.executor_config import SlurmExecutorConfig
-from tracekit.executors import BuildStillRunning, StageFailed, run_cluster_stages
-from tracekit.status import build_status, format_status
+from tracekit.engine.config import SlurmExecutorConfig
+from tracekit.engine.executors import BuildStillRunning, StageFailed, run_stages
+from tracekit.engine.layout import BuildLayout
+from tracekit.engine.stages import Stage
+from tracekit.engine.status import build_status, format_status
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,8 @@ def test_quickstart_on_slurm_equals_the_local_build(slurm_cluster, local_quickst
     r = run_cli("build", str(recipe), "--no-wait", cwd=elsewhere, env=slurm_cluster)
     assert r.returncode == 0, r.stderr
     assert "tracekit status" in r.stderr
-    info = json.loads((out / "logs" / "stages.json").read_text())
+    layout = BuildLayout(out)
+    info = json.loads(layout.stages_file.read_text())
     ids = [s["job_id"] for s in info["stages"]]
     assert info["kind"] == "slurm" and len(set(ids)) == len(ids) and -1 not in ids  # one job per stage
     assert [s["name"] for s in info["stages"]][0] == "sample" and len(ids) >= 2
@@ -56,34 +58,44 @@ def test_quickstart_on_slurm_equals_the_local_build(slurm_cluster, local_quickst
 
     assert read_dataset(out) == read_dataset(local_quickstart)
     assert read_ledger(out) == read_ledger(local_quickstart)
-    script = (out / "logs" / "finalize" / "launch_script.slurm").read_text()
-    assert "--kill-on-invalid-dep=yes" in script and f"--chdir={out / 'logs' / 'finalize'}" in script
+    script = (layout.stage_logs("finalize") / "launch_script.slurm").read_text()
+    assert "--kill-on-invalid-dep=yes" in script and f"--chdir={layout.stage_logs('finalize')}" in script
     stages = info["stages"]  # each stage's job was submitted depending on the one before
     assert [s.get("depends_on") for s in stages] == [None] + [s["job_id"] for s in stages[:-1]]
-    assert any((out / "logs" / "sample" / "slurm_logs").iterdir())  # job logs on the shared storage
+    assert any((layout.stage_logs("sample") / "slurm_logs").iterdir())  # job logs on the shared storage
 
     again = run_cli("build", str(recipe), cwd=elsewhere, env=slurm_cluster)  # a relaunch runs nothing
     assert again.returncode == 0, again.stderr
-    info = json.loads((out / "logs" / "stages.json").read_text())
+    info = json.loads(layout.stages_file.read_text())
     assert all(s["job_id"] == -1 for s in info["stages"])
-    assert not (out / "work" / "traces").exists()
+    assert not layout.traces.exists()
     assert read_dataset(out) == read_dataset(local_quickstart)
+
+
+def test_resample_on_slurm_fills_the_quota_as_the_local_build_does(slurm_cluster, local_resample, tmp_path) -> None:
+    out = tmp_path / "shared" / "out"
+    recipe = variant_recipe("slurm", tmp_path / "recipe", out=out, resample=True, poll_seconds=0.5)
+    refused = run_cli("build", str(recipe), "--no-wait", cwd=tmp_path, env=slurm_cluster)
+    assert refused.returncode == 2 and "--no-wait cannot be used with mix `fill: resample`" in refused.stderr
+    r = run_cli("build", str(recipe), cwd=tmp_path, env=slurm_cluster)
+    assert r.returncode == 0, r.stderr
+    assert_same_resampled_build(out, local_resample)
+    st = run_cli("status", str(out), env=slurm_cluster)
+    assert f"build {out} (slurm): done" in st.stdout and "mix-r2" in st.stdout
 
 
 def test_failed_task_is_retried_inside_its_job(slurm_cluster, tmp_path) -> None:
     (tmp_path / "sample-fail-1").write_text("1")  # task 1 of sample fails once
-    assert run_cluster_stages(
-        _config(retries=1), _stages(tmp_path), logs_dir=tmp_path / "logs", echo=lambda m: None
-    )
+    assert run_stages(_config(retries=1), _stages(tmp_path), layout=BuildLayout(tmp_path), echo=lambda m: None)
     assert (runs(tmp_path, "sample", 0), runs(tmp_path, "sample", 1)) == (1, 2)
     assert all((tmp_path / f"{s}-out-{r}").exists() for s in ("sample", "finalize") for r in (0, 1))
 
 
 def test_failed_build_is_reported_and_relaunch_runs_only_unfinished_tasks(slurm_cluster, tmp_path) -> None:
     (tmp_path / "sample-fail-1").write_text("-1")  # task 1 of sample always fails
-    logs = tmp_path / "logs"
+    layout = BuildLayout(tmp_path)
     with pytest.raises(StageFailed) as e:
-        run_cluster_stages(_config(retries=1), _stages(tmp_path), logs_dir=logs, echo=lambda m: None)
+        run_stages(_config(retries=1), _stages(tmp_path), layout=layout, echo=lambda m: None)
     assert "stage sample: 1 of 2 task(s) failed after 2 attempt(s)" in str(e.value)
     assert "injected failure of sample task 1" in str(e.value)
     assert runs(tmp_path, "sample", 1) == 2 and runs(tmp_path, "finalize", 0) == 0  # finalize never ran
@@ -97,7 +109,7 @@ def test_failed_build_is_reported_and_relaunch_runs_only_unfinished_tasks(slurm_
     assert "failed: sample task 1: injected failure" in format_status(status)
 
     (tmp_path / "sample-fail-1").unlink()  # "fix" the problem, relaunch
-    assert run_cluster_stages(_config(retries=1), _stages(tmp_path), logs_dir=logs, echo=lambda m: None)
+    assert run_stages(_config(retries=1), _stages(tmp_path), layout=layout, echo=lambda m: None)
     assert runs(tmp_path, "sample", 0) == 1  # finished task not re-run
     assert runs(tmp_path, "sample", 1) == 3
     assert runs(tmp_path, "finalize", 0) == 1 and runs(tmp_path, "finalize", 1) == 1
@@ -106,17 +118,15 @@ def test_failed_build_is_reported_and_relaunch_runs_only_unfinished_tasks(slurm_
 
 def test_no_wait_submission_is_followed_by_status(slurm_cluster, tmp_path) -> None:
     (tmp_path / "hold").touch()  # tasks wait until the test releases them
-    logs = tmp_path / "logs"
-    assert not run_cluster_stages(
-        _config(), _stages(tmp_path), logs_dir=logs, wait=False, echo=lambda m: None
-    )
+    layout = BuildLayout(tmp_path)
+    assert not run_stages(_config(), _stages(tmp_path), layout=layout, wait=False, echo=lambda m: None)
 
     status = build_status(tmp_path)
     assert status.state == "running"
     assert [s.state for s in status.stages][1] == "pending"  # finalize waits for its dependency
     assert all(s.job_id for s in status.stages)
     with pytest.raises(BuildStillRunning):  # a relaunch while the jobs are queued is refused
-        run_cluster_stages(_config(), _stages(tmp_path), logs_dir=logs, echo=lambda m: None)
+        run_stages(_config(), _stages(tmp_path), layout=layout, echo=lambda m: None)
 
     (tmp_path / "hold").unlink()
     deadline = time.monotonic() + 300

@@ -25,7 +25,7 @@ from tests.teachers.conftest import (
     write_recipe,
 )
 from tests.teachers.fault_proxy import FaultProxy
-from tracekit.lifeline import wait_for_stragglers
+from tracekit.engine.lifeline import wait_for_stragglers
 from tracekit.record import seed_from_trace_id
 
 pytestmark = pytest.mark.slow
@@ -150,7 +150,7 @@ def test_kill9_mid_sampling_resumes_without_resending(vllm_server: str, tmp_path
         os.kill(p.pid, signal.SIGKILL)  # the build's main process only, as `kill -9 PID` does
         p.wait()
         _reap_group(p.pid)
-        # the build ran in a process group of its own (tracekit/runner.py), which dies a moment
+        # the build ran in a process group of its own (tracekit/engine/process.py), which dies a moment
         # after the command; its task may write one more answer until then. The workers' lock is
         # free once every task of the killed build is gone, as a resumed build waits for it too.
         wait_for_stragglers(tmp_path / "run" / "out" / ".workers.lock")

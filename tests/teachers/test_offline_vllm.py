@@ -155,7 +155,7 @@ def test_offline_engine_dies_with_the_build_and_a_rerun_resumes(tiny_model: Path
     p = _start(recipe)
     _wait_lines(cache, first + 16, p)
     engine = _engine_tree(p.pid)
-    task = next(pid for pid, c in _descendants(p.pid).items() if "tracekit.runner" in c)
+    task = next(pid for pid, c in _descendants(p.pid).items() if "tracekit.engine.process" in c)
     os.kill(task, signal.SIGKILL)
     assert _gone(list(engine)), {pid: c for pid, c in engine.items() if _alive(pid)}
     p.wait(timeout=120)

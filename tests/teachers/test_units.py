@@ -48,7 +48,7 @@ def test_r1_defaults_and_per_source_overrides(tmp_path: Path) -> None:
         0.95,
         32768,
     )
-    step = build_teacher(loaded)
+    step = build_teacher(loaded.recipe.teacher, sources=loaded.recipe.sources)
     assert step.render_for(_doc("math", "1+1?")) == [
         {
             "role": "user",

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tracekit.eval.sample import EvalSample
-from tracekit.ledger.writer import ParquetShardWriter, remove_rank_files
+from tracekit.ledger.parquet import ParquetShardWriter
+from tracekit.ledger.shards import remove_rank_files
 from tracekit.record import LEDGER_SCHEMA, empty_record, prompt_id, stable_hash
 
 

@@ -21,7 +21,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracekit.ledger.writer import ParquetShardWriter, open_parquet_writer, shard_name
+from tracekit.ledger.parquet import ParquetShardWriter, open_parquet_writer
+from tracekit.ledger.shards import TMP_PREFIX, shard_name
 from tracekit.record import DATASET_SCHEMA, LEDGER_SCHEMA
 
 
@@ -65,7 +66,7 @@ class FinalShardWriter:
 
     def __init__(self, *, ledger_dir: Path, data_dir: Path, name: str, compression: str) -> None:
         self.ledger_dir, self.data_dir, self.name, self.compression = ledger_dir, data_dir, name, compression
-        self.ledger_tmp = ledger_dir / f".tmp.{name}"
+        self.ledger_tmp = ledger_dir / f"{TMP_PREFIX}{name}"
         self.ledger = open_parquet_writer(self.ledger_tmp, LEDGER_SCHEMA, compression=compression)
         self.splits: dict[str, tuple[Path, Path, pq.ParquetWriter]] = {}
         self.rows = 0
@@ -80,7 +81,7 @@ class FinalShardWriter:
             key = str(split)
             if key not in self.splits:
                 final = self.data_dir / f"{key}-{self.name}"
-                tmp = final.with_name(f".tmp.{final.name}")
+                tmp = final.with_name(f"{TMP_PREFIX}{final.name}")
                 self.splits[key] = (
                     final,
                     tmp,
@@ -110,13 +111,15 @@ class StagedFinalWriter(ParquetShardWriter):
     """Row-at-a-time writer of final shards (ledger + dataset) for a recipe with no global stage.
 
     `ParquetShardWriter`'s buffering and rolling (every `rows_per_file` rows, at most ~16 MB of text
-    per row group), but each file is a `FinalShardWriter`: shards land in `folder/ledger/` and
-    `folder/data/`, the staging folder that `FinalizeStep` moves into `ledger/` and `dataset/data/`.
+    per row group), but each file is a `FinalShardWriter`: shards land in the staging folders
+    `ledger_dir` and `data_dir`, which `FinalizeStep` moves into the build's ledger and dataset.
     """
 
-    def __init__(self, folder: Path, rank: int, rows_per_file: int, *, compression: str) -> None:
-        super().__init__(folder / "ledger", rank, LEDGER_SCHEMA, rows_per_file, compression=compression)
-        self.data_dir = folder / "data"
+    def __init__(
+        self, *, ledger_dir: Path, data_dir: Path, rank: int, rows_per_file: int, compression: str
+    ) -> None:
+        super().__init__(ledger_dir, rank, LEDGER_SCHEMA, rows_per_file, compression=compression)
+        self.data_dir = data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def _open(self) -> None:
@@ -138,13 +141,13 @@ class StagedFinalWriter(ParquetShardWriter):
         self.rows_in_file = 0
 
 
-def remove_staged_rank_files(folder: Path, rank: int) -> None:
+def remove_staged_rank_files(*, ledger_dir: Path, data_dir: Path, rank: int) -> None:
     """Delete the staged shards (and temp files) an interrupted earlier attempt of this task left."""
     prefix = f"{rank:05d}_"
-    for sub in (folder / "ledger", folder / "data"):
+    for sub in (ledger_dir, data_dir):
         if not sub.exists():
             continue
         for f in sub.iterdir():
-            base = f.name.removeprefix(".tmp.")
+            base = f.name.removeprefix(TMP_PREFIX)
             if base.startswith(prefix) or base.rpartition("-")[2].startswith(prefix):
                 f.unlink()

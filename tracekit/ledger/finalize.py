@@ -6,8 +6,11 @@ keeps the first drop reason it gets), writes `ledger/<shard>.parquet` with every
 the kept traces to `dataset/data/<split>-<shard>.parquet` in the messages format.
 
 A recipe with no global stage has nothing to apply: its per-trace tasks already wrote the final
-shards into a staging folder (`staged_dir`, see `final_writer.py`), and this step only moves them
-into place, shard by shard (dataset files first, the ledger file last).
+shards into staging folders (`staged_ledger_dir`, `staged_data_dir`, see `final_writer.py`), and
+this step only moves them into place, shard by shard (dataset files first, the ledger file last).
+
+The step yields one document per shard it finished (`id` = the shard's name, `metadata["rows"]` =
+its rows), so a step after it can count progress without knowing about shards.
 """
 
 from __future__ import annotations
@@ -23,9 +26,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from tracekit.ledger.final_writer import FinalShardWriter, dataset_rows
-from tracekit.ledger.reader import shard_files
-from tracekit.lifeline import fault, fault_spec
-from tracekit.progress import ProgressFile
+from tracekit.ledger.shards import TMP_PREFIX, list_shards, task_shards
 from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
 
 __all__ = ["DECISION_COLUMNS", "FinalizeStep", "apply_decisions", "dataset_rows"]
@@ -68,57 +69,45 @@ class FinalizeStep(PipelineStep):
         traces_dir: str,
         decision_paths: list[str],
         ledger_dir: str,
-        dataset_dir: str,
+        data_dir: str,
         compression: str = "snappy",
-        staged_dir: str | None = None,
+        staged_ledger_dir: str | None = None,
+        staged_data_dir: str | None = None,
         batch_rows: int = 256,
-        progress_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.traces_dir = traces_dir
         self.decision_paths = decision_paths
         self.ledger_dir = ledger_dir
-        self.dataset_dir = dataset_dir
+        self.data_dir = data_dir
         self.compression = compression
-        self.staged_dir = staged_dir
+        self.staged_ledger_dir = staged_ledger_dir
+        self.staged_data_dir = staged_data_dir
         self.batch_rows = batch_rows
-        self.progress_dir = progress_dir
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
-        staged = Path(self.staged_dir) if self.staged_dir else None
+        staged = Path(self.staged_ledger_dir) if self.staged_ledger_dir else None
         if staged:  # other tasks move their shards away meanwhile: pick by the writer's rank in the name
-            files = [
-                f
-                for f in sorted((staged / "ledger").glob("[0-9]*.parquet"))
-                if int(f.name[:5]) % world_size == rank
-            ]
+            files = [f for f in list_shards(staged) if int(f.name[:5]) % world_size == rank]
         else:
-            files = shard_files(Path(self.traces_dir), rank, world_size)
+            files = task_shards(Path(self.traces_dir), rank, world_size)
         decisions = [pl.read_parquet(p) for p in self.decision_paths if Path(p).exists()]
-        ledger_dir, data_dir = Path(self.ledger_dir), Path(self.dataset_dir) / "data"
+        ledger_dir, data_dir = Path(self.ledger_dir), Path(self.data_dir)
         ledger_dir.mkdir(parents=True, exist_ok=True)
         data_dir.mkdir(parents=True, exist_ok=True)
-        progress = ProgressFile(self.progress_dir, "finalize", rank) if self.progress_dir else None
         for f in files:
-            for stale in (ledger_dir / f".tmp.{f.name}", *data_dir.glob(f".tmp.*-{f.name}")):
+            for stale in (ledger_dir / f"{TMP_PREFIX}{f.name}", *data_dir.glob(f"{TMP_PREFIX}*-{f.name}")):
                 stale.unlink(missing_ok=True)
             with self.track_time(unit="shard"):
                 if staged:
-                    n = self._move_staged(f, staged / "data", ledger_dir, data_dir)
+                    n = self._move_staged(f, Path(self.staged_data_dir or ""), ledger_dir, data_dir)
                 else:
                     n = self._finalize_file(f, decisions, ledger_dir, data_dir)
-            if progress:
-                progress.add("rows", n)
-            if rank == 0:
-                fault("finalize", files.index(f) + 1, fault_spec())
-        if progress:
-            progress.flush()
-        return
-        yield
+            yield Document(text="", id=f.name, metadata={"rows": n})
 
     def _move_staged(self, f: Path, staged_data: Path, ledger_dir: Path, data_dir: Path) -> int:
         n = pq.ParquetFile(f).metadata.num_rows
-        for part in staged_data.glob(f"*-{f.name}"):
+        for part in staged_data.glob(f"*-{f.name}"):  # {split}-{shard}
             kept = pq.ParquetFile(part).metadata.num_rows
             self.stat_update(f"dataset_{part.name.removesuffix('-' + f.name)}", value=kept)
             os.replace(part, data_dir / part.name)

@@ -9,12 +9,8 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from tracekit.ledger.shards import task_shards
 from tracekit.record import LEDGER_COLUMNS
-
-
-def shard_files(folder: Path, rank: int, world_size: int) -> list[Path]:
-    """This task's shards: every world_size-th file in name order (the same split on every run)."""
-    return sorted(folder.glob("[0-9]*.parquet"))[rank::world_size]
 
 
 class TraceShardReader(PipelineStep):
@@ -31,7 +27,7 @@ class TraceShardReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         if data:
             yield from data
-        for f in shard_files(Path(self.folder), rank, world_size):
+        for f in task_shards(Path(self.folder), rank, world_size):
             for batch in pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows, columns=LEDGER_COLUMNS):
                 for row in batch.to_pylist():
                     tid, text = row["trace_id"], row["completion"] or ""

@@ -26,12 +26,6 @@ MIX_OUTPUT_SCHEMA = pa.schema(
 )
 
 
-def shortfall_path(output_path: str | Path) -> Path:
-    """Where the shortfall table of a mix decision file lives (`mix.parquet` -> `mix.shortfall.json`)."""
-    p = Path(output_path)
-    return p.with_name(p.stem + ".shortfall.json")
-
-
 def ledger_files(folder: str | Path) -> list[str]:
     """The published parquet shards of a trace folder (temporary `.tmp.*` files left out)."""
     root = Path(folder)
@@ -60,15 +54,15 @@ class MixStage(DecisionStage):
     6. Splits the selected traces by prompt text (normalised), so no prompt is on both sides.
 
     Writes `output_path` (trace_id, bucket, split, drop_reason) for every trace that was still kept,
-    and the shortfall table (bucket, requested, available, selected, short) beside it as
-    `<name>.shortfall.json`. The same seed and ledger give the same selection whatever the shard
+    and the shortfall table (bucket, requested, available, selected, short) to `shortfall_path`.
+    The same seed and ledger give the same selection whatever the shard
     layout. Runs as a datatrove step with tasks=1 (with more tasks only rank 0 works).
 
     Example:
         >>> from datatrove.executor import LocalPipelineExecutor
         >>> cfg = MixConfig(buckets=[{"name": "math", "where": "domain = 'math'", "count": 1000}])
         >>> step = MixStage(config=cfg, input_dir="out/x/work/traces", decision_paths=[],
-        ...                 output_path="out/x/work/decisions/mix.parquet")
+        ...                 output_path="out/x/mix.parquet", shortfall_path="out/x/mix.shortfall.json")
         >>> LocalPipelineExecutor([step], tasks=1, logging_dir="out/x/logs/mix").run()  # doctest: +SKIP
     """
 
@@ -76,11 +70,12 @@ class MixStage(DecisionStage):
     name = "mix"
 
     def __init__(
-        self, *, config: MixConfig, input_dir: str, decision_paths: list[str], output_path: str
+        self, *, config: MixConfig, input_dir: str, decision_paths: list[str], output_path: str, shortfall_path: str
     ) -> None:
         super().__init__(input_dir=input_dir, output_path=output_path)
         self.config = config
         self.decision_paths = decision_paths
+        self.shortfall_path = shortfall_path
 
     def write(self, decided: tuple[pa.Table, list[dict[str, Any]]]) -> None:
         self._write(*decided)
@@ -208,7 +203,8 @@ class MixStage(DecisionStage):
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".tmp.{out.name}")
         pq.write_table(table, tmp, compression="zstd")
-        sf, sf_tmp = shortfall_path(out), out.with_name(f".tmp.{shortfall_path(out).name}")
+        sf = Path(self.shortfall_path)
+        sf_tmp = sf.with_name(f".tmp.{sf.name}")
         sf_tmp.write_text(json.dumps(shortfall, indent=1))
         os.replace(sf_tmp, sf)
         os.replace(tmp, out)
@@ -232,17 +228,16 @@ def _shortfall(
     ]
 
 
-def read_shortfall(output_path: str | Path) -> list[dict[str, Any]] | None:
-    """The shortfall rows written beside a mix decision file, or None if there is none."""
-    p = shortfall_path(output_path)
+def read_shortfall(path: str | Path) -> list[dict[str, Any]] | None:
+    """The shortfall rows a mix stage wrote to `path`, or None if there are none."""
+    p = Path(path)
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def shortfall_table(out: str | Path) -> Any:
-    """A rich Table of the mix quotas of the build in `out` (None when it was not mixed)."""
+def shortfall_table(rows: list[dict[str, Any]] | None) -> Any:
+    """A rich Table of the mix quotas (None when the build was not mixed)."""
     from rich.table import Table
 
-    rows = read_shortfall(Path(out) / "work" / "decisions" / "mix.parquet")
     if not rows:
         return None
     t = Table(title="mix quotas", title_justify="left")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tracekit.decontam.config import DecontamConfig
 from tracekit.dedup.config import DedupConfig
-from tracekit.executor_config import ExecutorConfig, LocalExecutorConfig
+from tracekit.engine.config import ExecutorConfig, LocalExecutorConfig
 from tracekit.filters.config import FilterList
 from tracekit.mix.config import MixConfig
 from tracekit.publish.config import PublishConfig

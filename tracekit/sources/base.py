@@ -4,45 +4,11 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from tracekit.sources import formats
 from tracekit.sources.config import SourceConfig
-
-
-class SourceError(Exception):
-    """A source cannot be read at all (missing file, corrupt shard under --strict, ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One row of a source: where it came from and its columns."""
-
-    file: str
-    index: int  # 0-based row (line) number in `file`
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class BadRow:
-    """A row (or a whole file) that could not be read."""
-
-    file: str
-    index: int | None
-    reason: str
-
-    def format(self) -> str:
-        where = f"{self.file}:{self.index + 1}" if self.index is not None else self.file
-        return f"{where}: {self.reason}"
-
-
-Item = Row | BadRow
-
-
-def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
-    """Contiguous [start, stop) slice of n items for this rank."""
-    return n * rank // world_size, n * (rank + 1) // world_size
+from tracekit.sources.rows import Item, SourceError
 
 
 def source_files(cfg: SourceConfig, base_dir: Path) -> list[Path]:
@@ -79,8 +45,6 @@ def detect_format(cfg: SourceConfig, file: Path) -> str:
 
 def iter_source(cfg: SourceConfig, base_dir: Path, rank: int = 0, world_size: int = 1) -> Iterator[Item]:
     """Yield this rank's rows of a source (every file is split across ranks), and bad rows."""
-    from tracekit.sources import formats
-
     if cfg.hub is not None:
         yield from formats.iter_hub(cfg, rank, world_size)
         return
@@ -103,8 +67,6 @@ def iter_source(cfg: SourceConfig, base_dir: Path, rank: int = 0, world_size: in
 
 def peek_columns(cfg: SourceConfig, base_dir: Path) -> list[str] | None:
     """Column names of a source without reading it all (None if they cannot be known cheaply)."""
-    from tracekit.sources import formats
-
     if cfg.hub is not None:
         return None
     files = source_files(cfg, base_dir)

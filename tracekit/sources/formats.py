@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from tracekit.sources.base import BadRow, Item, Row, shard_range
 from tracekit.sources.config import SourceConfig
+from tracekit.sources.rows import BadRow, Item, Row, shard_range
 
 _CHUNK = 1 << 24
 

@@ -12,11 +12,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from tracekit.lifeline import fault, fault_spec
-from tracekit.progress import ProgressFile
 from tracekit.record import prompt_id
-from tracekit.sources.base import BadRow, iter_source
+from tracekit.sources.base import iter_source
 from tracekit.sources.config import SourceConfig
+from tracekit.sources.rows import BadRow
 
 
 def normalize_messages(value: Any) -> list[dict[str, str]] | None:
@@ -69,14 +68,11 @@ class SourceReader(PipelineStep):
     type = "📖 - READER"
     name = "sources"
 
-    def __init__(
-        self, *, sources: list[SourceConfig], base_dir: str, strict: bool = False, progress_dir: str | None = None
-    ) -> None:
+    def __init__(self, *, sources: list[SourceConfig], base_dir: str, strict: bool = False) -> None:
         super().__init__()
         self.sources = sources
         self.base_dir = base_dir
         self.strict = strict
-        self.progress_dir = progress_dir
 
     def _bad(self, bad: BadRow) -> None:
         self.stat_update("bad_rows")
@@ -121,8 +117,6 @@ class SourceReader(PipelineStep):
         if data:
             yield from data
         base = Path(self.base_dir)
-        progress = ProgressFile(self.progress_dir, "read", rank) if self.progress_dir else None
-        spec, n = fault_spec(), 0
         rel: dict[str, str] = {}  # file -> path relative to the recipe (once per file, not per row)
         for src in self.sources:
             for item in iter_source(src, base, rank, world_size):
@@ -142,11 +136,4 @@ class SourceReader(PipelineStep):
                     self._bad(BadRow(item.file, item.index, f"no prompt (column {col!r} missing or empty)"))
                     continue
                 self.stat_update("prompts")
-                if progress:
-                    progress.add("prompts")
-                if spec and rank == 0:
-                    n += 1
-                    fault("read", n, spec)
                 yield doc
-        if progress:
-            progress.flush()

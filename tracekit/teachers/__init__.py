@@ -10,42 +10,45 @@ from datatrove.pipeline.base import PipelineStep
 from tracekit.record import stable_hash
 
 if TYPE_CHECKING:
-    from tracekit.recipe import LoadedRecipe
+    from tracekit.sources.config import SourceConfig
+    from tracekit.teachers.config import TeacherConfig
 
 
-def teacher_config_hash(loaded: LoadedRecipe) -> str:
+def teacher_config_hash(config: TeacherConfig) -> str:
     """Hash of the teacher settings that decide what sample i of a prompt is (not how many are taken)."""
-    t = loaded.recipe.teacher
-    return stable_hash("teacher", json.dumps(t.model_dump(mode="json", exclude={"max_generations"}), sort_keys=True))
+    settings = config.model_dump(mode="json", exclude={"max_generations"})
+    return stable_hash("teacher", json.dumps(settings, sort_keys=True))
 
 
-def build_teacher(loaded: LoadedRecipe) -> PipelineStep:
-    """The teacher step a recipe asks for.
+def build_teacher(
+    config: TeacherConfig,
+    *,
+    sources: list[SourceConfig],
+    cache_dir: str | None = None,
+    usage_dir: str | None = None,
+) -> PipelineStep:
+    """The teacher step of `config` over `sources`.
 
-    Live teachers keep their request cache in `OUT/work/requests/` (resume) and write token totals to
-    `OUT/logs/teacher/usage-RANK.json` (and managed vLLM logs next to them).
+    Live teachers keep their request cache in `cache_dir` (resume) and write token totals to
+    `usage_dir/usage-RANK.json` (and a managed vLLM server's logs next to them).
     """
-    r = loaded.recipe
-    t = r.teacher
-    if t.kind == "dataset":
+    if config.kind == "dataset":
         from tracekit.teachers.replay import ReplayTeacher
 
         return ReplayTeacher(
-            config_hash=teacher_config_hash(loaded),
-            model=t.model,
-            sources=r.sources,
-            max_generations=t.max_generations,
+            config_hash=teacher_config_hash(config),
+            model=config.model,
+            sources=sources,
+            max_generations=config.max_generations,
         )
-    from tracekit.engine import output_dir
-
-    out = output_dir(loaded)
-    dirs = {"cache_dir": str(out / "work" / "requests"), "usage_dir": str(out / "logs" / "teacher")}
-    if t.kind == "vllm":
+    if config.kind == "vllm":
         from tracekit.teachers.vllm_managed import VllmTeacher
 
-        return VllmTeacher(config=t, sources=r.sources, log_dir=dirs["usage_dir"], **dirs)
-    if t.kind == "openai":
+        return VllmTeacher(
+            config=config, sources=sources, log_dir=usage_dir, cache_dir=cache_dir, usage_dir=usage_dir
+        )
+    if config.kind == "openai":
         from tracekit.teachers.openai_compatible import OpenAITeacher
 
-        return OpenAITeacher(config=t, sources=r.sources, **dirs)
-    raise ValueError(f"unknown teacher kind {t.kind!r}")
+        return OpenAITeacher(config=config, sources=sources, cache_dir=cache_dir, usage_dir=usage_dir)
+    raise ValueError(f"unknown teacher kind {config.kind!r}")

@@ -1,15 +1,19 @@
-"""`tracekit validate RECIPE --estimate N`: sample N prompts and project the whole recipe's cost."""
+"""`tracekit validate RECIPE --estimate N`: what sampling a few prompts says about the whole recipe's cost.
+
+The prompts are drawn by the engine (`tracekit/engine/preview.py`); this module measures the teacher.
+"""
 
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datatrove.data import Document
 
-from tracekit.recipe import LoadedRecipe
+if TYPE_CHECKING:
+    from tracekit.sources.config import SourceConfig
+    from tracekit.teachers.config import LiveTeacherConfig
 
 
 @dataclass
@@ -67,50 +71,20 @@ def _gpus(engine: dict[str, Any]) -> int:
     )
 
 
-def sample_prompts(loaded: LoadedRecipe, n: int, *, seed: int = 0) -> tuple[list[Document], dict[str, int]]:
-    """A uniform sample of `n` prompt documents over every source (reservoir), and the prompt count per source."""
-    from tracekit.sources.reader import SourceReader
-
-    rng = random.Random(seed)
-    reservoir: list[Document] = []
-    counts: dict[str, int] = {}
-    reader = SourceReader(sources=loaded.recipe.sources, base_dir=str(loaded.base_dir))
-    for seen, doc in enumerate(reader.run(None, 0, 1), start=1):
-        counts[doc.metadata["source"]] = counts.get(doc.metadata["source"], 0) + 1
-        if len(reservoir) < n:
-            reservoir.append(doc)
-        else:
-            j = rng.randrange(seen)
-            if j < n:
-                reservoir[j] = doc
-    return reservoir, counts
-
-
-def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> Estimate:
-    """Sample `n` prompts (all their samples) with the recipe's teacher and project tokens, time and cost.
-
-    Nothing is written to the recipe's output folder. Throughput is measured with at most `n x n_samples`
-    requests in flight, so with a small `n` it (and so the wall time) is on the pessimistic side.
-
-    Example:
-        est = estimate_recipe(load_recipe("pipelines/r1-800k.yaml"), n=64)
-        print(format_estimate(est))
-    """
+def measure_teacher(
+    config: LiveTeacherConfig, sources: list[SourceConfig], docs: list[Document], counts: dict[str, int]
+) -> Estimate:
+    """Sample every prompt of `docs` (all its samples) with a live teacher and project the recipe's
+    tokens, time and cost to `counts` (prompts per source)."""
     from tracekit.teachers.live import LiveTeacher
     from tracekit.teachers.openai_compatible import OpenAITeacher
     from tracekit.teachers.vllm_managed import VllmTeacher
 
-    t = loaded.recipe.teacher
-    if t.kind == "dataset":
-        raise ValueError(
-            "teacher kind `dataset` replays existing traces: there is nothing to sample or estimate"
-        )
-    docs, counts = sample_prompts(loaded, n, seed=seed)
     teacher: LiveTeacher
-    if t.kind == "vllm":
-        teacher = VllmTeacher(config=t, sources=loaded.recipe.sources)
+    if config.kind == "vllm":
+        teacher = VllmTeacher(config=config, sources=sources)
     else:
-        teacher = OpenAITeacher(config=t, sources=loaded.recipe.sources)
+        teacher = OpenAITeacher(config=config, sources=sources)
     traces = list(teacher.run(iter(docs), 0, 1))
     u = teacher.last_usage
     k = max(len(traces), 1)
@@ -126,8 +100,8 @@ def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> Estimate:
         error_share=u["errors"] / k,
         sampling_s=u["sampling_s"],
         output_tokens_per_s=u["completion_tokens"] / max(u["sampling_s"], 1e-9),
-        gpus_per_server=_gpus(t.engine) if t.kind == "vllm" else None,
-        price=t.price.model_dump() if t.price else None,
+        gpus_per_server=_gpus(config.engine) if config.kind == "vllm" else None,
+        price=config.price.model_dump() if config.price else None,
         per_source=per_source,
     )
 

@@ -10,6 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+
+def die_with_parent(sig: int) -> None:
+    """Have the kernel send this process `sig` when its parent dies, even by SIGKILL
+    (PR_SET_PDEATHSIG; Linux only, a no-op elsewhere)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # 1 = PR_SET_PDEATHSIG
+
+
 REAPER_CODE = r"""
 import os, select, signal, sys, time
 from pathlib import Path

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tracekit.lifeline import die_with_parent
+from tracekit.teachers.process_reaper import die_with_parent
 
 
 class ServerStartError(RuntimeError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracekit.recipe import LoadedRecipe, Problem
+from tracekit.recipe.loader import LoadedRecipe, Problem
 from tracekit.sources.base import peek_columns, source_files
 
 
@@ -31,21 +31,3 @@ def check_sources(loaded: LoadedRecipe) -> list[Problem]:
                 Problem(path, f"column {col!r} does not exist in {files[0].name} (it has: {', '.join(cols)})", loaded.line(path))
             )
     return problems
-
-
-def first_prompt(loaded: LoadedRecipe) -> list[dict[str, str]] | None:
-    """The first rendered request of the first source, as the teacher would see it."""
-    from tracekit.sources.reader import SourceReader
-
-    reader = SourceReader(sources=loaded.recipe.sources[:1], base_dir=str(loaded.base_dir))
-    from tracekit.teachers import build_teacher
-
-    teacher = build_teacher(loaded)
-    for doc in reader.run(None, 0, 1):
-        prompt_msgs = getattr(teacher, "render_for", None)
-        if prompt_msgs is not None:
-            return prompt_msgs(doc)
-        for trace in teacher.run(iter([doc]), 0, 1):
-            return list(trace.metadata["prompt_messages"])
-        return [{"role": "user", "content": doc.metadata["prompt"]}]
-    return None

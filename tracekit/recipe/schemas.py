@@ -1,6 +1,6 @@
 """Generate schemas/recipe.schema.json (from the pydantic models) and schemas/trace.schema.json.
 
-Usage: python -m tracekit.schemas [DIR]   (default: the repo's schemas/ folder)
+Usage: python -m tracekit.recipe.schemas [DIR]   (default: the repo's schemas/ folder)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def render() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> None:
-    out = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "schemas"
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "schemas"
     out.mkdir(parents=True, exist_ok=True)
     for name, text in render().items():
         (out / name).write_text(text)

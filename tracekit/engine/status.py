@@ -1,11 +1,11 @@
 """`tracekit status OUT`: per-stage progress of a running, finished or failed build.
 
 Reads only what the build leaves on (shared) storage: `logs/stages.json` (stage order, tasks and Slurm
-job ids, written when a cluster build starts), datatrove's completion markers and task logs under
-`logs/<stage>/`, and the row counters under `logs/progress/`. For Slurm builds it also asks `squeue`
-whether a stage's job is still queued or running.
+job ids, written as the build runs each batch of stages), datatrove's completion markers and task logs
+under `logs/<stage>/`, and the row counters under `logs/progress/`. For Slurm builds it also asks
+`squeue` whether a stage's job is still queued or running.
 
-    >>> from tracekit.status import build_status, format_status
+    >>> from tracekit.engine.status import build_status, format_status
     >>> print(format_status(build_status(Path("out/quickstart"))))  # doctest: +SKIP
     build out/quickstart (slurm): running
     stage     tasks  state                     rows
@@ -18,16 +18,15 @@ from __future__ import annotations
 import fcntl
 import json
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from tracekit.progress import read_counts
+from tracekit.engine.layout import BuildLayout
+from tracekit.engine.progress import read_counts
+from tracekit.engine.slurm import squeue_states
+from tracekit.engine.stages import order_key
 
-STAGES_FILE = "stages.json"
-# stage order of the engine, for builds that wrote no stages.json (local builds)
-KNOWN_ORDER = ("sample", "verify", "dedup", "decontam", "mix", "finalize")
 _ERROR_LINE = re.compile(r"\|\s*ERROR\s*\|[^-]*-\s*(.*)")
 
 StageState = Literal["done", "running", "pending", "failed", "cancelled", "incomplete", "not started"]
@@ -61,9 +60,14 @@ class BuildStatus:
     stages: list[StageStatus]
 
 
+def task_log(stage_logs: Path, rank: int) -> Path:
+    """datatrove's log of one task of a stage."""
+    return stage_logs / "logs" / f"task_{rank:05d}.log"
+
+
 def task_error(stage_logs: Path, rank: int) -> str | None:
     """The last error datatrove logged for one task of a stage (None when it logged none)."""
-    log = stage_logs / "logs" / f"task_{rank:05d}.log"
+    log = task_log(stage_logs, rank)
     if not log.exists():
         return None
     error = None
@@ -86,9 +90,9 @@ def _started(stage_logs: Path) -> set[int]:
     return {int(f.stem.removeprefix("task_")) for f in folder.glob("task_*.log") if f.stem[5:].isdigit()}
 
 
-def _build_lock_held(out: Path) -> bool:
+def _build_lock_held(layout: BuildLayout) -> bool:
     """True while a `tracekit build` command holds the output folder's lock."""
-    lock = out / ".build.lock"
+    lock = layout.build_lock
     if not lock.exists():
         return False
     with open(lock) as f:
@@ -100,34 +104,16 @@ def _build_lock_held(out: Path) -> bool:
     return False
 
 
-def _squeue(job_ids: list[str]) -> dict[str, tuple[str, str]] | None:
-    """State and reason of the jobs Slurm still lists; None when Slurm cannot be asked from here."""
-    if not job_ids:
-        return {}
-    try:
-        out = subprocess.run(
-            ["squeue", "-h", "-o", "%F|%T|%r"], capture_output=True, text=True, check=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    states: dict[str, tuple[str, str]] = {}
-    for line in out.splitlines():
-        job, state, reason = (line.split("|") + ["", ""])[:3]
-        if job in job_ids and (job not in states or state == "RUNNING"):
-            states[job] = (state, reason)
-    return states
-
-
-def _stage_list(logs: Path) -> tuple[str, list[dict]]:
-    f = logs / STAGES_FILE
+def _stage_list(layout: BuildLayout) -> tuple[str, list[dict]]:
+    f = layout.stages_file
     if f.exists():
         info = json.loads(f.read_text())
         return str(info.get("kind", "?")), list(info["stages"])
-    names = [p.parent.name for p in logs.glob("*/executor.json")]
-    names.sort(key=lambda n: (KNOWN_ORDER.index(n) if n in KNOWN_ORDER else len(KNOWN_ORDER), n))
+    # a build from before stages.json was written for local builds: the stages that started, in order
+    names = sorted((p.parent.name for p in layout.logs.glob("*/executor.json")), key=order_key)
     stages = []
     for n in names:
-        tasks = json.loads((logs / n / "executor.json").read_text()).get("tasks", 1)
+        tasks = json.loads((layout.stage_logs(n) / "executor.json").read_text()).get("tasks", 1)
         stages.append({"name": n, "tasks": int(tasks)})
     return "local", stages
 
@@ -135,19 +121,19 @@ def _stage_list(logs: Path) -> tuple[str, list[dict]]:
 def build_status(out: Path) -> BuildStatus:
     """Where each stage of the build in `out` stands. Raises FileNotFoundError if `out` holds no build."""
     out = Path(out)
-    logs = out / "logs"
-    if not (out / ".tracekit.json").exists() and not logs.exists():
+    layout = BuildLayout(out)
+    if not layout.marker.exists() and not layout.logs.exists():
         raise FileNotFoundError(f"{out} holds no tracekit build")
-    kind, entries = _stage_list(logs)
+    kind, entries = _stage_list(layout)
     ids = [str(e["job_id"]) for e in entries if e.get("job_id") not in (None, -1)]
-    squeue = _squeue(ids) if kind == "slurm" else {}
-    live = _build_lock_held(out)
+    squeue = squeue_states(ids) if kind == "slurm" else {}
+    live = _build_lock_held(layout)
     stages: list[StageStatus] = []
     for e in entries:
         name, tasks = e["name"], int(e["tasks"])
-        stage_logs = logs / name
+        stage_logs = layout.stage_logs(name)
         done = len({r for r in _completed(stage_logs) if r < tasks})
-        rows = int(read_counts(logs / "progress", name).get("rows", 0))
+        rows = int(read_counts(layout.progress, name).get("rows", 0))
         st = StageStatus(name=name, tasks=tasks, done=done, state="not started", rows=rows)
         job = e.get("job_id")
         st.job_id = None if job in (None, -1) else str(job)
@@ -172,7 +158,7 @@ def build_status(out: Path) -> BuildStatus:
             if not _started(stage_logs):
                 st.detail = f"job {st.job_id} ran no task; see {stage_logs / 'slurm_logs'}"
             for rank in sorted(set(range(tasks)) - _completed(stage_logs)):
-                log = stage_logs / "logs" / f"task_{rank:05d}.log"
+                log = task_log(stage_logs, rank)
                 if log.exists() or st.job_id:
                     st.failed.append(TaskFailure(rank=rank, error=task_error(stage_logs, rank), log=log))
         stages.append(st)

@@ -5,7 +5,7 @@ If the `tracekit build` command is killed (even with SIGKILL), all of them must 
 resumed build writes the same shards. This process leads its own process group and watches the
 command that started it; when that command is gone it kills the whole group at once.
 
-Usage (internal): python -m tracekit.runner RECIPE [--strict]
+Usage (internal): python -m tracekit.engine.process RECIPE [--strict] [--no-wait]
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ import time
 import traceback
 from pathlib import Path
 
-from tracekit.lifeline import MAIN_PID_ENV, die_with_parent
+from tracekit.engine.layout import BuildLayout
+from tracekit.engine.lifeline import MAIN_PID_ENV
+from tracekit.teachers.process_reaper import die_with_parent
 
-ERROR_FILE = "build_error.txt"
+
+def command(recipe: Path, *, strict: bool, no_wait: bool) -> list[str]:
+    """The command line that runs the build of `recipe` in this Python."""
+    return [sys.executable, "-m", "tracekit.engine.process", str(recipe)] + ["--strict"] * strict + ["--no-wait"] * no_wait
 
 
 def _watch_parent(parent: int) -> None:
@@ -45,27 +50,25 @@ def main(argv: list[str]) -> int:
 
     multiprocess.util.register_after_fork(_die_with_runner, _die_with_runner)  # keyed by a weakref
 
-    from tracekit.engine import output_dir, plan_build, run_plan
+    from tracekit.engine.plan import layout_of, plan_build
+    from tracekit.engine.run import run_plan
     from tracekit.recipe import load_recipe
 
     loaded = load_recipe(recipe)
-    out = output_dir(loaded)
-    err_file = out / "logs" / ERROR_FILE
-    err_file.unlink(missing_ok=True)
+    layout = layout_of(loaded)
+    layout.error_file.unlink(missing_ok=True)
     try:
-        run_plan(
-            plan_build(loaded, strict=strict), wait="--no-wait" not in argv
-        )  # no-wait: Slurm submits only
+        run_plan(plan_build(loaded, strict=strict), wait="--no-wait" not in argv)  # no-wait: Slurm submits only
     except Exception as e:
-        err_file.parent.mkdir(parents=True, exist_ok=True)
-        err_file.write_text(f"{type(e).__name__}: {e}\n")
+        layout.error_file.parent.mkdir(parents=True, exist_ok=True)
+        layout.error_file.write_text(f"{type(e).__name__}: {e}\n")
         traceback.print_exc()
         return 1
     return 0
 
 
-def read_error(out: Path) -> str | None:
-    f = out / "logs" / ERROR_FILE
+def read_error(layout: BuildLayout) -> str | None:
+    f = layout.error_file
     return f.read_text().strip() if f.exists() else None
 
 

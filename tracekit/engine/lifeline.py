@@ -3,8 +3,8 @@
 If `tracekit build` is killed (even with SIGKILL), its pool workers must not go on writing shards
 while a resumed build writes the same ones. Each task of a local build starts a `Lifeline`: a daemon
 thread that ends the process as soon as the build's main process is gone. Tasks also hold a shared
-lock on `out/.workers.lock`, which a new build takes exclusively (waiting for stragglers) before it
-starts. Fault points (`TRACEKIT_FAULT=point:count`) let tests kill the main process at exact moments.
+lock on the output folder's workers lock (`BuildLayout.workers_lock`), which a new build takes
+exclusively (waiting for stragglers) before it starts. Fault points (`TRACEKIT_FAULT=point:count`) let tests kill the main process at exact moments.
 """
 
 from __future__ import annotations
@@ -23,16 +23,6 @@ from datatrove.pipeline.base import PipelineStep
 
 MAIN_PID_ENV = "TRACEKIT_MAIN_PID"
 FAULT_ENV = "TRACEKIT_FAULT"
-
-
-def die_with_parent(sig: int) -> None:
-    """Have the kernel send this process `sig` when its parent dies, even by SIGKILL
-    (PR_SET_PDEATHSIG; Linux only, a no-op elsewhere)."""
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # 1 = PR_SET_PDEATHSIG
 
 
 def _watch(pid: int) -> None:
@@ -88,8 +78,8 @@ def wait_for_stragglers(lock_path: Path, timeout_s: float = 30.0) -> None:
 class OutputLock:
     """Exclusive lock on the output folder for the duration of one build command."""
 
-    def __init__(self, out: Path) -> None:
-        self.path = out / ".build.lock"
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._f: IO[str] | None = None
 
     def __enter__(self) -> OutputLock:

@@ -1,4 +1,9 @@
-"""Live progress: tasks write small JSON counters; the CLI reads them and draws one line per stage."""
+"""Live progress: tasks write small JSON counters; the CLI reads them and draws one line per stage.
+
+The counters are written by `CountRows`, a pass-through step the engine puts into a stage's pipeline
+(after the source reader, before the trace writer, after finalize), so the stages themselves know
+nothing of progress files; the same step carries the fault points tests kill a build at.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,14 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from tracekit.engine.lifeline import fault, fault_spec
 
 
 class ProgressFile:
@@ -33,17 +44,53 @@ class ProgressFile:
         os.replace(tmp, self.path)
 
 
-def read_counts(folder: Path, name: str) -> dict[str, float]:
+def read_counts(folder: Path, name: str, *, with_rounds: bool = False) -> dict[str, float]:
+    """The counters of stage `name` summed over its tasks (and over its resample rounds if asked)."""
     total: dict[str, float] = {}
     if not folder.exists():
         return total
-    for f in folder.glob(f"{name}-*.json"):
+    files = list(folder.glob(f"{name}-[0-9]*.json"))
+    if with_rounds:
+        files += folder.glob(f"{name}-r[0-9]*-[0-9]*.json")
+    for f in files:
         try:
             for k, v in json.loads(f.read_text()).items():
                 total[k] = total.get(k, 0) + v
         except (OSError, json.JSONDecodeError):
             continue
     return total
+
+
+class CountRows(PipelineStep):
+    """Pass documents through, counting them into `{folder}/{counter}-RANK.json` under `key`.
+
+    `weight`: a metadata field holding how many rows a document stands for (finalize yields one
+    document per shard); without it each document counts one. `fault_point`: on rank 0, the test
+    hook `TRACEKIT_FAULT=point:n` fires once the n-th document has gone through to the next step.
+    """
+
+    type = "📈 - PROGRESS"
+    name = "progress"
+
+    def __init__(
+        self, *, folder: str, counter: str, key: str, fault_point: str | None = None, weight: str | None = None
+    ) -> None:
+        super().__init__()
+        self.folder = folder
+        self.counter = counter
+        self.key = key
+        self.fault_point = fault_point
+        self.weight = weight
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        progress = ProgressFile(self.folder, self.counter, rank)
+        spec = fault_spec() if self.fault_point and rank == 0 else None
+        for n, doc in enumerate(data or [], start=1):
+            progress.add(self.key, doc.metadata[self.weight] if self.weight else 1)
+            yield doc
+            if spec is not None:
+                fault(self.fault_point or "", n, spec)
+        progress.flush()
 
 
 class LiveDisplay:
@@ -65,7 +112,7 @@ class LiveDisplay:
         for col in ("stage", "rows", "rows/s", "ETA"):
             t.add_column(col, justify="right" if col != "stage" else "left")
         for st in self.stages:
-            c = read_counts(self.dir, st)
+            c = read_counts(self.dir, st, with_rounds=True)
             rows = int(c.get("rows", 0))
             rate = rows / elapsed if elapsed > 0 else 0.0
             eta = "-"

@@ -1,0 +1,55 @@
+"""Ledger shards on disk: their names, which task owns which, listing and removing them.
+
+A shard is `{prefix}{rank:05d}_{part:04d}.parquet`: written by task `rank`, `part` counting the files
+it rolled. A resample round writes beside the first pass under its own prefix (`r01-`), so a task of
+the round that is re-run removes only what its own earlier attempt wrote.
+
+    >>> shard_name(3, 1), shard_name(0, 0, prefix="r01-")
+    ('00003_0001.parquet', 'r01-00000_0000.parquet')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+TMP_PREFIX = ".tmp."
+
+
+def shard_name(rank: int, part: int, *, prefix: str = "") -> str:
+    return f"{prefix}{rank:05d}_{part:04d}.parquet"
+
+
+def list_shards(folder: Path) -> list[Path]:
+    """The published parquet shards of a folder, in name order (temporary `.tmp.*` files left out)."""
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+
+def task_shards(folder: Path, rank: int, world_size: int) -> list[Path]:
+    """This task's shards: every world_size-th file in name order (the same split on every run)."""
+    return list_shards(folder)[rank::world_size]
+
+
+def remove_rank_files(folder: Path, rank: int, *, prefix: str = "") -> None:
+    """Delete what an interrupted earlier attempt of this task left (its shards and temp files)."""
+    if not folder.exists():
+        return
+    mine = f"{prefix}{rank:05d}_"
+    for f in folder.iterdir():
+        if f.name.startswith(mine) or f.name.startswith(f"{TMP_PREFIX}{mine}"):
+            f.unlink()
+
+
+def count_by(folder: Path, column: str, *, prefix: str = "") -> dict[str, int]:
+    """Rows per value of `column` in the shards of `folder` whose names start with `prefix`."""
+    counts: dict[str, int] = {}
+    for f in list_shards(folder):
+        if not f.name.startswith(prefix):
+            continue
+        for row in pc.value_counts(pq.read_table(f, columns=[column])[column]).to_pylist():
+            counts[row["values"]] = counts.get(row["values"], 0) + row["counts"]
+    return counts
