@@ -22,8 +22,16 @@ from tracekit.recipe import LoadedRecipe
 
 
 def samples_field(loaded: LoadedRecipe) -> str | None:
-    """The teacher setting that says how many samples a prompt gets (None: it cannot be raised)."""
-    t = loaded.recipe.teacher
+    """The teacher setting that says how many samples a prompt gets (None: it cannot be raised).
+
+    Not raised when the math verifier votes among a prompt's samples (`no_gold` / `gold_repair`): a
+    round's new samples would be counted apart from the first ones, so rounds add prompts only.
+    """
+    r = loaded.recipe
+    maths = [r.verify.math, *(s.verify.math for s in r.sources if s.verify is not None)]
+    if any(m is not None and m.votes for m in maths):
+        return None
+    t = r.teacher
     if t.kind == "dataset":
         return "max_generations"
     return "n" if getattr(t, "sampling", None) is not None else None

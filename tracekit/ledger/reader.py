@@ -9,12 +9,16 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from tracekit.ledger.shards import task_shards
+from tracekit.ledger.shards import writer_shards
 from tracekit.record import LEDGER_COLUMNS
 
 
 class TraceShardReader(PipelineStep):
-    """Yield the traces of this task's shards as documents (id = trace_id, text = completion)."""
+    """Yield the traces of this task's shards as documents (id = trace_id, text = completion).
+
+    Task `rank` reads what task `rank` of the stage before wrote (`writer_shards`), so every sample of
+    a prompt reaches the same task, in order (the math verifier votes among them).
+    """
 
     type = "📖 - READER"
     name = "trace shards"
@@ -27,7 +31,7 @@ class TraceShardReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         if data:
             yield from data
-        for f in task_shards(Path(self.folder), rank, world_size):
+        for f in writer_shards(Path(self.folder), rank, world_size):
             for batch in pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows, columns=LEDGER_COLUMNS):
                 for row in batch.to_pylist():
                     tid, text = row["trace_id"], row["completion"] or ""

@@ -34,6 +34,24 @@ def task_shards(folder: Path, rank: int, world_size: int) -> list[Path]:
     return list_shards(folder)[rank::world_size]
 
 
+def writer_rank(path: Path) -> int | None:
+    """The task that wrote a shard (its `{rank:05d}` after any prefix), None for another file name."""
+    stem = path.name.removesuffix(".parquet")
+    rank, sep, part = stem[-10:].partition("_")
+    return int(rank) if sep and rank.isdigit() and part.isdigit() and len(rank) == 5 else None
+
+
+def writer_shards(folder: Path, rank: int, world_size: int) -> list[Path]:
+    """The shards written by the tasks `rank`, `rank + world_size`, ... in name order: a task of the next
+    stage reads whole the output of the task(s) before it, so a prompt's samples (written one after the
+    other, possibly across a shard roll) are never split between two tasks.
+
+        >>> [writer_rank(Path(n)) for n in ("00003_0001.parquet", "r01-00012_0000.parquet", "x.parquet")]
+        [3, 12, None]
+    """
+    return [p for p in list_shards(folder) if (writer_rank(p) or 0) % world_size == rank]
+
+
 def remove_rank_files(folder: Path, rank: int, *, prefix: str = "") -> None:
     """Delete what an interrupted earlier attempt of this task left (its shards and temp files)."""
     if not folder.exists():

@@ -3,9 +3,43 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tracekit.record import LEDGER_COLUMNS
+
+_ORDER_TERM = re.compile(
+    r"\s*(?P<col>[A-Za-z_][A-Za-z0-9_]*)(?:\s+(?P<dir>ASC|DESC))?(?:\s+NULLS\s+(?P<nulls>FIRST|LAST))?\s*",
+    re.IGNORECASE,
+)
+
+
+def order_by_sql(text: str) -> str:
+    """The ORDER BY list `text` (`column [ASC|DESC] [NULLS FIRST|LAST], ...`) rebuilt from what it names.
+
+    Only ledger columns and those keywords are accepted, and the SQL is written from the parsed parts
+    (quoted column names), never from the text itself, so nothing else can reach the query. Nulls go
+    last unless the term says otherwise. Raises ValueError naming the term that is not one.
+
+        >>> order_by_sql("pass_rate ASC, completion_tokens desc")
+        '"pass_rate" ASC NULLS LAST, "completion_tokens" DESC NULLS LAST'
+        >>> order_by_sql("pass_rate; DROP TABLE x")
+        Traceback (most recent call last):
+        ...
+        ValueError: `order_by` term 'pass_rate; DROP TABLE x' is not `column [ASC|DESC] [NULLS FIRST|LAST]`
+    """
+    terms = []
+    for part in text.split(","):
+        m = _ORDER_TERM.fullmatch(part)
+        if m is None:
+            raise ValueError(f"`order_by` term {part.strip()!r} is not `column [ASC|DESC] [NULLS FIRST|LAST]`")
+        col = m["col"]
+        if col not in LEDGER_COLUMNS:
+            raise ValueError(f"`order_by` names {col!r}, which is not a ledger column (see schemas/trace.schema.json)")
+        terms.append(f'"{col}" {(m["dir"] or "ASC").upper()} NULLS {(m["nulls"] or "LAST").upper()}')
+    return ", ".join(terms)
 
 
 class MixBucket(BaseModel):
@@ -26,6 +60,22 @@ class MixBucket(BaseModel):
     )
     count: int | None = Field(None, ge=0, description="traces wanted in this bucket")
     share: float | None = Field(None, gt=0, le=1, description="fraction of `total` wanted in this bucket")
+    order_by: str | None = Field(
+        None,
+        description=(
+            "order in which the bucket's quota is taken, over ledger columns: `column [ASC|DESC] [NULLS "
+            "FIRST|LAST], ...` (e.g. \"pass_rate ASC, completion_tokens DESC\": hardest, then longest "
+            "first); it also decides which of a prompt's traces count first toward `max_per_prompt`. "
+            "Ties, and buckets without it, go one trace per prompt at a time in seeded random order"
+        ),
+    )
+
+    @field_validator("order_by")
+    @classmethod
+    def _order_by(cls, v: str | None) -> str | None:
+        if v is not None:
+            order_by_sql(v)
+        return v
 
     @model_validator(mode="after")
     def _count_or_share(self) -> MixBucket:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from tracekit.ledger.decision import DecisionStage
 from tracekit.ledger.finalize import apply_decisions
-from tracekit.mix.config import MixConfig
+from tracekit.mix.config import MixConfig, order_by_sql
 
 # Drop reasons (public: they show in stats and the card; `mix*` counts as the mix stage of the funnel).
 DROP_OVER_QUOTA = "mix_over_quota"
@@ -47,10 +47,11 @@ class MixStage(DecisionStage):
        does, so only traces still kept compete.
     3. Puts each kept trace in the first bucket whose `where` holds; the others are dropped as
        `mix_no_bucket`.
-    4. Ranks each prompt's traces by a seeded hash of the trace id; those ranked `max_per_prompt`
-       or later are dropped as `mix_max_per_prompt`.
-    5. In each bucket takes the quota in order (rank within prompt, seeded hash): first one trace of
-       as many prompts as possible, then second traces, ... The rest are `mix_over_quota`.
+    4. Ranks each prompt's traces by their bucket's `order_by` (if it has one), then by a seeded hash
+       of the trace id; those ranked `max_per_prompt` or later are dropped as `mix_max_per_prompt`.
+    5. In each bucket takes the quota in order: by the bucket's `order_by` when it has one, ties (and
+       buckets without it) one trace of as many prompts as possible first, then second traces, ...
+       (rank within prompt, seeded hash). The rest are `mix_over_quota`.
     6. Splits the selected traces by prompt text (normalised), so no prompt is on both sides.
 
     Writes `output_path` (trace_id, bucket, split, drop_reason) for every trace that was still kept,
@@ -90,6 +91,13 @@ class MixStage(DecisionStage):
             except duckdb.Error as e:
                 raise ValueError(f"mix bucket {b.name!r}: bad `where` {b.where!r}: {e}") from None
         case = " ".join(f"WHEN ({b.where}) THEN {i}" for i, b in enumerate(cfg.buckets))
+        # a bucket's `order_by` as a rank over all rows (ties share a rank); only ranks within the bucket count
+        ranks = " ".join(
+            f"WHEN {i} THEN dense_rank() OVER (ORDER BY {order_by_sql(b.order_by)})"
+            for i, b in enumerate(cfg.buckets)
+            if b.order_by
+        )
+        order = f"(CASE (CASE {case} END) {ranks} END)::BIGINT" if ranks else "NULL::BIGINT"
         seed = _sql_str(f"mix:{cfg.seed}:")
         split_key = "NULL::UBIGINT"
         if cfg.split is not None:
@@ -97,7 +105,7 @@ class MixStage(DecisionStage):
             split_key = f"(md5_number({_sql_str(f'split:{cfg.split.seed}:')} || {norm}) >> 64)::UBIGINT"
         sql = f"""
             SELECT trace_id, prompt_id, coalesce(kept, true) AS kept, drop_reason,
-                   (CASE {case} END)::SMALLINT AS b,
+                   (CASE {case} END)::SMALLINT AS b, {order} AS ord,
                    (md5_number({seed} || trace_id) >> 64)::UBIGINT AS prio,
                    {split_key} AS split_key
             FROM {src}"""
@@ -129,12 +137,16 @@ class MixStage(DecisionStage):
         df = apply_decisions(df, self._decisions()).filter(pl.col("kept"))
         self.stat_update("competing", value=df.height)
 
-        # rank of each trace within its prompt (seeded), among the traces that have a bucket
-        in_bucket = df.filter(pl.col("b").is_not_null()).sort(["prompt_id", "prio", "trace_id"])
+        # rank of each trace within its prompt (its bucket's order_by first, then seeded), among the
+        # traces that have a bucket
+        in_bucket = df.filter(pl.col("b").is_not_null()).sort(
+            ["prompt_id", "ord", "prio", "trace_id"], nulls_last=True
+        )
         in_bucket = in_bucket.with_columns(r=pl.int_range(pl.len()).over("prompt_id"))
         cap = cfg.max_per_prompt
         eligible = in_bucket if cap is None else in_bucket.filter(pl.col("r") < cap)
-        eligible = eligible.sort(["b", "r", "prio", "trace_id"]).with_columns(
+        # each bucket takes its quota in order_by order, ties one trace per prompt at a time
+        eligible = eligible.sort(["b", "ord", "r", "prio", "trace_id"], nulls_last=True).with_columns(
             pos=pl.int_range(pl.len()).over("b")
         )
         quota = pl.col("b").replace_strict(

@@ -11,7 +11,7 @@ import yaml
 
 from tracekit.publish.report import PLOTS, funnel_totals, length_expr, open_build, plots_dir, shortfall_rows
 from tracekit.publish.secrets import redact_config, redact_text
-from tracekit.stats.summary import funnel_sql
+from tracekit.stats.summary import REPAIRED_GOLDS_SQL, SUMMARIES, funnel_sql
 
 _SIZES = (
     (1_000, "n<1K"),
@@ -206,6 +206,18 @@ def write_card(out: Path, recipe_resolved: dict[str, Any]) -> Path:
             )
         )
     )
+
+    cols, refs = _q(con, SUMMARIES["references"])
+    if any(r[1] not in ("given", "(none)") for r in refs):
+        parts.append(
+            "Reference answers: `given` by the source, `majority` of the prompt's samples (no gold), "
+            "`repaired` (no sample matched the given gold and a strong majority agreed on another; the "
+            "given gold stays in the ledger's `gold_answer`), `no_majority` (no gold and no majority: "
+            "unverified):\n\n" + _md_table(cols, refs)
+        )
+        cols, repaired = _q(con, REPAIRED_GOLDS_SQL + " LIMIT 50")
+        if repaired:
+            parts.append("Repaired gold answers (at most 50):\n\n" + _md_table(cols, repaired))
 
     parts.append("## Funnel")
     totals = funnel_totals(con)

@@ -1,4 +1,5 @@
-"""Checks of a recipe beyond its schema: files exist, named columns exist in the sources."""
+"""Checks of a recipe beyond its schema: files exist, named columns exist in the sources, settings that
+only make sense together are together."""
 
 from __future__ import annotations
 
@@ -29,5 +30,42 @@ def check_sources(loaded: LoadedRecipe) -> list[Problem]:
             path = ("sources", i, "columns", key)
             problems.append(
                 Problem(path, f"column {col!r} does not exist in {files[0].name} (it has: {', '.join(cols)})", loaded.line(path))
+            )
+    return problems
+
+
+# domains whose traces end in no single final answer to vote on
+NO_FINAL_ANSWER = ("code", "general")
+
+
+def check_votes(loaded: LoadedRecipe) -> list[Problem]:
+    """Majority answers (`no_gold` / `gold_repair: majority`) only where the math verifier applies."""
+    r = loaded.recipe
+    problems: list[Problem] = []
+
+    def wrong(path: tuple[str | int, ...], msg: str) -> None:
+        problems.append(Problem(path, msg, loaded.line(path)))
+
+    def key_of(cfg: object, base: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        return (*base, "no_gold" if getattr(cfg, "no_gold", None) else "gold_repair")
+
+    top = r.verify.math
+    if top is not None and top.votes:
+        bad = [d for d in top.domains if d in NO_FINAL_ANSWER]
+        if bad:
+            wrong(key_of(top, ("verify", "math")), f"majority voting needs a final answer to compare; domain(s) {bad} have none")
+        elif not any(s.domain in top.domains and (s.verify is None or s.verify.math is None) for s in r.sources):
+            wrong(
+                key_of(top, ("verify", "math")),
+                f"majority voting applies to domains {top.domains}, and no source without its own `verify.math` has one",
+            )
+    for i, s in enumerate(r.sources):
+        own = s.verify.math if s.verify is not None else None
+        if own is None or not own.votes:
+            continue
+        if s.domain not in own.domains or s.domain in NO_FINAL_ANSWER:
+            wrong(
+                key_of(own, ("sources", i, "verify", "math")),
+                f"majority voting is for math answers; source {s.name!r} has domain {s.domain!r}",
             )
     return problems

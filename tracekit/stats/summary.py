@@ -59,6 +59,11 @@ SUMMARIES: dict[str, str] = {
         SELECT c.benchmark, count(DISTINCT trace_id) AS traces, count(DISTINCT prompt_id) AS prompts
         FROM (SELECT trace_id, prompt_id, unnest(contamination) AS c FROM traces)
         GROUP BY ALL ORDER BY traces DESC""",
+    "references": """
+        SELECT source,
+               coalesce(gold_source, CASE WHEN verify_detail = 'no_majority' THEN 'no_majority' END, '(none)') AS reference,
+               count(DISTINCT prompt_id) AS prompts, count(*) AS traces
+        FROM traces GROUP BY ALL ORDER BY ALL""",
     "dataset": """
         SELECT split, source, domain, count(*) AS rows FROM dataset GROUP BY ALL ORDER BY split, source""",
 }
@@ -80,3 +85,11 @@ def run_summary(con: duckdb.DuckDBPyConnection, name: str) -> tuple[list[str], l
         sql = funnel_sql()
     rel = con.sql(sql)
     return list(rel.columns), rel.fetchall()
+
+
+# Prompts whose gold answer was replaced by their samples' strong majority (`gold_repair: majority`).
+REPAIRED_GOLDS_SQL = """
+    SELECT source, left(any_value(prompt), 100) AS prompt, any_value(gold_answer) AS given_gold,
+           any_value(majority_answer) AS majority_answer, round(any_value(majority_share), 2) AS agreement
+    FROM traces WHERE gold_source = 'repaired'
+    GROUP BY source, prompt_id ORDER BY source, prompt"""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tracekit.sandbox.config import SandboxOptions
 from tracekit.verify.code.compare import validate_compare
@@ -54,6 +54,15 @@ class CodeVerifyConfig(BaseModel):
     sandbox_options: SandboxOptions = Field(
         default_factory=SandboxOptions, description="Sandbox construction."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_votes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ({"no_gold", "gold_repair"} & set(data)):
+            raise ValueError(
+                "majority voting (`no_gold` / `gold_repair`) is for math answers; code is verified by its tests"
+            )
+        return data
 
     @field_validator("compare")
     @classmethod

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_MIN_AGREEMENT = 0.5  # `no_gold: majority`: share of a prompt's samples the largest group needs
+DEFAULT_REPAIR_AGREEMENT = 0.75  # `gold_repair: majority`: the strong majority that replaces a gold
 
 
 class MathJudgeConfig(BaseModel):
@@ -71,3 +76,37 @@ class MathVerifyConfig(BaseModel):
     )
     judge: MathJudgeConfig = Field(default_factory=MathJudgeConfig, description="LLM-judge fallback")
     domains: list[str] = Field(default_factory=lambda: ["math"], description="trace domains this applies to")
+    no_gold: Literal["majority"] | None = Field(
+        default=None,
+        description=(
+            "majority: a prompt without a gold answer takes the answer of its largest group of agreeing "
+            "samples (the verifier decides who agrees) as the reference, when that group holds at least "
+            "`min_agreement` of the samples; the rest are incorrect. Below that the traces stay unverified "
+            "(detail no_majority). Default: such traces stay unverified"
+        ),
+    )
+    min_agreement: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=f"share of a prompt's samples the majority group needs (default {DEFAULT_MIN_AGREEMENT})",
+    )
+    gold_repair: Literal["majority"] | None = Field(
+        default=None,
+        description=(
+            "majority: when no sample matches a prompt's gold answer but at least `repair_min_agreement` of "
+            "the samples agree on another, that answer becomes the reference (gold_source `repaired`; the "
+            "given gold stays in gold_answer)"
+        ),
+    )
+    repair_min_agreement: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=f"share of the samples that must agree to replace a gold (default {DEFAULT_REPAIR_AGREEMENT})",
+    )
+
+    @property
+    def votes(self) -> bool:
+        """Whether a prompt's samples are verified together (majority with no gold, or gold repair)."""
+        return self.no_gold == "majority" or self.gold_repair == "majority"
