@@ -22,7 +22,8 @@ HANGS = [
 @pytest.fixture(scope="module")
 def verifier() -> Iterator[MathVerifier]:
     v = MathVerifier(MathVerifyConfig(timeout_s=1.5))
-    v.verify(answer_text=r"\boxed{\sqrt{4}}", gold="2")  # start the worker outside the measured calls
+    # a pair only sympy decides: the worker starts outside the measured calls
+    assert v.verify(answer_text=r"\boxed{\tan^2 x + 1}", gold=r"\sec^2 x").detail == "sympy"
     yield v
     v.close()
 

@@ -48,17 +48,13 @@ class MathVerifyConfig(BaseModel):
         default=False,
         description="if no \\boxed{} or 'final answer is' is found, take the last number of the answer text",
     )
-    rel_tol: float = Field(
-        default=1e-9,
-        ge=0,
-        description="relative tolerance between two inexact values (floats from a decimal answer)",
-    )
-    decimal_min_places: int = Field(
-        default=2,
-        ge=0,
+    decimal_sig_digits: int = Field(
+        default=6,
+        ge=1,
         description=(
-            "a decimal written with at least this many places matches an exact value (fraction, root, pi) "
-            "when it equals the exact value rounded to that many places; fewer places need exact equality"
+            "a decimal answer for an exact value that does not terminate (1/3, pi/2, sqrt 2) is correct when it "
+            "has at least this many significant digits and is that value rounded or cut at its last digit; "
+            "for a terminating value (1/8) only the exact decimal is correct"
         ),
     )
     percent_as_fraction: bool = Field(

@@ -1,572 +1,939 @@
-"""Is a predicted answer equivalent to the gold one? A fast exact path, then sympy.
+"""Is a predicted answer equivalent to the gold one? One comparison, two stages, one set of policies.
 
-`fast_equivalent` decides plain numbers and words in microseconds without sympy; it returns None when
-it cannot decide. `sympy_equivalent` parses LaTeX with latex2sympy2-extended and compares structure
-(sets, tuples, intervals, equations, inequalities, matrices) and values (exactly, then with the
-decimal-rounding rule). It can hang on hostile input, so the verifier runs it in a killable worker.
+Both answers are parsed into trees (`latex.py`) that keep every grouping. `Comparer` walks the two
+trees and applies the policies of docs/verification.md (equations, assignments vs tuples, units,
+percent, empty set, intervals vs inequalities, decimals); at the leaves it asks a value comparer:
+
+- the fast stage (`FastValues`, in process): canonical forms prove equality, exact rational points
+  prove a difference (`canonical.py`); what it cannot prove is None;
+- the sympy stage (`symbolic.SympyValues`, in the killable worker): the same walk, with sympy for the
+  leaves the fast stage left open. What sympy cannot decide stays None: the verdict is then
+  `incorrect` with detail `undecided` (or the judge's, when one is enabled).
 
 Example:
-    >>> fast_equivalent(clean_answer("7,425,000"), clean_answer("7425000"), EquivalenceSettings())
-    True
+    >>> compare(clean_answer(r"\\frac{6}{2+1}"), clean_answer(r"\\frac{6}{2}+1"), EquivalenceSettings())
+    Outcome(equal=False, detail='exact')
+    >>> compare(clean_answer("x = 2, y = -1"), clean_answer("(2, -1)"), EquivalenceSettings())
+    Outcome(equal=True, detail='exact')
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from tracekit.verify.math.normalize import CleanAnswer, PlainNumber, clean_answer, parse_plain_number
+from tracekit.verify.math.canonical import compare_values, constant_value, proportional, symbols_of
+from tracekit.verify.math.latex import (
+    Add,
+    Const,
+    Div,
+    EmptySet,
+    Func,
+    LatexError,
+    Matrix,
+    Mul,
+    Neg,
+    Node,
+    Num,
+    Percent,
+    PlusMinus,
+    Pow,
+    Quantity,
+    Reals,
+    Rel,
+    Seq,
+    SetLit,
+    SetOp,
+    Sub,
+    Sym,
+    Text,
+    Tup,
+    is_decimal_comma,
+    parse_answer,
+)
+from tracekit.verify.math.normalize import CleanAnswer, clean_answer
+from tracekit.verify.math.units import si_scale
+
+Tri = bool | None  # True: equal, False: different, None: not decided
 
 
 @dataclass(frozen=True, slots=True)
 class EquivalenceSettings:
-    rel_tol: float = 1e-9
-    decimal_min_places: int = 2
+    """The comparison policies that have a switch (docs/verification.md)."""
+
+    decimal_sig_digits: int = 6
     percent_as_fraction: bool = True
-    allow_set_relation_comp: bool = False
+    allow_set_relation_comp: bool = True
     strict: bool = True
 
 
-# ----------------------------------------------------------------------------------------- fast path
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """`equal` None: not decided (detail `undecided`); details: exact, sympy, not_comparable, undecided."""
 
-
-def _num_candidates(n: PlainNumber, percent: bool, settings: EquivalenceSettings) -> list[PlainNumber]:
-    out = [n]
-    if percent and settings.percent_as_fraction:
-        places = None if n.decimals is None else n.decimals + 2
-        out.append(PlainNumber(n.value / 100, places))
-    return out
-
-
-def numbers_equal(a: PlainNumber, b: PlainNumber, settings: EquivalenceSettings) -> bool:
-    """Exact equality, or the decimal-rounding rule: a decimal written with d >= `decimal_min_places`
-    places matches a value that rounds to it at d places (1/12 ~ 0.0833, 8/3 ~ 2.6667). Nothing else is
-    rounded, so tiny values that differ stay different."""
-    if a.value == b.value:
-        return True
-    cands = [x for x in (a, b) if x.decimals is not None and x.decimals >= settings.decimal_min_places]
-    for coarse in cands:
-        fine = b if coarse is a else a
-        places = coarse.decimals or 0
-        finer = fine.decimals is None or fine.decimals > places
-        if finer and abs(fine.value - coarse.value) <= Fraction(1, 2 * 10**places):
-            return True
-    return False
-
-
-def _text_key(s: str) -> str:
-    s = re.sub(r"\\(?:text|mathrm|textbf|mbox|textnormal|mathbf)\s*\{([^{}]*)\}", r"\1", s)
-    return re.sub(r"[\s{}]", "", s).lower()
-
-
-_TIME_RE = re.compile(r"\d+\s*:\s*\d+")
-_WORDS_ONLY_RE = re.compile(r"[^\W\d_][^\W\d_\s'-]*(?:[\s'-]+[^\W\d_]+)*", re.UNICODE)
-
-
-def is_words(ans: CleanAnswer) -> bool:
-    """The answer is plain words (\\text{Evelyn}, odd), not mathematics."""
-    return ans.is_text or (len(ans.text) > 1 and _WORDS_ONLY_RE.fullmatch(ans.text) is not None)
-
-
-def fast_equivalent(gold: CleanAnswer, pred: CleanAnswer, settings: EquivalenceSettings) -> bool | None:
-    """True/False when plain numbers or plain words decide it, else None."""
-    if _text_key(gold.text) == _text_key(pred.text) and gold.text:
-        return True
-    if _TIME_RE.fullmatch(gold.text) and _TIME_RE.fullmatch(pred.text):  # 12:00, 7:32
-        return [int(x) for x in gold.text.split(":")] == [int(x) for x in pred.text.split(":")]
-    g = parse_plain_number(gold.text)
-    p = parse_plain_number(pred.text)
-    if g is not None and p is not None:
-        return any(
-            numbers_equal(a, b, settings)
-            for a in _num_candidates(g, gold.percent, settings)
-            for b in _num_candidates(p, pred.percent, settings)
-        )
-    # two answers made of words only (\text{Evelyn}, odd) differ when their words differ
-    gw, pw = is_words(gold), is_words(pred)
-    if gw and pw:
-        return False
-    if (g is not None and pw) or (p is not None and gw):
-        return False
-    return None
-
-
-# ---------------------------------------------------------------------------------------- sympy path
+    equal: bool | None
+    detail: str
 
 
 class Unparseable(Exception):
-    """The answer is not LaTeX/maths that sympy understands."""
+    """An answer this verifier cannot read; the message starts with `gold:` or `pred:`."""
 
 
-def _top_level_split(s: str, seps: tuple[str, ...]) -> list[str]:
-    parts: list[str] = []
-    depth = 0
-    buf: list[str] = []
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
-            buf.append(s[i : i + 2])
-            i += 2
-            continue
-        if c in "{([":
-            depth += 1
-        elif c in "})]":
-            depth -= 1
-        if depth == 0:
-            hit = next((sep for sep in seps if s.startswith(sep, i)), None)
-            if hit is not None:
-                parts.append("".join(buf))
-                buf = []
-                i += len(hit)
-                continue
-        buf.append(c)
-        i += 1
-    parts.append("".join(buf))
-    return parts
+# ---------------------------------------------------------------------------------- three-valued logic
 
 
-def _prepare(text: str) -> str:
-    """Text-level fixes before parsing: chains of '=', '\\approx', python-ish pieces."""
-    s = text.strip()
-    s = re.sub(r"\\mathrm\{e\}", "e", s)
-    s = re.sub(r"\\(?:text|textbf|mathrm|textnormal|mbox)\s*\{\s*\}", "", s)
-    s = re.sub(r"\\sqrt\s*\(([^()]*)\)", r"\\sqrt{\1}", s)
-    s = re.sub(r"(?<=[\d}])\s*\\cdot\s*10\^", r"\\times 10^", s)
-    # x = 5+5+1 = 7 = 11 -> x = 11 ; the value before \approx is the answer
-    parts = _top_level_split(s, ("\\approx", "\\simeq"))
-    if len(parts) > 1:
-        left = parts[0].strip()
-        s = (
-            left
-            if _top_level_split(left, ("=",))[-1].strip() and not re.fullmatch(r"[A-Za-z]", left)
-            else parts[1]
-        )
-        if re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?", left):
-            s = parts[1]
-    groups = _top_level_split(s, (";",))
-    out = []
-    for group in groups:
-        items = _top_level_split(group, (",",))
-        fixed = [_prepare_item(item, many=len(items) > 1 or len(groups) > 1) for item in items]
-        joined = ",".join(fixed)
-        out.append(f"({joined})" if len(groups) > 1 and len(fixed) > 1 else joined)
-    return ",".join(out)
-
-
-def _letters(s: str) -> bool:
-    return re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", s)) is not None
-
-
-def _is_name_text(lhs: str) -> bool:
-    t = re.sub(r"_\{[^{}]*\}|_\w", "", lhs)
-    t = re.sub(r"\\[A-Za-z]+", "", t)
-    return bool(re.search(r"[A-Za-z]", t)) and not re.search(r"[\d+\-*^]", t)
-
-
-def _prepare_item(item: str, *, many: bool) -> str:
-    eq = _top_level_split(item, ("=",))
-    if len(eq) > 2:  # x = 5+5+1 = 7 = 11 -> x = 11
-        eq = [eq[0], eq[-1]] if _letters(eq[0]) else [eq[-1]]
-    if len(eq) == 2:
-        lhs, rhs = eq[0].strip(), eq[1].strip()
-        if _is_name_text(lhs) and (many or not _letters(rhs)):
-            return rhs  # AB=4 -> 4, S:S'=7:32 -> 7:32
-        if not _letters(lhs) and not _letters(rhs):
-            return rhs  # 35 + 70 = 105 -> 105
-        return lhs + "=" + rhs
-    return eq[0]
-
-
-_PY_FUNCS_RE = re.compile(r"\b(?:exp|pi|sqrt|log|sin|cos|tan)\b|\*\*|\*")
-
-
-def _parse_python(s: str) -> Any:
-    import sympy
-    from sympy.parsing.sympy_parser import (
-        convert_xor,
-        implicit_multiplication_application,
-        parse_expr,
-        standard_transformations,
-    )
-
-    t = re.sub(r"(\d)\s*i\b", r"\1*I", s)
-    t = re.sub(r"\bi\b", "I", t)
-    tr = (*standard_transformations, implicit_multiplication_application, convert_xor)
-    return parse_expr(
-        t, transformations=tr, local_dict={"e": sympy.E, "E": sympy.E, "I": sympy.I, "pi": sympy.pi}
-    )
-
-
-def parse_latex(text: str) -> Any:
-    """sympy object for one cleaned answer; raises Unparseable."""
-    from latex2sympy2_extended import latex2sympy
-    from latex2sympy2_extended.math_normalization import NormalizationConfig
-
-    s = _prepare(text)
-    if not s:
-        raise Unparseable("empty")
-    if "\\" not in s and _PY_FUNCS_RE.search(s):
-        try:
-            return _parse_python(s)
-        except Exception:
-            pass
-    try:
-        cfg = NormalizationConfig(
-            basic_latex=True, units=False, malformed_operators=True, nits=False, boxed="none"
-        )
-        return latex2sympy(s, normalization_config=cfg)
-    except Exception as exc:  # latex2sympy raises plain Exception on bad input
-        raise Unparseable(str(exc)[:200]) from exc
-
-
-@dataclass
-class _Side:
-    obj: Any
-    text: str
-    percent: bool
-
-
-def _is_name(expr: Any) -> bool:
-    """A left-hand side that only names the answer: x, f(x), a_3, |AB|, A:B, (p, q)."""
-    import sympy
-
-    if isinstance(expr, sympy.Tuple):
-        return all(_is_name(e) for e in expr)
-    if not isinstance(expr, sympy.Basic) or not expr.free_symbols:
-        return False
-    if isinstance(expr, sympy.Add):
-        return False
-    return all(abs(n) == 1 for n in expr.atoms(sympy.Number))
-
-
-def _strip_name(obj: Any) -> Any:
-    import sympy
-
-    if isinstance(obj, sympy.Eq) and _is_name(obj.lhs):
-        return obj.rhs
-    if isinstance(obj, sympy.Eq) and not isinstance(obj.lhs, sympy.Basic | sympy.Tuple):
-        return obj
-    return obj
-
-
-def _i_to_I(expr: Any) -> Any:
-    import sympy
-
-    if isinstance(expr, sympy.Basic) and not isinstance(expr, sympy.Set):
-        syms = {s for s in expr.free_symbols if s.name in ("i",)}
-        if syms:
-            return expr.subs({s: sympy.I for s in syms})
-    return expr
-
-
-def _float_places(value: complex, text: str) -> int | None:
-    """Decimal places of the literal in `text` that wrote this value (0.0833 -> 4), if any."""
-    best = None
-    for m in re.finditer(r"(\d*)\.(\d+)", text):
-        try:
-            lit = float(m.group(0))
-        except ValueError:
-            continue
-        if abs(abs(value) - lit) <= 1e-12 * max(1.0, lit):
-            best = len(m.group(2))
-    return best
-
-
-def _numbers_close(a: Any, b: Any, a_text: str, b_text: str, settings: EquivalenceSettings) -> bool:
-    """Two numeric sympy values: equal at 60 significant digits when both are exact (relative, so tiny
-    values that differ stay different), else the decimal rule or the relative tolerance."""
-    import sympy
-
-    a_float = bool(a.atoms(sympy.Float))
-    b_float = bool(b.atoms(sympy.Float))
-    if not a_float and not b_float:
-        if a == b:
+def _any(results: Iterable[Tri]) -> Tri:
+    undecided = False
+    for r in results:
+        if r is True:
             return True
-        av, bv = sympy.N(a, 60), sympy.N(b, 60)
-        scale = max(abs(av), abs(bv))
-        if scale == 0:
-            return True
-        if not scale.is_finite:
+        if r is None:
+            undecided = True
+    return None if undecided else False
+
+
+def _all(results: Iterable[Tri]) -> Tri:
+    undecided = False
+    for r in results:
+        if r is False:
             return False
-        return bool(abs(av - bv) <= scale * sympy.Float(10, 60) ** -50)
-    # sympy Floats have an unbounded exponent: no overflow to inf (which would make any tolerance pass)
-    av, bv = sympy.N(a, 30), sympy.N(b, 30)
-    diff = abs(sympy.N(av - bv, 30))
-    scale = max(abs(av), abs(bv))
-    if not (diff.is_finite and scale.is_finite):
-        return False
-    for val, text, is_float in ((av, a_text, a_float), (bv, b_text, b_float)):
-        places = _float_places(complex(val) if abs(val) < 1e300 else 0j, text) if is_float else None
-        ok = places is not None and places >= settings.decimal_min_places
-        if ok and diff <= sympy.Float(0.5, 30) * sympy.Float(10, 30) ** -(places or 0) * (1 + 1e-9):
-            return True
-    return bool(diff <= sympy.Float(settings.rel_tol, 30) * scale)
+        if r is None:
+            undecided = True
+    return None if undecided else True
 
 
-def _as_set(obj: Any) -> Any:
-    """The set an interval, tuple (open interval) or one-variable inequality describes, else None."""
-    import sympy
+# ----------------------------------------------------------------------------------- value comparers
 
-    if isinstance(obj, sympy.Eq) and isinstance(obj.rhs, sympy.Set):  # x \in [a, b]
-        return obj.rhs
-    if isinstance(obj, sympy.Set):
-        return obj
-    if isinstance(obj, sympy.Tuple) and len(obj) == 2:
-        return sympy.Interval.open(obj[0], obj[1])
-    if isinstance(obj, sympy.logic.boolalg.Boolean):
-        syms = obj.free_symbols
-        rels = (
-            obj.atoms(sympy.core.relational.Relational)
-            if not isinstance(obj, sympy.core.relational.Relational)
-            else {obj}
+
+class FastValues:
+    """Leaf comparisons of the fast stage: exact canonical forms and exact random points."""
+
+    def values(self, a: Node, b: Node) -> Tri:
+        return compare_values(a, b)
+
+    def proportional(self, a: Node, b: Node) -> Tri:
+        return proportional(a, b)
+
+    def constant(self, a: Node) -> tuple[Fraction | None, Any]:
+        return constant_value(a)
+
+    def relation_sets_equal(self, a: Node, b: Node) -> Tri:
+        return None
+
+
+# ------------------------------------------------------------------------------------- tree helpers
+
+
+def _inf_sign(n: Node) -> int:
+    if isinstance(n, Const) and n.name == "inf":
+        return 1
+    if isinstance(n, Neg):
+        return -_inf_sign(n.arg)
+    return 0
+
+
+def _has(n: Any, kind: type) -> bool:
+    if isinstance(n, kind):
+        return True
+    if isinstance(n, Node):
+        return any(_has(v, kind) for v in n.children())
+    if isinstance(n, tuple):
+        return any(_has(x, kind) for x in n)
+    return False
+
+
+def _expand_pm(n: Any) -> list[Any]:
+    """Both readings of every \\pm (at most 3 of them)."""
+    if isinstance(n, PlusMinus):
+        a = n.a
+        plus: Node = n.b if a is None else Add((a, n.b))
+        minus: Node = Neg(n.b) if a is None else Add((a, Neg(n.b)))
+        first, second = (minus, plus) if n.minus_first else (plus, minus)
+        return _expand_pm(first) + _expand_pm(second)
+    if isinstance(n, Node) and not isinstance(n, Num | Sym | Const | Text):
+        options: list[list[Any]] = [[]]
+        for v in n.children():
+            alts = _expand_pm(v)
+            options = [o + [x] for o in options for x in alts]
+            if len(options) > 8:
+                raise LatexError("too many \\pm")
+        return [n.rebuilt(o) for o in options]
+    if isinstance(n, tuple):
+        options2: list[tuple[Any, ...]] = [()]
+        for v in n:
+            alts = _expand_pm(v)
+            options2 = [o + (x,) for o in options2 for x in alts]
+            if len(options2) > 8:
+                raise LatexError("too many \\pm")
+        return list(options2)
+    return [n]
+
+
+def is_name(n: Node) -> bool:
+    """A left-hand side that only names the answer: x, a_3, f(x), xy, AB, |AB|, x'."""
+    if isinstance(n, Sym):
+        return True
+    if isinstance(n, Sub):
+        return isinstance(n.base, Sym)
+    if isinstance(n, Mul):
+        return isinstance(n.factors[0], Sym | Sub) and all(
+            isinstance(f, Sym | Sub | Num)
+            or (isinstance(f, Seq) and all(isinstance(x, Sym | Num) for x in f.items))
+            for f in n.factors[1:]
         )
-        sides = {side for rel in rels for side in rel.args if not side.is_number}
-        if len(sides) == 1 and (
-            len(syms) != 1 or isinstance(next(iter(sides)), sympy.core.function.AppliedUndef)
-        ):
-            # 0 < f(x) < 1: the non-constant side is one expression; name it
-            x = sympy.Symbol("x_", real=True)
-            obj = obj.subs({sides.pop(): x})
-        elif len(syms) != 1:
-            return None
+    if isinstance(n, Func) and n.name == "abs":
+        return is_name(n.args[0])
+    if isinstance(n, Tup):  # (p, q) = (3, 2); A:B = 7:32
+        return all(is_name(x) for x in n.items)
+    if isinstance(n, Div):  # \frac{NO}{BO} = ...
+        return is_name(n.num) and is_name(n.den)
+    return False
+
+
+def _name_key(n: Node) -> tuple[str, Fraction, str]:
+    """Sort key of a name: base letters, then a numeric subscript (x_2 before x_10)."""
+    if isinstance(n, Sub) and isinstance(n.base, Sym):
+        idx = n.index.value if isinstance(n.index, Num) else Fraction(0)
+        return (n.base.name, idx, repr(n.index))
+    return (repr(n), Fraction(0), "")
+
+
+def _is_eq(n: Node) -> bool:
+    return isinstance(n, Rel) and n.ops == ("=",)
+
+
+def _is_assignment_list(n: Node) -> bool:
+    return (
+        isinstance(n, Seq) and len(n.items) > 1 and all(_is_eq(x) and is_name(x.parts[0]) for x in n.items)  # type: ignore[attr-defined]
+    )
+
+
+_INEQ = ("<", ">", "<=", ">=")
+
+
+def _is_inequality(n: Node) -> bool:
+    if isinstance(n, Rel):
+        return all(o in _INEQ for o in n.ops)
+    if isinstance(n, Seq) and n.sep in ("or", "and", ","):
+        return all(_is_inequality(x) for x in n.items)
+    return False
+
+
+def _is_interval(n: Node) -> bool:
+    return isinstance(n, Tup) and len(n.items) == 2 and n.open in "([" and n.close in ")]"
+
+
+def _set_like(n: Node) -> bool:
+    return isinstance(n, SetOp | Reals) or (isinstance(n, Rel) and n.ops == ("in",))
+
+
+@dataclass(frozen=True, slots=True)
+class _Interval:
+    lo: Node
+    hi: Node
+    lo_closed: bool
+    hi_closed: bool
+
+
+_NEG_INF = Neg(Const("inf"))
+_POS_INF = Const("inf")
+
+
+def _flip(op: str) -> str:
+    return {"<": ">", ">": "<", "<=": ">=", ">=": "<="}[op]
+
+
+def _inequality_interval(rel: Rel) -> tuple[Node, _Interval] | None:
+    """(variable, interval) of `a < x <= b`, `x > 5`, `5 <= x`: one plain variable, constant bounds."""
+    var_idx = [k for k, p in enumerate(rel.parts) if symbols_of(p)]
+    if len(var_idx) != 1 or not is_name(rel.parts[var_idx[0]]):
+        return None
+    k = var_idx[0]
+    var = rel.parts[k]
+    lo: Node = _NEG_INF
+    hi: Node = _POS_INF
+    lo_c = hi_c = False
+    # bounds: the relation to the left of x (read as "bound op x") and to its right ("x op bound")
+    sides: list[tuple[str, Node]] = []
+    if k > 0:
+        sides.append((_flip(rel.ops[k - 1]), rel.parts[k - 1]))
+    if k < len(rel.ops):
+        sides.append((rel.ops[k], rel.parts[k + 1]))
+    if len(rel.parts) > 3 or len(sides) != len(rel.ops):
+        return None
+    for op, bound in sides:  # x op bound
+        if op in ("<", "<="):
+            if hi is not _POS_INF:
+                return None
+            hi, hi_c = bound, op == "<="
         else:
-            (x0,) = syms
-            x = sympy.Symbol(x0.name, real=True)
-            obj = obj.subs({x0: x})
-        try:
-            return obj.as_set()
-        except Exception:
-            return None
+            if lo is not _NEG_INF:
+                return None
+            lo, lo_c = bound, op == ">="
+    return var, _Interval(lo, hi, lo_c, hi_c)
+
+
+def _rename(n: Any, mapping: dict[str, str]) -> Any:
+    if isinstance(n, Sym):
+        return Sym(mapping.get(n.name, n.name))
+    if isinstance(n, Node) and not isinstance(n, Num | Const | Text):
+        return n.rebuilt(_rename(v, mapping) for v in n.children())
+    if isinstance(n, tuple):
+        return tuple(_rename(x, mapping) for x in n)
+    return n
+
+
+# ------------------------------------------------------------------------------------------ decimals
+
+
+@dataclass(frozen=True, slots=True)
+class _Decimal:
+    value: Fraction
+    sig: int  # significant digits written
+    ulp: Fraction  # one unit in the last written place
+
+
+def _sig_digits(text: str) -> int:
+    mant = re.split(r"[eE]", text)[0]
+    digits = mant.replace(".", "").lstrip("+-").lstrip("0")
+    return len(digits) if digits else 1
+
+
+def as_decimal(n: Node) -> _Decimal | None:
+    """A number written as a decimal (0.333, -1.5, 3.83 \\times 10^{35}, 1.5e-4): an approximation."""
+    if isinstance(n, Num) and n.decimals is not None:
+        ulp = Fraction(1, 10**n.decimals) if n.decimals >= 0 else Fraction(10 ** (-n.decimals))
+        return _Decimal(n.value, _sig_digits(n.text), ulp)
+    if isinstance(n, Neg):
+        d = as_decimal(n.arg)
+        return None if d is None else _Decimal(-d.value, d.sig, d.ulp)
+    if isinstance(n, Mul) and len(n.factors) == 2:
+        m, p = n.factors
+        if (
+            isinstance(m, Num)
+            and m.decimals is not None
+            and isinstance(p, Pow)
+            and p.base == Num("10", Fraction(10))
+            and isinstance(p.exp, Num | Neg)
+        ):
+            e = (
+                p.exp.value
+                if isinstance(p.exp, Num)
+                else (-p.exp.arg.value if isinstance(p.exp.arg, Num) else None)
+            )
+            if e is not None and e.denominator == 1 and abs(e) <= 400:
+                scale = Fraction(10) ** int(e)
+                d = as_decimal(m)
+                assert d is not None
+                return _Decimal(d.value * scale, d.sig, d.ulp * scale)
     return None
 
 
-def _is_relation(obj: Any) -> bool:
-    import sympy
+def _terminates(q: Fraction) -> bool:
+    d = q.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
 
-    return isinstance(obj, sympy.And | sympy.Or) or (
-        isinstance(obj, sympy.core.relational.Relational) and not isinstance(obj, sympy.Eq | sympy.Ne)
-    )
+
+# ------------------------------------------------------------------------------------------ comparer
 
 
-def _same(g: Any, p: Any, gt: str, pt: str, settings: EquivalenceSettings, depth: int = 0) -> bool:
-    import sympy
+class Comparer:
+    """Walks two answer trees; `values` decides the leaves. Flags what kind of answer it was."""
 
-    if depth > 6:
-        return False
-    g = _i_to_I(g)
-    p = _i_to_I(p)
-    # "name = value" on one side only: compare the values
-    if isinstance(g, sympy.Eq) != isinstance(p, sympy.Eq):
-        if isinstance(g, sympy.Eq) and _is_name(g.lhs):
-            return _same(g.rhs, p, gt, pt, settings, depth + 1)
-        if isinstance(p, sympy.Eq) and _is_name(p.lhs):
-            return _same(g, p.rhs, gt, pt, settings, depth + 1)
-    # "(a, b)" parses as an open interval; next to a tuple or a pair it is a pair
-    if _is_open_pair(g) and isinstance(p, sympy.Tuple | sympy.FiniteSet) and not _is_open_pair(p):
-        g = sympy.Tuple(g.start, g.end)
-    if _is_open_pair(p) and isinstance(g, sympy.Tuple | sympy.FiniteSet) and not _is_open_pair(g):
-        p = sympy.Tuple(p.start, p.end)
-    if isinstance(g, sympy.FiniteSet) and isinstance(p, sympy.Tuple) and len(g) == len(p) == 2:
-        g = sympy.Tuple(*g.args)
-    if isinstance(g, sympy.Eq) and isinstance(p, sympy.Eq):
-        if isinstance(g.rhs, sympy.Set) or isinstance(p.rhs, sympy.Set):
-            gs, ps = _as_set(g), _as_set(p)
-            if gs is not None and ps is not None:
-                return _same(gs, ps, gt, pt, settings, depth + 1)
-        if _is_name(g.lhs) and _is_name(p.lhs) and g.lhs == p.lhs:
-            return _same(g.rhs, p.rhs, gt, pt, settings, depth + 1)
-        if _is_name(g.lhs) and _is_name(p.lhs) and not settings.strict:
-            return _same(g.rhs, p.rhs, gt, pt, settings, depth + 1)
-        try:
-            gd, pd = g.lhs - g.rhs, p.lhs - p.rhs
-        except TypeError:
+    def __init__(self, settings: EquivalenceSettings, values: FastValues) -> None:
+        self.s = settings
+        self.v = values
+        self.not_comparable = False
+
+    # -- entry
+    def same(self, g: Node, p: Node) -> Tri:
+        g, p = self._prepare(g), self._prepare(p)
+        if isinstance(g, Text) or isinstance(p, Text):
+            if isinstance(g, Text) and isinstance(p, Text):
+                return _words(g.words) == _words(p.words)
+            self.not_comparable = True
             return False
-        if sympy.simplify(gd - pd) == 0:
+        if _has(g, PlusMinus) or _has(p, PlusMinus):
+            return self._pm(g, p)
+        if isinstance(g, Percent) or isinstance(p, Percent):
+            return _any(self.same(a, b) for a in self._percent(g) for b in self._percent(p))
+        if isinstance(g, Quantity) or isinstance(p, Quantity):
+            return self._quantities(g, p)
+        g_empty, p_empty = _is_empty(g), _is_empty(p)
+        if g_empty or p_empty:
+            return g_empty and p_empty
+        if _is_assignment_list(g) or _is_assignment_list(p):
+            return self._assignments(g, p)
+        if _is_eq(g) or _is_eq(p):
+            return self._equations(g, p)
+        g_ineq, p_ineq = _is_inequality(g), _is_inequality(p)
+        if g_ineq or p_ineq or _set_like(g) or _set_like(p):
+            return self._sets(g, p, g_ineq, p_ineq)
+        if _has(g, Matrix) or _has(p, Matrix):
+            return self._matrices(g, p)
+        if isinstance(g, Rel) or isinstance(p, Rel):
+            return self._relations(g, p)
+        if _is_collection(g) or _is_collection(p):
+            return self._collections(g, p)
+        return self.values(g, p)
+
+    def _prepare(self, n: Node) -> Node:
+        """x = 5+5+1 = 11 -> x = 11; 1/3 \\approx 0.33 -> 1/3; x \\approx 0.33 -> x = 0.33."""
+        if isinstance(n, Seq) and len(n.items) == 1:
+            n = n.items[0]
+        n = _grouped(n)
+        if isinstance(n, Rel) and "approx" in n.ops:
+            k = n.ops.index("approx")
+            left = n.parts[: k + 1]
+            if len(left) == 1 and is_name(left[0]):
+                n = Rel(("=",), (left[0], n.parts[k + 1]))
+            else:
+                n = left[0] if len(left) == 1 else Rel(n.ops[:k], left)
+        if isinstance(n, Rel) and len(n.ops) > 1 and all(o == "=" for o in n.ops):
+            first = n.parts[0]
+            n = Rel(("=",), (first, n.parts[-1])) if symbols_of(first) else n.parts[-1]
+        if (
+            isinstance(n, Rel)
+            and n.ops == ("=",)
+            and not symbols_of(n.parts[0])
+            and not symbols_of(n.parts[1])
+        ):
+            n = n.parts[1]  # 35 + 70 = 105: the result
+        return n
+
+    # -- values
+    def values(self, a: Node, b: Node) -> Tri:
+        """Two expressions, with the decimal policy."""
+        if not self.s.strict:
+            b = self._renamed(a, b)
+        da, db = as_decimal(a), as_decimal(b)
+        if da is not None and db is not None:
+            return da.value == db.value
+        if da is None and db is None:
+            return self.v.values(a, b)
+        d, x = (da, b) if da is not None else (db, a)
+        assert d is not None
+        exact = self.v.values(a, b)
+        if exact is True or symbols_of(x):
+            return exact
+        q, approx = self.v.constant(x)
+        if q is not None:
+            if _terminates(q):
+                return q == d.value  # a terminating value needs the exact decimal
+            return d.sig >= self.s.decimal_sig_digits and abs(d.value - q) <= d.ulp
+        if approx is None:
+            return exact
+        import mpmath
+
+        if isinstance(approx, mpmath.mpc) and abs(approx.imag) > 1e-30:
+            return False
+        with mpmath.workdps(50):
+            diff = abs(mpmath.mpf(d.value.numerator) / d.value.denominator - mpmath.re(approx))
+            ulp = mpmath.mpf(d.ulp.numerator) / d.ulp.denominator
+            if abs(diff - ulp) < ulp * mpmath.mpf(10) ** -20:
+                return None  # on the boundary at 50 digits: let sympy look
+            return d.sig >= self.s.decimal_sig_digits and diff <= ulp
+
+    def _renamed(self, a: Node, b: Node) -> Node:
+        sa, sb = sorted(symbols_of(a)), sorted(symbols_of(b))
+        if len(sa) == len(sb) and sa != sb:
+            return _rename(b, dict(zip(sb, sa, strict=True)))
+        return b
+
+    # -- policies
+    def _pm(self, g: Node, p: Node) -> Tri:
+        ge = _flatten(_expand_pm(g))
+        pe = _flatten(_expand_pm(p))
+        if len(ge) == 1 and len(pe) == 1:
+            return self.same(ge[0], pe[0])
+        return self._unordered(ge, pe)
+
+    def _percent(self, n: Node) -> list[Node]:
+        if not isinstance(n, Percent):
+            return [n]
+        out = [n.value]
+        if self.s.percent_as_fraction:
+            out.append(Div(n.value, Num("100", Fraction(100))))
+        return out
+
+    def _quantities(self, g: Node, p: Node) -> Tri:
+        if not (isinstance(g, Quantity) and isinstance(p, Quantity)):
+            q, other = (g, p) if isinstance(g, Quantity) else (p, g)
+            assert isinstance(q, Quantity)
+            if _is_collection(other) or isinstance(other, Rel):
+                return False
+            if q.unit.factors == (("°", 1),):  # 30^\circ is also pi/6
+                rad = Mul((q.value, Div(Const("pi"), Num("180", Fraction(180)))))
+                return _any(self.same(v, other) if q is g else self.same(other, v) for v in (q.value, rad))
+            return self.same(q.value, other) if q is g else self.same(other, q.value)
+        gu, pu = g.unit, p.unit
+        if gu.is_placeholder or pu.is_placeholder or gu.factors == pu.factors:
+            return self.same(g.value, p.value)
+        gs, ps = si_scale(gu), si_scale(pu)
+        if gs is None or ps is None or gs[0] != ps[0]:
+            return False  # another unit: another answer
+        return self.values(_scaled(g.value, gs[1], gs[2]), _scaled(p.value, ps[1], ps[2]))
+
+    def _equations(self, g: Node, p: Node) -> Tri:
+        if _is_eq(g) and _is_eq(p):
+            assert isinstance(g, Rel) and isinstance(p, Rel)
+            gl, gr = g.parts
+            pl, pr = p.parts
+            if is_name(gl) and is_name(pl) and (gl == pl or not self.s.strict):
+                r = self.same(gr, pr)
+                if r is not False or gl == pl:
+                    return r
+            if symbols_of(g) != symbols_of(p):
+                return False  # never equal when the variables differ
+            if _is_collection(gr) or _is_collection(pr):
+                return False
+            return self.v.proportional(Add((gl, Neg(gr))), Add((pl, Neg(pr))))
+        eq, other = (g, p) if _is_eq(g) else (p, g)
+        assert isinstance(eq, Rel)
+        if not is_name(eq.parts[0]):
+            return False
+        return self.same(eq.parts[1], other) if eq is g else self.same(other, eq.parts[1])
+
+    def _assignments(self, g: Node, p: Node) -> Tri:
+        ga, pa = _is_assignment_list(g), _is_assignment_list(p)
+        gm = _assignment_pairs(g) if ga else None
+        pm = _assignment_pairs(p) if pa else None
+        if ga and pa:
+            if gm is None or pm is None:  # x = 1, x = 2: a list of values
+                return self._collections(_values_of(g), _values_of(p))
+            gd = {repr(n): v for n, v in gm}
+            pd = {repr(n): v for n, v in pm}
+            if set(gd) != set(pd):
+                if self.s.strict or len(gd) != len(pd):
+                    return False
+                return self._ordered(_in_name_order(gm), _in_name_order(pm))
+            return _all(self.same(gd[k], pd[k]) for k in gd)
+        assign, other = (g, p) if ga else (p, g)
+        pairs = gm if ga else pm
+        if pairs is None:
+            vals = _values_of(assign)
+            return self._collections(vals, other) if assign is g else self._collections(other, vals)
+        if not isinstance(other, Tup | Seq) or (isinstance(other, Tup) and other.open == ":"):
+            return False
+        items = list(other.items)
+        if isinstance(other, Seq):  # a bare list has no order
+            return self._unordered([v for _, v in pairs], items)
+        ordered = _in_name_order(pairs)  # x = 2, y = -1 is the tuple (2, -1)
+        return self._ordered(ordered, items) if assign is g else self._ordered(items, ordered)
+
+    def _relations(self, g: Node, p: Node) -> Tri:
+        if not (isinstance(g, Rel) and isinstance(p, Rel)):
+            return False
+        if g.ops == p.ops and len(g.parts) == len(p.parts):
+            r = _all(self.values(a, b) for a, b in zip(g.parts, p.parts, strict=True))
+            if r is not False:
+                return r
+        return self.v.relation_sets_equal(g, p)
+
+    def _sets(self, g: Node, p: Node, g_ineq: bool, p_ineq: bool) -> Tri:
+        if p_ineq and not g_ineq and not self.s.allow_set_relation_comp:
+            return False  # an inequality answer for an interval gold is off
+        if (g_ineq or p_ineq) and not (g_ineq and p_ineq):
+            other = p if g_ineq else g
+            if not (_is_interval(other) or _set_like(other)):
+                return False
+        gi, pi_ = self._intervals(g), self._intervals(p)
+        if gi is not None and pi_ is not None:
+            gvar, givs = gi
+            pvar, pivs = pi_
+            if gvar is not None and pvar is not None and gvar != pvar:
+                if self.s.strict and symbols_of(gvar) != symbols_of(pvar):
+                    return False  # x < 3 is not y < 3
+                return self.v.relation_sets_equal(g, p)  # 1 <= |z| <= 2 against z in [...]
+            r = self._match(givs, pivs, self._interval_same)
+            if r is not False:
+                return r
+            if (g_ineq or isinstance(g, Rel)) and (p_ineq or isinstance(p, Rel)):
+                return r
+        return self.v.relation_sets_equal(g, p)
+
+    def _intervals(self, n: Node) -> tuple[Node | None, list[_Interval]] | None:
+        """(variable or None, intervals of the union) of a set-like answer, else None."""
+        if isinstance(n, Reals):
+            return None, [_Interval(_NEG_INF, _POS_INF, False, False)]
+        if _is_interval(n):
+            assert isinstance(n, Tup)
+            return None, [_Interval(n.items[0], n.items[1], n.open == "[", n.close == "]")]
+        if isinstance(n, SetOp) and n.op == "cup":
+            a, b = self._intervals(n.a), self._intervals(n.b)
+            if a is None or b is None:
+                return None
+            return a[0] or b[0], a[1] + b[1]
+        if isinstance(n, SetLit) and all(not _is_collection(x) for x in n.items):
+            return None, [_Interval(x, x, True, True) for x in n.items]
+        if isinstance(n, Rel) and n.ops == ("in",):
+            inner = self._intervals(n.parts[1])
+            if inner is None or not is_name(n.parts[0]):
+                return None
+            return n.parts[0], inner[1]
+        if isinstance(n, Rel) and all(o in _INEQ for o in n.ops):
+            found = _inequality_interval(n)
+            return None if found is None else (found[0], [found[1]])
+        if isinstance(n, Seq) and _is_inequality(n):
+            parts = [self._intervals(x) for x in n.items]
+            if any(x is None for x in parts):
+                return None
+            names = {repr(x[0]) for x in parts if x is not None}
+            if len(names) != 1 or parts[0] is None:
+                return None
+            var = parts[0][0]
+            ivs = [iv for x in parts if x is not None for iv in x[1]]
+            if n.sep == "and":
+                return self._intersect(var, ivs)
+            return var, ivs
+        return None
+
+    def _intersect(
+        self, var: Node | None, ivs: list[_Interval]
+    ) -> tuple[Node | None, list[_Interval]] | None:
+        """x > 1 and x < 3: one lower and one upper bound."""
+        if len(ivs) != 2:
+            return None
+        a, b = ivs
+        if _inf_sign(a.hi) == 1 and _inf_sign(b.lo) == -1:
+            return var, [_Interval(a.lo, b.hi, a.lo_closed, b.hi_closed)]
+        if _inf_sign(b.hi) == 1 and _inf_sign(a.lo) == -1:
+            return var, [_Interval(b.lo, a.hi, b.lo_closed, a.hi_closed)]
+        return None
+
+    def _interval_same(self, a: _Interval, b: _Interval) -> Tri:
+        if a.lo_closed != b.lo_closed or a.hi_closed != b.hi_closed:
+            return False
+        return _all((self._endpoint(a.lo, b.lo), self._endpoint(a.hi, b.hi)))
+
+    def _endpoint(self, a: Node, b: Node) -> Tri:
+        sa, sb = _inf_sign(a), _inf_sign(b)
+        if sa or sb:
+            return sa == sb
+        return self.values(a, b)
+
+    def _matrices(self, g: Node, p: Node) -> Tri:
+        gm, pm = _matrix_value(g), _matrix_value(p)
+        if gm is None or pm is None:
+            return False
+        if len(gm.rows) != len(pm.rows) or len(gm.rows[0]) != len(pm.rows[0]):
+            return False
+        return _all(
+            self.same(a, b)
+            for ra, rb in zip(gm.rows, pm.rows, strict=True)
+            for a, b in zip(ra, rb, strict=True)
+        )
+
+    def _collections(self, g: Node, p: Node) -> Tri:
+        g, p = _grouped(g), _grouped(p)
+        gi, pi_ = _items(g), _items(p)
+        if gi is not None and pi_ is not None:
+            g_named, p_named = _named_items(gi), _named_items(pi_)
+            if g_named and not p_named:  # (x, y) = (5, 8), (8, 5) against (5, 8), (8, 5)
+                gi, g = _stripped(gi), _rebuilt(g, _stripped(gi))
+            elif p_named and not g_named:
+                pi_, p = _stripped(pi_), _rebuilt(p, _stripped(pi_))
+        if gi is None or pi_ is None:
+            # one value against a set of one value: {5} vs 5
+            if isinstance(g, SetLit) and len(g.items) == 1 and pi_ is None:
+                return self.same(g.items[0], p)
+            if isinstance(p, SetLit) and len(p.items) == 1 and gi is None:
+                return self.same(g, p.items[0])
+            return False
+        if isinstance(g, Tup) and isinstance(p, Tup):
+            if len(gi) != len(pi_):
+                return False
+            if (g.open == ":") != (p.open == ":"):
+                return False
+            if len(gi) == 2 and (g.open, g.close) != (p.open, p.close):
+                return False  # [a, b) is not (a, b)
+            return self._ordered(gi, pi_)
+        if isinstance(g, Tup) and isinstance(p, SetLit) or isinstance(g, SetLit) and isinstance(p, Tup):
+            tup, st = (g, p) if isinstance(g, Tup) else (p, g)
+            assert isinstance(tup, Tup) and isinstance(st, SetLit)
+            return self._tuple_vs_set(tup, st, tup is g)
+        if isinstance(g, Tup) and isinstance(p, Seq):
+            return self._ordered(gi, pi_)
+        return self._unordered(gi, pi_)
+
+    def _tuple_vs_set(self, tup: Tup, st: SetLit, tup_is_gold: bool) -> Tri:
+        """(1, 3) vs {1, 3}: the pair read in increasing order (the public suites' rule)."""
+        if len(tup.items) != len(st.items) or tup.open == ":":
+            return False
+        values = [constant_value(x)[0] for x in st.items]
+        if all(v is not None for v in values):
+            ordered = [x for _, x in sorted(zip(values, st.items, strict=True), key=lambda t: t[0])]  # type: ignore[arg-type, return-value]
+            if tup_is_gold:
+                return self._ordered(list(tup.items), ordered)
+            return self._ordered(ordered, list(tup.items))
+        return self._unordered(list(tup.items), list(st.items))
+
+    def _ordered(self, a: list[Node], b: list[Node]) -> Tri:
+        if len(a) != len(b):
+            return False
+        return _all(self.same(x, y) for x, y in zip(a, b, strict=True))
+
+    def _unordered(self, a: list[Node], b: list[Node]) -> Tri:
+        if len(a) != len(b):  # as sets: a repeated answer counts once
+            a, b = self._distinct(a), self._distinct(b)
+        return self._match(a, b, self.same)
+
+    def _distinct(self, items: list[Node]) -> list[Node]:
+        out: list[Node] = []
+        for x in items:
+            if not any(self.same(x, y) is True for y in out):
+                out.append(x)
+        return out
+
+    def _match(self, a: list[Any], b: list[Any], eq: Callable[[Any, Any], Tri]) -> Tri:
+        """A perfect matching of a onto b under eq (multisets); None if it depends on undecided pairs."""
+        if len(a) != len(b):
+            return False
+        table = [[eq(x, y) for y in b] for x in a]
+        if any(all(r is False for r in row) for row in table):
+            return False
+        if any(all(table[i][j] is False for i in range(len(a))) for j in range(len(b))):
+            return False
+        if _perfect(table, True):
             return True
-        if pd != 0:
-            ratio = sympy.simplify(gd / pd)
-            return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+        return None if _perfect(table, None) else False
+
+
+def _perfect(table: list[list[Tri]], accept: Tri) -> bool:
+    """Is there a perfect matching using cells that are True (accept=True) or not False (accept=None)?"""
+    n = len(table)
+    match_of: dict[int, int] = {}
+
+    def ok(v: Tri) -> bool:
+        return v is True or (accept is None and v is None)
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in range(n):
+            if ok(table[i][j]) and j not in seen:
+                seen.add(j)
+                if j not in match_of or augment(match_of[j], seen):
+                    match_of[j] = i
+                    return True
         return False
-    # collections
-    g_coll = isinstance(g, sympy.FiniteSet | list)
-    p_coll = isinstance(p, sympy.FiniteSet | list)
-    if g_coll and p_coll:
-        ga, pa = (
-            list(g.args if isinstance(g, sympy.FiniteSet) else g),
-            list(p.args if isinstance(p, sympy.FiniteSet) else p),
+
+    return all(augment(i, set()) for i in range(n))
+
+
+def _matrix_value(n: Node) -> Matrix | None:
+    """A matrix expression worked out entry by entry (sums, products, scalar multiples), else None."""
+    if isinstance(n, Matrix):
+        return n
+    if isinstance(n, Neg):
+        m = _matrix_value(n.arg)
+        return None if m is None else Matrix(tuple(tuple(Neg(x) for x in r) for r in m.rows))
+    if isinstance(n, Add):
+        ms = [_matrix_value(t) for t in n.terms]
+        if any(m is None for m in ms) or len({(len(m.rows), len(m.rows[0])) for m in ms if m}) != 1:
+            return None
+        first = ms[0]
+        assert first is not None
+        return Matrix(
+            tuple(
+                tuple(Add(tuple(m.rows[i][j] for m in ms if m)) for j in range(len(first.rows[0])))
+                for i in range(len(first.rows))
+            )
         )
-        return _match_unordered(ga, pa, gt, pt, settings, depth)
-    if isinstance(g, sympy.Tuple) and isinstance(p, sympy.Tuple | sympy.FiniteSet):
-        pa = list(p.args)
-        return len(g) == len(pa) and all(
-            _same(a, b, gt, pt, settings, depth + 1) for a, b in zip(g.args, pa, strict=True)
-        )
-    if isinstance(p, sympy.Tuple) and isinstance(g, sympy.FiniteSet):
-        # a bare gold list "1/3, -2, 5" against "(1/3, -2, 5)": sympy sorted the list, so match as a multiset
-        return _match_unordered(list(g.args), list(p.args), gt, pt, settings, depth)
-    if isinstance(g, sympy.FiniteSet) and len(g) == 1 and not isinstance(p, sympy.Set):
-        return _same(g.args[0], p, gt, pt, settings, depth + 1)
-    if isinstance(p, sympy.FiniteSet) and len(p) == 1 and not isinstance(g, sympy.Set):
-        return _same(g, p.args[0], gt, pt, settings, depth + 1)
-    # intervals and inequalities
-    g_rel, p_rel = _is_relation(g), _is_relation(p)
-    g_set_like = isinstance(g, sympy.Interval | sympy.Union) or (
-        isinstance(g, sympy.Eq) and isinstance(g.rhs, sympy.Set)
-    )
-    p_set_like = isinstance(p, sympy.Interval | sympy.Union) or (
-        isinstance(p, sympy.Eq) and isinstance(p.rhs, sympy.Set)
-    )
-    if g_rel and p_rel:
-        gs, ps = _as_set(g), _as_set(p)
-        if gs is not None and ps is not None:
-            return _sets_equal(gs, ps, gt, pt, settings, depth)
-        return bool(sympy.simplify(sympy.Equivalent(g, p)) is sympy.true)
-    if (g_rel and (p_set_like or isinstance(p, sympy.Tuple))) or (
-        p_rel and (g_set_like or isinstance(g, sympy.Tuple)) and settings.allow_set_relation_comp
-    ):
-        gs, ps = _as_set(g), _as_set(p)
-        if gs is not None and ps is not None:
-            return _sets_equal(gs, ps, gt, pt, settings, depth)
-        return False
-    if isinstance(g, sympy.Set) or isinstance(p, sympy.Set):
-        gs = g if isinstance(g, sympy.Set) else _as_set(g) if isinstance(g, sympy.Tuple) else None
-        ps = p if isinstance(p, sympy.Set) else _as_set(p) if isinstance(p, sympy.Tuple) else None
-        if gs is None or ps is None:
-            return False
-        return _sets_equal(gs, ps, gt, pt, settings, depth)
-    if isinstance(g, sympy.Tuple) or isinstance(p, sympy.Tuple):
-        return False
-    # matrices
-    g_mat = isinstance(g, sympy.MatrixBase)
-    p_mat = isinstance(p, sympy.MatrixBase)
-    if g_mat or p_mat:
-        if not (g_mat and p_mat) or g.shape != p.shape:
-            return False
-        return all(_same(a, b, gt, pt, settings, depth + 1) for a, b in zip(list(g), list(p), strict=True))
-    if not isinstance(g, sympy.Expr) or not isinstance(p, sympy.Expr):
-        try:
-            return bool(g == p)
-        except Exception:
-            return False
-    return _exprs_equal(g, p, gt, pt, settings)
+    if isinstance(n, Mul):
+        acc: Matrix | None = None
+        scalars: list[Node] = []
+        for f in n.factors:
+            if _has(f, Matrix):
+                m = _matrix_value(f)
+                if m is None:
+                    return None
+                if acc is None:
+                    acc = m
+                else:
+                    if len(acc.rows[0]) != len(m.rows):
+                        return None
+                    acc = Matrix(
+                        tuple(
+                            tuple(
+                                Add(tuple(Mul((acc.rows[i][k], m.rows[k][j])) for k in range(len(m.rows))))
+                                for j in range(len(m.rows[0]))
+                            )
+                            for i in range(len(acc.rows))
+                        )
+                    )
+            else:
+                scalars.append(f)
+        if acc is None:
+            return None
+        if scalars:
+            acc = Matrix(tuple(tuple(Mul((*scalars, x)) for x in r) for r in acc.rows))
+        return acc
+    return None
 
 
-def _is_open_pair(x: Any) -> bool:
-    import sympy
+def _assignment_pairs(n: Node) -> list[tuple[Node, Node]] | None:
+    """(name, value) of `x = 2, y = -1`; None when a name repeats (`x = 1, x = 2` lists values)."""
+    assert isinstance(n, Seq)
+    pairs = [(x.parts[0], x.parts[1]) for x in n.items if isinstance(x, Rel)]
+    if len({repr(name) for name, _ in pairs}) != len(pairs):
+        return None
+    return pairs
 
-    return isinstance(x, sympy.Interval) and bool(x.left_open) and bool(x.right_open)
+
+def _in_name_order(pairs: list[tuple[Node, Node]]) -> list[Node]:
+    return [v for _, v in sorted(pairs, key=lambda t: _name_key(t[0]))]
 
 
-def _is_name_pair_distinct(a: Any, b: Any) -> bool:
-    return a != b
+def _named_items(items: list[Node]) -> bool:
+    return any(_is_eq(x) and is_name(x.parts[0]) for x in items)  # type: ignore[attr-defined]
 
 
-def _match_unordered(
-    ga: list[Any], pa: list[Any], gt: str, pt: str, settings: EquivalenceSettings, depth: int
-) -> bool:
-    if len(ga) != len(pa):
-        return False
-    left = list(pa)
-    for a in ga:
-        for k, b in enumerate(left):
-            if _same(a, b, gt, pt, settings, depth + 1):
-                del left[k]
-                break
+def _stripped(items: list[Node]) -> list[Node]:
+    return [x.parts[1] if _is_eq(x) and is_name(x.parts[0]) else x for x in items]  # type: ignore[attr-defined]
+
+
+def _rebuilt(n: Node, items: list[Node]) -> Node:
+    assert isinstance(n, Seq | Tup | SetLit)
+    return dataclasses.replace(n, items=tuple(items))
+
+
+def _grouped(n: Node) -> Node:
+    """p = 5, q = 2 and p = 7, q = 2: a list of two assignments (a name repeats after each group)."""
+    if not isinstance(n, Seq) or not all(_is_eq(x) and is_name(x.parts[0]) for x in n.items):  # type: ignore[attr-defined]
+        return n
+    names = [repr(x.parts[0]) for x in n.items]  # type: ignore[attr-defined]
+    k = len(set(names))
+    if k < 2 or len(names) % k or len(names) == k:
+        return n
+    groups = [n.items[i : i + k] for i in range(0, len(names), k)]
+    if any(sorted(names[i : i + k]) != sorted(names[:k]) for i in range(0, len(names), k)):
+        return n
+    return Seq(tuple(Seq(tuple(g)) for g in groups), n.sep)
+
+
+def _values_of(n: Node) -> Node:
+    assert isinstance(n, Seq)
+    return Seq(tuple(x.parts[1] for x in n.items), n.sep)  # type: ignore[attr-defined]
+
+
+def _scaled(value: Node, scale: Fraction, pi: int) -> Node:
+    factors: list[Node] = [value, Num(str(scale), scale)]
+    if pi:
+        factors.append(Pow(Const("pi"), Num(str(pi), Fraction(pi))))
+    return Mul(tuple(factors))
+
+
+def _is_empty(n: Node) -> bool:
+    return isinstance(n, EmptySet) or (isinstance(n, SetLit) and not n.items)
+
+
+def _is_collection(n: Node) -> bool:
+    return isinstance(n, Seq | Tup | SetLit)
+
+
+def _items(n: Node) -> list[Node] | None:
+    return list(n.items) if isinstance(n, Seq | Tup | SetLit) else None
+
+
+def _flatten(nodes: list[Node]) -> list[Node]:
+    out: list[Node] = []
+    for x in nodes:
+        if isinstance(x, Seq):
+            out.extend(_flatten(list(x.items)))
         else:
-            return False
-    return True
+            out.append(x)
+    return out
 
 
-def _sets_equal(gs: Any, ps: Any, gt: str, pt: str, settings: EquivalenceSettings, depth: int) -> bool:
-    import sympy
+def _words(s: str) -> str:
+    t = re.sub(r"[^\w\s]", " ", s.lower())
+    return " ".join(
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in t.split()
+    )
 
-    if gs == ps:
-        return True
-    if isinstance(gs, sympy.Interval) and isinstance(ps, sympy.Interval):
-        return (
-            gs.left_open == ps.left_open
-            and gs.right_open == ps.right_open
-            and _same(gs.start, ps.start, gt, pt, settings, depth + 1)
-            and _same(gs.end, ps.end, gt, pt, settings, depth + 1)
-        )
-    if isinstance(gs, sympy.Union) and isinstance(ps, sympy.Union):
-        return _match_unordered(list(gs.args), list(ps.args), gt, pt, settings, depth)
-    if isinstance(gs, sympy.FiniteSet) and isinstance(ps, sympy.FiniteSet):
-        return _match_unordered(list(gs.args), list(ps.args), gt, pt, settings, depth)
+
+# ----------------------------------------------------------------------------------------- entry points
+
+
+def parse_side(ans: CleanAnswer, *, decimal_comma: bool = False) -> Node:
+    """The tree of one cleaned answer (words become Text); raises LatexError."""
+    if ans.is_text:
+        return Text(ans.text)
+    return parse_answer(ans.text, decimal_comma=decimal_comma)
+
+
+def _single_number(n: Node) -> bool:
+    return isinstance(n, Num) or (isinstance(n, Neg) and isinstance(n.arg, Num))
+
+
+def parse_pair(gold: CleanAnswer, pred: CleanAnswer) -> tuple[Node, Node]:
+    """Both trees; raises Unparseable('gold: ...' / 'pred: ...')."""
     try:
-        return bool(sympy.simplify(sympy.SymmetricDifference(gs, ps)) == sympy.EmptySet)
-    except Exception:
-        return False
-
-
-def _rename_free(g: Any, p: Any) -> Any:
-    gs = sorted(g.free_symbols, key=lambda s: s.name)
-    ps = sorted(p.free_symbols, key=lambda s: s.name)
-    if len(gs) == len(ps) and gs != ps:
-        return p.subs(dict(zip(ps, gs, strict=True)), simultaneous=True)
-    return p
-
-
-def _exprs_equal(g: Any, p: Any, gt: str, pt: str, settings: EquivalenceSettings) -> bool:
-    import sympy
-
-    if g.has(sympy.zoo, sympy.nan) or p.has(sympy.zoo, sympy.nan):
-        return False
-    if g == p:
-        return True
-    if not settings.strict:
-        p = _rename_free(g, p)
-        if g == p:
-            return True
-    if g.is_number and p.is_number:
-        return _numbers_close(g, p, gt, pt, settings)
-    if g.free_symbols != p.free_symbols:
-        # a symbol that appears on one side only can still cancel (x - x), so check by simplifying
-        pass
-    try:
-        d = sympy.simplify(g - p)
-    except Exception:
-        return False
-    if d == 0:
-        return True
-    if not d.free_symbols:
-        return bool(d.is_number and _numbers_close(g, p, gt, pt, settings)) if d.is_number else False
-    # positive reals make sqrt(1/n) == 1/sqrt(n); test with positive symbols
-    pos = {s: sympy.Symbol(s.name, positive=True) for s in d.free_symbols}
-    try:
-        return bool(sympy.simplify(d.subs(pos)) == 0)
-    except Exception:
-        return False
-
-
-def sympy_equivalent(gold: CleanAnswer, pred: CleanAnswer, settings: EquivalenceSettings) -> bool:
-    """Full comparison; raises Unparseable('gold: ...' / 'pred: ...') when a side does not parse."""
-    try:
-        g = parse_latex(gold.text)
-    except Unparseable as exc:
+        g = parse_side(gold)
+    except (LatexError, RecursionError, ValueError) as exc:
         raise Unparseable(f"gold: {exc}") from exc
     try:
-        p = parse_latex(pred.text)
-    except Unparseable as exc:
+        p = parse_side(pred, decimal_comma=_single_number(g))
+    except (LatexError, RecursionError, ValueError) as exc:
         raise Unparseable(f"pred: {exc}") from exc
-    g_sides = [g]
-    p_sides = [p]
-    import sympy
-
-    if gold.percent and settings.percent_as_fraction and isinstance(g, sympy.Expr):
-        g_sides.append(g / 100)
-    if pred.percent and settings.percent_as_fraction and isinstance(p, sympy.Expr):
-        p_sides.append(p / 100)
-    return any(_same(a, b, gold.text, pred.text, settings) for a in g_sides for b in p_sides)
+    if _single_number(p) and not gold.is_text and is_decimal_comma(gold.text):
+        g = parse_answer(gold.text, decimal_comma=True)  # gold 1,22 against 1.22
+    return g, p
 
 
-def equivalent_texts(gold_text: str, pred_text: str, settings: EquivalenceSettings) -> bool:
-    """Convenience for tests and the worker: clean both answers, try the fast path, then sympy."""
+def compare(
+    gold: CleanAnswer, pred: CleanAnswer, settings: EquivalenceSettings, *, values: FastValues | None = None
+) -> Outcome:
+    """Compare two cleaned answers with the given leaf comparer (the fast one by default).
+
+    Raises Unparseable when a side cannot be read."""
+    g, p = parse_pair(gold, pred)
+    cmp = Comparer(settings, values or FastValues())
+    equal = cmp.same(g, p)
+    if cmp.not_comparable:
+        return Outcome(False, "not_comparable")
+    stage = "exact" if values is None or type(values) is FastValues else "sympy"
+    return Outcome(equal, stage if equal is not None else "undecided")
+
+
+def equivalent_texts(
+    gold_text: str, pred_text: str, settings: EquivalenceSettings | None = None
+) -> bool | None:
+    """Tests and tools: clean both answers and compare them with the fast stage, then sympy."""
+    from tracekit.verify.math.symbolic import SympyValues
+
+    s = settings or EquivalenceSettings()
     gold, pred = clean_answer(gold_text), clean_answer(pred_text)
-    fast = fast_equivalent(gold, pred, settings)
-    if fast is not None:
-        return fast
-    return sympy_equivalent(gold, pred, settings)
+    out = compare(gold, pred, s)
+    if out.equal is None:
+        out = compare(gold, pred, s, values=SympyValues())
+    return out.equal
+
+
+def iter_nodes(n: Any) -> Iterator[Node]:
+    """Every node of a tree (depth first)."""
+    if isinstance(n, Node):
+        yield n
+        for v in n.children():
+            yield from iter_nodes(v)
+    elif isinstance(n, tuple):
+        for x in n:
+            yield from iter_nodes(x)
+
+
+__all__ = [
+    "Comparer",
+    "EquivalenceSettings",
+    "FastValues",
+    "Outcome",
+    "Unparseable",
+    "compare",
+    "equivalent_texts",
+    "parse_pair",
+]

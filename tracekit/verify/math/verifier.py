@@ -17,7 +17,7 @@ from multiprocessing.context import BaseContext
 
 from tracekit.verify.base import VerifyResult
 from tracekit.verify.math.config import MathVerifyConfig
-from tracekit.verify.math.equivalence import EquivalenceSettings, fast_equivalent, is_words
+from tracekit.verify.math.equivalence import EquivalenceSettings, Unparseable, compare
 from tracekit.verify.math.extract import extract_answer, extract_gold, mcq_letter
 from tracekit.verify.math.judge import MathAnswerJudge
 from tracekit.verify.math.normalize import clean_answer
@@ -38,8 +38,7 @@ class MathVerifier:
     def __init__(self, config: MathVerifyConfig | None = None, *, judge: JudgeFn | None = None) -> None:
         self.config = config or MathVerifyConfig()
         self.settings = EquivalenceSettings(
-            rel_tol=self.config.rel_tol,
-            decimal_min_places=self.config.decimal_min_places,
+            decimal_sig_digits=self.config.decimal_sig_digits,
             percent_as_fraction=self.config.percent_as_fraction,
             allow_set_relation_comp=self.config.allow_set_relation_comp,
             strict=self.config.strict,
@@ -78,21 +77,30 @@ class MathVerifier:
         g, p = clean_answer(gold_ans), clean_answer(pred_ans)
         if not p.text:
             return VerifyResult("incorrect", METHOD_RULE, "no_answer", pred_ans)
-        fast = fast_equivalent(g, p, self.settings)
-        if fast is not None:
-            res = VerifyResult("correct" if fast else "incorrect", METHOD_RULE, "exact", pred_ans)
-            if not fast and is_words(p) != is_words(g):
-                # words against maths ("seven" vs 7): the rules say different, a judge may know better
-                return self._ask_judge(
-                    gold_ans, pred_ans, VerifyResult("incorrect", METHOD_RULE, "not_comparable", pred_ans)
-                )
-            return res
+        try:
+            fast = compare(g, p, self.settings)
+        except Unparseable as exc:
+            if str(exc).startswith("gold"):
+                return VerifyResult("error", METHOD_RULE, "gold_unparseable", pred_ans)
+            return self._ask_judge(
+                gold_ans, pred_ans, VerifyResult("incorrect", METHOD_RULE, "pred_unparseable", pred_ans)
+            )
+        except RecursionError:
+            fast = None
+        if fast is not None and fast.equal is not None:
+            res = VerifyResult("correct" if fast.equal else "incorrect", METHOD_RULE, fast.detail, pred_ans)
+            # words against maths ("seven" vs 7): the rules say different, a judge may know better
+            return self._ask_judge(gold_ans, pred_ans, res) if fast.detail == "not_comparable" else res
         status, value = self._worker.compare(
             gold=g, pred=p, settings=self.settings, timeout_s=self.config.timeout_s
         )
+        if status == "ok" and value.equal is not None:
+            return VerifyResult(
+                "correct" if value.equal else "incorrect", METHOD_RULE, value.detail, pred_ans
+            )
         if status == "ok":
-            return VerifyResult("correct" if value else "incorrect", METHOD_RULE, "sympy", pred_ans)
-        if status == "unparseable" and str(value).startswith("gold"):
+            res = VerifyResult("incorrect", METHOD_RULE, "undecided", pred_ans)
+        elif status == "unparseable" and str(value).startswith("gold"):
             res = VerifyResult("error", METHOD_RULE, "gold_unparseable", pred_ans)
         elif status == "unparseable":
             res = VerifyResult("incorrect", METHOD_RULE, "pred_unparseable", pred_ans)

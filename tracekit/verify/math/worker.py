@@ -6,9 +6,9 @@ pipes with length-prefixed pickles, so it works from any thread of any process.
 
 Example:
     >>> w = SympyWorker()
-    >>> w.compare(gold=clean_answer(r"\\sqrt{4}"), pred=clean_answer("2"), settings=EquivalenceSettings(),
-    ...           timeout_s=5.0)
-    ('ok', True)
+    >>> w.compare(gold=clean_answer(r"\\tan^2 y + 1"), pred=clean_answer(r"\\sec^2 y"),
+    ...           settings=EquivalenceSettings(), timeout_s=30.0)
+    ('ok', Outcome(equal=True, detail='sympy'))
     >>> w.close()
 """
 
@@ -24,10 +24,10 @@ import threading
 import time
 from typing import Any
 
-from tracekit.verify.math.equivalence import EquivalenceSettings, Unparseable, sympy_equivalent
+from tracekit.verify.math.equivalence import EquivalenceSettings, Outcome, Unparseable, compare
 from tracekit.verify.math.normalize import CleanAnswer, clean_answer
 
-__all__ = ["SympyWorker", "clean_answer"]
+__all__ = ["Outcome", "SympyWorker", "clean_answer"]
 
 _HEADER = struct.Struct("!I")
 _STARTUP_TIMEOUT_S = 120.0
@@ -64,41 +64,52 @@ class SympyWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._owner_pid = os.getpid()  # a forked child must not kill its parent's worker
+        self._ready = False
         self.restarts = 0
 
-    def _start(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
+    def _spawn(self) -> None:
+        """Start a worker without waiting for it (a replacement starts while the caller moves on)."""
+        self._proc = subprocess.Popen(
             [sys.executable, "-m", "tracekit.verify.math.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             close_fds=True,
         )
+        self._ready = False
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout.fileno()], [], [], _STARTUP_TIMEOUT_S)
         if not ready or _read_msg(proc.stdout.fileno()) != "ready":
             proc.kill()
             proc.wait()
+            self._proc = None
             raise RuntimeError("math verify worker did not start")
-        return proc
+        self._ready = True
 
-    def _kill(self) -> None:
+    def _kill(self, *, respawn: bool = False) -> None:
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait()
             self._proc = None
             self.restarts += 1
+        if respawn:
+            self._spawn()
 
     def compare(
         self, *, gold: CleanAnswer, pred: CleanAnswer, settings: EquivalenceSettings, timeout_s: float
     ) -> tuple[str, Any]:
-        """('ok', bool) | ('unparseable', 'gold: ...'/'pred: ...') | ('timeout', None) | ('error', msg)."""
+        """('ok', Outcome) | ('unparseable', 'gold: ...'/'pred: ...') | ('timeout', None) | ('error', msg)."""
         with self._lock:
             if self._proc is not None and os.getpid() != self._owner_pid:
                 self._proc, self._owner_pid = None, os.getpid()  # forked: start our own worker
             if self._proc is None or self._proc.poll() is not None:
-                self._proc = self._start()
+                self._spawn()
             proc = self._proc
+            assert proc is not None
+            if not self._ready:
+                self._wait_ready(proc)
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 _write_msg(proc.stdin.fileno(), (gold, pred, settings))
@@ -107,7 +118,7 @@ class SympyWorker:
                 while True:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        self._kill()
+                        self._kill(respawn=True)  # the replacement warms up while the caller moves on
                         return ("timeout", None)
                     ready, _, _ = select.select([out_fd], [], [], left)
                     if ready:
@@ -134,11 +145,11 @@ def _serve() -> None:
     out_fd = os.dup(1)
     os.dup2(2, 1)
     in_fd = 0
-    import sympy  # noqa: F401  (warm up before saying ready)
+    import sympy  # noqa: F401  (loaded before saying ready)
 
-    from tracekit.verify.math.equivalence import parse_latex
+    from tracekit.verify.math.symbolic import SympyValues
 
-    parse_latex(r"\frac{1}{2}")
+    values = SympyValues()
     _write_msg(out_fd, "ready")
     while True:
         try:
@@ -146,7 +157,7 @@ def _serve() -> None:
         except EOFError:
             return
         try:
-            reply: tuple[str, Any] = ("ok", bool(sympy_equivalent(gold, pred, settings)))
+            reply: tuple[str, Any] = ("ok", compare(gold, pred, settings, values=values))
         except Unparseable as exc:
             reply = ("unparseable", str(exc))
         except RecursionError:
