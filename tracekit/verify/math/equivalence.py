@@ -185,8 +185,8 @@ def is_name(n: Node) -> bool:
             or (isinstance(f, Seq) and all(isinstance(x, Sym | Num) for x in f.items))
             for f in n.factors[1:]
         )
-    if isinstance(n, Func) and n.name == "abs":
-        return is_name(n.args[0])
+    if isinstance(n, Func):  # |AB|, \tan A, \sin x: a function of names names a quantity
+        return all(is_name(a) for a in n.args) and n.base is None
     if isinstance(n, Tup):  # (p, q) = (3, 2); A:B = 7:32
         return all(is_name(x) for x in n.items)
     if isinstance(n, Div):  # \frac{NO}{BO} = ...
@@ -413,6 +413,9 @@ class Comparer:
         """Two expressions, with the decimal policy."""
         if not self.s.strict:
             b = self._renamed(a, b)
+        ia, ib = _inf_sign(a), _inf_sign(b)
+        if ia or ib:
+            return ia == ib
         da, db = as_decimal(a), as_decimal(b)
         if da is not None and db is not None:
             return da.value == db.value
@@ -552,11 +555,7 @@ class Comparer:
                 if self.s.strict and symbols_of(gvar) != symbols_of(pvar):
                     return False  # x < 3 is not y < 3
                 return self.v.relation_sets_equal(g, p)  # 1 <= |z| <= 2 against z in [...]
-            r = self._match(givs, pivs, self._interval_same)
-            if r is not False:
-                return r
-            if (g_ineq or isinstance(g, Rel)) and (p_ineq or isinstance(p, Rel)):
-                return r
+            return self._match(givs, pivs, self._interval_same)
         return self.v.relation_sets_equal(g, p)
 
     def _intervals(self, n: Node) -> tuple[Node | None, list[_Interval]] | None:
@@ -614,9 +613,6 @@ class Comparer:
         return _all((self._endpoint(a.lo, b.lo), self._endpoint(a.hi, b.hi)))
 
     def _endpoint(self, a: Node, b: Node) -> Tri:
-        sa, sb = _inf_sign(a), _inf_sign(b)
-        if sa or sb:
-            return sa == sb
         return self.values(a, b)
 
     def _matrices(self, g: Node, p: Node) -> Tri:
@@ -641,11 +637,18 @@ class Comparer:
             elif p_named and not g_named:
                 pi_, p = _stripped(pi_), _rebuilt(p, _stripped(pi_))
         if gi is None or pi_ is None:
-            # one value against a set of one value: {5} vs 5
-            if isinstance(g, SetLit) and len(g.items) == 1 and pi_ is None:
-                return self.same(g.items[0], p)
-            if isinstance(p, SetLit) and len(p.items) == 1 and gi is None:
-                return self.same(g, p.items[0])
+            # one value against a set of one value ({5} vs 5) or the same value boxed twice (6, 6)
+            items = gi if gi is not None else pi_
+            assert items is not None
+            if (
+                isinstance(g, SetLit | Seq)
+                and gi is not None
+                or isinstance(p, SetLit | Seq)
+                and pi_ is not None
+            ):
+                distinct = self._distinct(items)
+                if len(distinct) == 1:
+                    return self.same(distinct[0], p) if gi is not None else self.same(g, distinct[0])
             return False
         if isinstance(g, Tup) and isinstance(p, Tup):
             if len(gi) != len(pi_):

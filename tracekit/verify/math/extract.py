@@ -2,7 +2,8 @@
 
 Order: the last `\\boxed{}` / `\\fbox{}` (with the boxes right before it when only "and", commas or
 `\\quad` separate them), then "final answer is ...", then the whole text when it is a bare answer
-(`7,425,000`, `\\frac{1}{2}`), then "the answer is ...", and only if allowed the last number.
+(`7,425,000`, `\\frac{1}{2}`), then "the answer is ...", then a concluding last sentence that states
+a value ("Therefore, the total is 240."), and only if allowed the last number.
 
 Example:
     >>> extract_answer("<think>\\\\boxed{1}</think>So \\\\boxed{2}.")
@@ -13,8 +14,7 @@ from __future__ import annotations
 
 import re
 
-_THINK_CLOSERS = ("</think>", "<|end_of_thought|>")
-_THINK_OPENERS = ("<think>", "<|begin_of_thought|>")
+from tracekit.parse.split import split_reasoning as _split_trace
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
 _FINAL_RE = re.compile(
@@ -45,14 +45,10 @@ def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 
 
 def split_reasoning(text: str) -> str:
-    """Text after the reasoning block; all of `text` if it has none; '' if the block never closes."""
-    for closer in _THINK_CLOSERS:
-        idx = text.rfind(closer)
-        if idx >= 0:
-            return text[idx + len(closer) :]
-    if any(o in text for o in _THINK_OPENERS):
-        return ""
-    return text
+    """Text after the reasoning block; all of `text` if it has none; '' if the block never closes.
+
+    The reasoning tags and formats are tracekit.parse's (one owner)."""
+    return _split_trace(text).answer_text
 
 
 def _brace_end(text: str, start: int) -> int:
@@ -197,6 +193,9 @@ def extract_answer(answer_text: str, *, allow_bare_number: bool = False) -> str 
             return ans
     if looks_like_bare_answer(stripped):
         return stripped
+    concluded = conclusion_answer(text)
+    if concluded is not None:
+        return concluded
     if allow_bare_number:
         segs = [next(g for g in mm.groups() if g is not None) for mm in _MATH_SEG_RE.finditer(text)]
         tail_num = last_number(text)
@@ -206,6 +205,61 @@ def extract_answer(answer_text: str, *, allow_bare_number: bool = False) -> str 
             if tail_num is None or last_number(text[last_seg_end:]) is None:
                 return segs[-1].strip()
         return tail_num
+    return None
+
+
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+_VALUE = (
+    r"\x00\d+\x00"  # a math segment ($...$, \(...\), \[...\]) set aside before splitting
+    r"|\$?-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*\\?%)?"
+    r"|-?\.\d+"
+)
+_CONCLUDE_RE = re.compile(
+    r"(?:\b(?:is|are|was|equals?|be|becomes|gives?|yields?|remains|comes\s+to|equal\s+to)\s+|=\s*)"
+    r"(?:(?:indeed|just|exactly|simply|actually|still|then|therefore|also|now|approximately|about|"
+    r"equal\s+to|precisely)\s+)*"
+    rf"(?P<val>{_VALUE})"
+    r"(?P<unit>(?:\s+[A-Za-z][A-Za-z\-]*){0,3})"
+    r"\s*(?:[.!]|,\s*(?:which|since|because|as|so|and|confirming)\b.*)?\s*$",
+    re.IGNORECASE,
+)
+_HAS_VALUE_RE = re.compile(r"\d|\x00")
+
+
+def conclusion_answer(text: str) -> str | None:
+    """The value a concluding last sentence states ("Therefore, the remainder is 0."), else None.
+
+    Sentences without any number or math after it ("I think that's the answer.") are skipped; the first
+    one from the end that has a value must state it at its end, or there is no answer (a trace cut off
+    mid-thought ends in an unfinished sentence)."""
+    tail = text[-1500:]
+    segs: list[str] = []
+
+    def keep(m: re.Match[str]) -> str:
+        segs.append(next(g for g in m.groups() if g is not None))
+        return f"\x00{len(segs) - 1}\x00"
+
+    masked = _MATH_SEG_RE.sub(keep, tail)
+    sentences = [s.strip() for s in _SENTENCE_END_RE.split(masked) if s and s.strip()]
+    if not sentences or not re.search(r"[.!?)]\s*$|\x00\s*$", sentences[-1]):
+        return None  # an unfinished last sentence: the text was cut off
+    for k in range(len(sentences) - 1, max(len(sentences) - 7, -1), -1):
+        sentence = sentences[k]
+        if not _HAS_VALUE_RE.search(sentence):
+            continue
+        if not re.search(r"[.!]\s*$|\x00\s*$", sentence):
+            return None
+        only = re.fullmatch(r"\x00(\d+)\x00\s*\.?", sentence)
+        if only and k > 0 and sentences[k - 1].rstrip().endswith(":"):
+            return segs[int(only.group(1))].strip()  # "we have confirmed that: $$\tan A = 2$$"
+        m = _CONCLUDE_RE.search(sentence)
+        if m is None:
+            return None
+        val = m.group("val")
+        seg = re.fullmatch(r"\x00(\d+)\x00", val)
+        value = segs[int(seg.group(1))].strip() if seg else val.lstrip("$")
+        unit = (m.group("unit") or "").strip()
+        return f"{value} {unit}".strip() if unit and not seg else value
     return None
 
 

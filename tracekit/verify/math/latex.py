@@ -338,6 +338,7 @@ _CMD_RE = re.compile(r"\\([A-Za-z]+|.)")
 _NUM_RE = re.compile(r"\d+\.(?=\\overline)|(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+(?![\d.]))?")
 _WORD_RE = re.compile(r"[A-Za-z]+")
 _OPS = set("+-*/^_!=<>,;()[]{}|&':")
+_DIGITS = set("0123456789")
 
 
 def _read_braced(s: str, i: int) -> tuple[str, int]:
@@ -383,6 +384,20 @@ def tokenize(s: str) -> list[Tok]:
                     _, i = _read_braced(s, i)
                 space = True
                 continue
+            if name in ("left", "right", "bigl", "bigr", "Bigl", "Bigr") and s.startswith("|", i):
+                out.append(Tok("op", "|<" if name in ("left", "bigl", "Bigl") else "|>", space))
+                i += 1
+                space = False
+                continue
+            if name in ("left", "right") and s.startswith("\\vert", i):
+                out.append(Tok("op", "|<" if name == "left" else "|>", space))
+                i += 5
+                space = False
+                continue
+            if name in ("lvert", "rvert"):
+                out.append(Tok("op", "|<" if name == "lvert" else "|>", space))
+                space = False
+                continue
             if name in _SIZE_CMDS:
                 continue
             glued = next((c for c in ("qquad", "quad") if name.startswith(c) and name != c), None)
@@ -405,16 +420,18 @@ def tokenize(s: str) -> list[Tok]:
             out.append(Tok("cmd", name, space))
             space = False
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
+        if c in _DIGITS or (c == "." and i + 1 < n and s[i + 1] in _DIGITS):
             m = _NUM_RE.match(s, i)
-            assert m is not None
+            if m is None:
+                raise LatexError(f"bad number at {s[i : i + 10]!r}")
             out.append(Tok("num", m.group(0), space))
             i = m.end()
             space = False
             continue
-        if c.isalpha() and c.isascii():
+        if c.isascii() and c.isalpha():
             m = _WORD_RE.match(s, i)
-            assert m is not None
+            if m is None:
+                raise LatexError(f"bad word at {s[i : i + 10]!r}")
             out.append(Tok("word", m.group(0), space))
             i = m.end()
             space = False
@@ -469,6 +486,7 @@ class _Parser:
         self.i = 0
         self.abs_depth = 0
         self.in_function = 0
+        self.sub_depth = 0  # inside a subscript group, \\text{red} is a name
 
     # -- token helpers
     def peek(self, k: int = 0) -> Tok:
@@ -721,7 +739,7 @@ class _Parser:
                 return t.text not in ("\\", "to")
             return o in ("inf", "lfloor", "lceil", "\\{", "empty") or (o == "|" and self.abs_depth == 0)
         if t.kind == "op":
-            return t.text in ("(", "[", "{") or (t.text == "|" and self.abs_depth == 0)
+            return t.text in ("(", "[", "{", "|<") or (t.text == "|" and self.abs_depth == 0)
         return False
 
     def unit_ahead(self) -> bool:
@@ -829,7 +847,9 @@ class _Parser:
         t = self.peek()
         if t.kind == "op" and t.text == "{":
             self.next()
+            self.sub_depth += subscript
             inner = self.group_body("}")
+            self.sub_depth -= subscript
             self.expect_op("}")
             return inner
         if t.kind == "num":
@@ -850,6 +870,9 @@ class _Parser:
             self.next()
             inner = self.tex_arg()
             return Neg(inner) if o == "-" else inner
+        if t.kind == "text" and subscript:
+            self.next()
+            return Sym(_text_content(t.text).strip())  # \\lambda_{\\text{red}}
         if t.kind in ("cmd", "text") and o is None:
             return self.primary()
         if o in ("inf",):
@@ -892,6 +915,14 @@ class _Parser:
                 return inner
             if o == "|":
                 return self.abs_bars()
+            if o == "|<":
+                self.next()
+                saved, self.abs_depth = self.abs_depth, 0
+                inner = self.arith()
+                self.abs_depth = saved
+                if _op_text(self.next()) != "|>":
+                    raise LatexError("unclosed \\left|")
+                return Func("abs", (inner,))
         if t.kind == "cmd":
             return self.command()
         raise LatexError(f"unexpected {t.text or 'end of answer'!r}")
@@ -951,6 +982,8 @@ class _Parser:
         if name == "operatorname" and c in FUNCS:
             return self.function(c)
         sym = _text_symbol(name, content)
+        if sym is None and self.sub_depth and re.fullmatch(r"[A-Za-z ]+", c):
+            return Sym(c)
         if sym is None:
             raise LatexError(f"text inside an expression: {content!r}")
         return sym
@@ -1069,6 +1102,8 @@ class _Parser:
         if name == "lg":
             name, base = "log", base or Num("10", Fraction(10))
         if name in ("gcd", "lcm", "max", "min"):
+            if not self.at_op("("):
+                return Sym(name)  # m_{\\max}: a name
             self.expect_op("(")
             items = self.items((")",))
             self.expect_op(")")

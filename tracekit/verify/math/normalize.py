@@ -77,6 +77,8 @@ def clean_answer(raw: str) -> CleanAnswer:
     if "$" in s:
         s = s.replace("\\$", " ").replace("$", " ")
     s = re.sub(r"\\(?:euro|pounds?|yen)(?![A-Za-z])|€|£|¥", " ", s)
+    # an ordinal mark: 12^{\text{th}} grade, 3^{rd}
+    s = re.sub(r"(?<=\d)\^\s*\{?\s*(?:\\(?:text|mathrm|textrm)\s*\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}?", "", s)
     s = re.sub(r"\s+", " ", s).strip()
     s = s.rstrip("\\").strip()
     s = re.sub(r"(?<!\\)[.。]+$", "", s).strip()

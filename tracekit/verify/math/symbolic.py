@@ -106,10 +106,10 @@ def sympy_equal(a: Any, b: Any) -> Tri:
     """True: sympy proves a == b; False: they differ at a point; None: undecided."""
     import sympy as sp
 
+    if a.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or b.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        return None  # an undefined or infinite value is never "equal" (zoo == zoo in sympy)
     if a == b:
         return True
-    if a.has(sp.zoo, sp.nan) or b.has(sp.zoo, sp.nan):
-        return None
     d = sp.simplify(a - b)
     if d == 0:
         return True
@@ -118,6 +118,8 @@ def sympy_equal(a: Any, b: Any) -> Tri:
         return _numbers_equal(a, b)
     pos = {s: sp.Symbol(s.name, positive=True) for s in syms}
     if sp.simplify(d.subs(pos)) == 0:
+        return True
+    if d.has(sp.sinh, sp.cosh, sp.tanh, sp.sin, sp.cos, sp.tan) and sp.simplify(d.rewrite(sp.exp)) == 0:
         return True
     for env in _points(syms, 3):
         try:

@@ -127,7 +127,7 @@ class Unit:
         return not self.factors
 
 
-_TOKEN_RE = re.compile(r"(°\s*[CF]\b|[A-Za-zµμΩ°]+)\s*(?:\^\s*\{?\s*([-+]?\d+)\s*\}?)?|(/|\bper\b)|(\*)")
+_TOKEN_RE = re.compile(r"(°\s*[CF]\b|[^\W\d_]+|[µμΩ°Å]+)\s*(?:\^\s*\{?\s*([-+]?\d+)\s*\}?)?|(/|\bper\b)|(\*)")
 
 
 def _clean(text: str) -> str:
@@ -181,7 +181,7 @@ def parse_unit(text: str) -> Unit | None:
         if sym is None:
             if raw in ("°C", "°F") or raw.startswith("°"):
                 sym = "word:" + raw.replace(" ", "").lower()
-            elif not re.fullmatch(r"[A-Za-z]+", raw):
+            elif not re.fullmatch(r"[^\W\d_]+", raw):
                 return None
             else:
                 w = low[:-1] if low.endswith("s") and len(low) > 3 and not low.endswith("ss") else low

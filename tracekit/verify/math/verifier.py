@@ -85,7 +85,7 @@ class MathVerifier:
             return self._ask_judge(
                 gold_ans, pred_ans, VerifyResult("incorrect", METHOD_RULE, "pred_unparseable", pred_ans)
             )
-        except RecursionError:
+        except Exception:  # the fast stage never decides by crashing: the worker reports what breaks
             fast = None
         if fast is not None and fast.equal is not None:
             res = VerifyResult("correct" if fast.equal else "incorrect", METHOD_RULE, fast.detail, pred_ans)
@@ -145,6 +145,10 @@ class MathVerifier:
             for res in pool.map(_verify_chunk, chunks):
                 out.extend(res)
         return out
+
+    def warm_up(self) -> None:
+        """Start the sympy worker now (it otherwise starts on the first answer the fast stage leaves open)."""
+        self._worker.warm_up()
 
     def close(self) -> None:
         self._worker.close()

@@ -97,6 +97,17 @@ class SympyWorker:
         if respawn:
             self._spawn()
 
+    def warm_up(self) -> None:
+        """Start the worker (or wait for a replacement that is starting) so the next call does not."""
+        with self._lock:
+            if self._proc is not None and os.getpid() != self._owner_pid:
+                self._proc, self._owner_pid = None, os.getpid()
+            if self._proc is None or self._proc.poll() is not None:
+                self._spawn()
+            if not self._ready:
+                assert self._proc is not None
+                self._wait_ready(self._proc)
+
     def compare(
         self, *, gold: CleanAnswer, pred: CleanAnswer, settings: EquivalenceSettings, timeout_s: float
     ) -> tuple[str, Any]:
