@@ -1,12 +1,13 @@
 """Math verifier accuracy: tracekit vs Math-Verify (default settings) on the public cases and graded outputs.
 
-Run: .venv/bin/python bench/math_accuracy.py [--graded-limit N] [--show-disagreements]
+Run: .venv/bin/python bench/math_accuracy.py [--graded-limit N] [--fuzz-pairs N] [--show-disagreements]
 
 Public cases: agreement with `expected_semantic` (else `expected`) per source; tracekit uses the row's
 `allow_set_relation_comp` / `strict` when the row records them and `allow_bare_number=True` (the suites
 grade free text). Math-Verify runs `verify(parse(gold), parse(prediction))` with its defaults.
 Graded outputs: agreement with the independent grader (`score`, Qwen2.5-Math harness) on the full model
 generation and the gold `gt`; PRM800K: agreement with the human rating (1 = correct, -1 = wrong).
+Fuzz suite: generated pairs (tests/verify/mathfuzz.py, exact oracle), agreement per construct.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ DATA = ROOT / ".." / "shared" / "data"
 VERIFY = DATA / "verify"
 
 from tracekit.verify.math import MathVerifier, MathVerifyConfig  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import math_fuzz  # noqa: E402
 
 
 def mv_verify(gold: str, pred: str) -> bool:
@@ -186,16 +190,31 @@ def graded(limit: int | None, show: bool) -> list[str]:
     return out + ([""] + lines if lines else [])
 
 
+def fuzz_suite(pairs: int, seed: int) -> list[str]:
+    tk, mv, seconds, _ = math_fuzz.tally(pairs, seed, with_mv=True)
+    return [
+        f"## fuzz suite (generated pairs, exact oracle; {pairs} pairs, seed {seed})",
+        "",
+        *math_fuzz.agreement_table(tk, mv),
+        f"\nseconds: tracekit {seconds['tracekit']:.1f}, Math-Verify {seconds['math_verify']:.1f}",
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--graded-limit", type=int, default=None, help="rows per graded file (default: all)")
     ap.add_argument("--skip-graded", action="store_true")
+    ap.add_argument("--fuzz-pairs", type=int, default=1000, help="generated pairs (0: skip the fuzz suite)")
+    ap.add_argument("--fuzz-seed", type=int, default=7)
     ap.add_argument("--show-disagreements", action="store_true")
     args = ap.parse_args()
     print("\n".join(public_cases(args.show_disagreements)))
     if not args.skip_graded:
         print()
         print("\n".join(graded(args.graded_limit, args.show_disagreements)))
+    if args.fuzz_pairs:
+        print()
+        print("\n".join(fuzz_suite(args.fuzz_pairs, args.fuzz_seed)))
 
 
 if __name__ == "__main__":

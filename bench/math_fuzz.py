@@ -43,13 +43,16 @@ def math_verify(gold: str, pred: str, budget_s: int = 5) -> bool:
         signal.signal(signal.SIGALRM, old)
 
 
-def run(pairs: int, seed: int, with_mv: bool, show: int) -> list[str]:
+def tally(
+    pairs: int, seed: int, with_mv: bool, show: int = 0
+) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]], dict[str, float], list[str]]:
+    """Counts per (construct, outcome) for tracekit and Math-Verify, seconds spent, disagreements."""
     fz = Fuzzer(seed=seed)
     v = MathVerifier(MathVerifyConfig())
     tk: Counter[tuple[str, str]] = Counter()
     mv: Counter[tuple[str, str]] = Counter()
     examples: list[str] = []
-    t_tk = t_mv = 0.0
+    seconds = {"tracekit": 0.0, "math_verify": 0.0}
     judged = 0
     while judged < pairs:
         case = fz.case()
@@ -59,29 +62,54 @@ def run(pairs: int, seed: int, with_mv: bool, show: int) -> list[str]:
         c, truth = case["construct"], bool(case["equal"])
         t0 = time.perf_counter()
         res = v.verify(answer_text=f"\\boxed{{{case['pred']}}}", gold=case["gold"])
-        t_tk += time.perf_counter() - t0
-        for counts, got in ((tk, res.verdict == "correct"),) + (((mv, _timed_mv(case)),) if with_mv else ()):
-            if isinstance(got, tuple):
-                got, dt = got
-                t_mv += dt
-            for key in (c, "ALL"):
-                counts[(key, "n")] += 1
-                counts[(key, "accept" if got else "reject")] += 1
-                counts[(key, "agree")] += got == truth
-                if got and not truth:
-                    counts[(key, "false accept")] += 1
-                if truth and not got:
-                    counts[(key, "false reject")] += 1
-            if counts is tk and got != truth and len(examples) < show:
-                examples.append(
-                    f"  [{c}/{case['kind']}] truth={truth} tracekit={res.verdict}/{res.detail} "
-                    f"gold={case['gold']!r} pred={case['pred']!r}"
-                )
+        seconds["tracekit"] += time.perf_counter() - t0
+        _count(tk, c, res.verdict == "correct", truth)
+        if (res.verdict == "correct") != truth and len(examples) < show:
+            examples.append(
+                f"  [{c}/{case['kind']}] truth={truth} tracekit={res.verdict}/{res.detail} "
+                f"gold={case['gold']!r} pred={case['pred']!r}"
+            )
+        if with_mv:
+            t0 = time.perf_counter()
+            got = math_verify(case["gold"], case["pred"])
+            seconds["math_verify"] += time.perf_counter() - t0
+            _count(mv, c, got, truth)
     v.close()
+    return tk, mv, seconds, examples
+
+
+def _count(counts: Counter[tuple[str, str]], construct: str, got: bool, truth: bool) -> None:
+    for key in (construct, "ALL"):
+        counts[(key, "n")] += 1
+        counts[(key, "accept" if got else "reject")] += 1
+        counts[(key, "agree")] += got == truth
+        if got and not truth:
+            counts[(key, "false accept")] += 1
+        if truth and not got:
+            counts[(key, "false reject")] += 1
+
+
+def agreement_table(tk: Counter[tuple[str, str]], mv: Counter[tuple[str, str]]) -> list[str]:
+    out = [
+        "| construct | pairs | tracekit | Math-Verify | tracekit false accepts | Math-Verify false accepts |"
+    ]
+    out.append("|---|---|---|---|---|---|")
+    for c in [*Fuzzer.CONSTRUCTS, "ALL"]:
+        n = tk[(c, "n")]
+        out.append(
+            f"| {c} | {n} | {tk[(c, 'agree')] / n:.1%} | {mv[(c, 'agree')] / n:.1%} | "
+            f"{tk[(c, 'false accept')]} | {mv[(c, 'false accept')]} |"
+        )
+    return out
+
+
+def run(pairs: int, seed: int, with_mv: bool, show: int) -> list[str]:
+    tk, mv, seconds, examples = tally(pairs, seed, with_mv, show)
+    n = tk[("ALL", "n")]
     head = "| construct | pairs | accepts | rejects | false accepts | false rejects |"
-    out = [f"{judged} pairs, seed {seed}", "", "### tracekit", "", head, "|---|---|---|---|---|---|"]
+    out = [f"{n} pairs, seed {seed}", "", "### tracekit", "", head, "|---|---|---|---|---|---|"]
     out += _rows(tk)
-    out.append(f"\ntracekit: {t_tk:.1f}s ({judged / t_tk:.0f} pairs/s)")
+    out.append(f"\ntracekit: {seconds['tracekit']:.1f}s ({n / seconds['tracekit']:.0f} pairs/s)")
     if with_mv:
         out += [
             "",
@@ -91,26 +119,11 @@ def run(pairs: int, seed: int, with_mv: bool, show: int) -> list[str]:
             "|---|---|---|---|---|---|",
         ]
         out += _rows(mv)
-        out.append(f"\nMath-Verify: {t_mv:.1f}s ({judged / t_mv:.0f} pairs/s)")
-        out += [
-            "",
-            "### agreement with the oracle",
-            "",
-            "| construct | tracekit | Math-Verify |",
-            "|---|---|---|",
-        ]
-        for c in [*Fuzzer.CONSTRUCTS, "ALL"]:
-            n = tk[(c, "n")]
-            out.append(f"| {c} | {tk[(c, 'agree')] / n:.1%} | {mv[(c, 'agree')] / n:.1%} |")
+        out.append(f"\nMath-Verify: {seconds['math_verify']:.1f}s ({n / seconds['math_verify']:.0f} pairs/s)")
+        out += ["", "### agreement with the oracle", "", *agreement_table(tk, mv)]
     if examples:
         out += ["", "tracekit disagreements:", *examples]
     return out
-
-
-def _timed_mv(case: dict) -> tuple[bool, float]:
-    t0 = time.perf_counter()
-    got = math_verify(case["gold"], case["pred"])
-    return got, time.perf_counter() - t0
 
 
 def _rows(counts: Counter[tuple[str, str]]) -> list[str]:

@@ -1,6 +1,10 @@
 """Math verifier speed: verified pairs/s per core on R1-style outputs, tracekit vs Math-Verify parse+verify.
 
-Run: .venv/bin/python bench/math_speed.py [--pairs N]
+Run: .venv/bin/python bench/math_speed.py [--pairs N] [--scaling-only]
+
+Without --pairs it measures the first 400 pairs and the full set (every MATH-500 generation of the
+graded files once), each in one process per verifier, one core; the ratio is Math-Verify's time over
+tracekit's.
 
 Inputs are real model generations (SkyThought MATH-500 outputs) wrapped R1-style: `<think>` + the whole
 generation + `</think>` + a one-line summary with `\\boxed{answer}` (the answer the model gave), against
@@ -26,7 +30,8 @@ from tracekit.verify.math import MathVerifier, MathVerifyConfig  # noqa: E402
 from tracekit.verify.math.extract import split_reasoning  # noqa: E402
 
 
-def r1_pairs(n: int) -> list[tuple[str, str]]:
+def r1_pairs(n: int | None = None) -> list[tuple[str, str]]:
+    """The first n R1-style pairs (all of them once when n is None; repeated to reach a larger n)."""
     pairs = []
     for f in sorted(glob.glob(str(GRADED / "**" / "math500" / "*.jsonl"), recursive=True)):
         for line in Path(f).read_text().splitlines():
@@ -34,12 +39,14 @@ def r1_pairs(n: int) -> list[tuple[str, str]]:
             pred = d["pred"][0] or "0"
             text = f"<think>\n{d['code'][0]}\n</think>\n\nSo the final answer is $\\boxed{{{pred}}}$."
             pairs.append((text, str(d["gt"])))
+    if n is None:
+        return pairs
     return (pairs * (n // len(pairs) + 1))[:n]
 
 
 def run_tracekit(pairs: list[tuple[str, str]]) -> tuple[float, list[bool]]:
     v = MathVerifier(MathVerifyConfig())
-    v.verify(answer_text="\\boxed{\\sqrt{2}}", gold="\\sqrt{2}")  # start the sympy worker before timing
+    v.warm_up()  # start the sympy worker before timing (Math-Verify is warmed up the same way)
     t0 = time.perf_counter()
     out = [v.verify(answer_text=split_reasoning(t), gold=g).verdict == "correct" for t, g in pairs]
     dt = time.perf_counter() - t0
@@ -94,23 +101,12 @@ def run_in_process(pairs: list[tuple[str, str]]) -> float:
     return dt
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pairs", type=int, default=1500)
-    ap.add_argument(
-        "--scaling-only", action="store_true", help="skip the Math-Verify comparison (about 6 pairs/s)"
-    )
-    args = ap.parse_args()
-    pairs = r1_pairs(args.pairs)
-    avg_chars = sum(len(t) for t, _ in pairs) / len(pairs)
-    if args.scaling_only:
-        print(f"{len(pairs)} R1-style pairs, mean {avg_chars:.0f} chars; cores on this machine: {os.cpu_count()}")
-        scaling(pairs)
-        return
+def compare_once(pairs: list[tuple[str, str]], label: str) -> None:
     tk_s, tk = run_tracekit(pairs)
     mv_s, mv = run_math_verify(pairs)
     agree = sum(a == b for a, b in zip(tk, mv, strict=True))
-    print(f"{len(pairs)} R1-style pairs, mean {avg_chars:.0f} chars; cores on this machine: {os.cpu_count()}")
+    avg_chars = sum(len(t) for t, _ in pairs) / len(pairs)
+    print(f"\n{label}: {len(pairs)} R1-style pairs, mean {avg_chars:.0f} chars; cores here: {os.cpu_count()}")
     print()
     print("| verifier (1 process) | seconds | pairs/s | ratio |")
     print("|---|---|---|---|")
@@ -119,7 +115,29 @@ def main() -> None:
     print(
         f"\nverdicts equal on {agree}/{len(pairs)} pairs; correct: tracekit {sum(tk)}, Math-Verify {sum(mv)}"
     )
-    scaling(pairs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "--pairs", type=int, default=None, help="one run on this many pairs (default: 400 and all)"
+    )
+    ap.add_argument(
+        "--scaling-only", action="store_true", help="skip the Math-Verify comparison (about 6 pairs/s)"
+    )
+    ap.add_argument("--no-scaling", action="store_true", help="skip the process-pool scaling table")
+    args = ap.parse_args()
+    everything = r1_pairs()
+    if args.scaling_only:
+        scaling(everything[:400])
+        return
+    if args.pairs is not None:
+        compare_once(r1_pairs(args.pairs), f"first {args.pairs}")
+    else:
+        compare_once(everything[:400], "first 400")
+        compare_once(everything, "full set")
+    if not args.no_scaling:
+        scaling(everything[:400])
 
 
 def scaling(pairs: list[tuple[str, str]]) -> None:
@@ -133,7 +151,9 @@ def scaling(pairs: list[tuple[str, str]]) -> None:
     print("|---|---|---|---|")
     print(f"| in-process, 1 core (warm verifier) | {inproc:.2f} | {len(work) / inproc:.0f} | - |")
     print(f"| process pool, 1 worker (start-up included) | {one:.2f} | {len(work) / one:.0f} | 1.00x |")
-    print(f"| process pool, 2 workers (start-up included) | {two:.2f} | {len(work) / two:.0f} | {one / two:.2f}x |")
+    print(
+        f"| process pool, 2 workers (start-up included) | {two:.2f} | {len(work) / two:.0f} | {one / two:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

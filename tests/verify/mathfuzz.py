@@ -19,7 +19,7 @@ digits and is that value rounded or cut at its last digit.
 Example:
     >>> fz = Fuzzer(seed=1)
     >>> case = fz.case()
-    >>> sorted(case) == ["construct", "equal", "gold", "kind", "pred"]
+    >>> sorted(case) == ["construct", "equal", "gold", "kind", "pred", "trees"]
     True
 """
 
@@ -165,6 +165,9 @@ REAL_VARS = ("x", "y", "z", "a", "b", "t")
 INT_VARS = ("n", "k", "m")
 FUNCS = ("sin", "cos", "ln", "exp")
 INDEXED = ("a", "b", "u")
+PI_STANDINS = (
+    Fraction(22, 7), Fraction(47, 15), Fraction(69, 22), Fraction(91, 29), Fraction(25, 8), Fraction(19, 6),
+)  # fmt: skip
 
 
 class Point:
@@ -172,9 +175,10 @@ class Point:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.vars = {
-            v: Fraction(rng.randint(1, 40), rng.randint(1, 9)) + rng.choice((0, 1, 2)) for v in REAL_VARS
-        }
+        values: set[Fraction] = set()
+        while len(values) < len(REAL_VARS):  # distinct: x and y never coincide at a point
+            values.add(Fraction(rng.randint(1, 40), rng.randint(1, 9)) + rng.choice((0, 1, 2)))
+        self.vars = dict(zip(REAL_VARS, rng.sample(sorted(values), len(values)), strict=True))
         self.ints = dict(zip(INT_VARS, rng.sample(range(1, 7), len(INT_VARS)), strict=True))  # distinct
         self.memo: dict[Any, Q] = {}
 
@@ -192,9 +196,9 @@ def evaluate(t: Tree, pt: Point) -> Q:
         return Q.rat(pt.vars[t[1]])
     if op == "iv":
         return Q.rat(pt.ints[t[1]])
-    if op == "pi":  # a value near pi (positive, so |11 + pi| = 11 + pi holds as it does for pi)
+    if op == "pi":  # a rational near pi (positive, so |11 + pi| = 11 + pi holds as it does for pi)
         if "pi" not in pt.memo:
-            pt.memo["pi"] = Q.rat(Fraction(pt.rng.randint(3_000_000, 3_300_000), 1_000_000))
+            pt.memo["pi"] = Q.rat(pt.rng.choice(PI_STANDINS))
         return pt.memo["pi"]
     if op == "add":
         return evaluate(t[1], pt) + evaluate(t[2], pt)
@@ -228,6 +232,9 @@ def evaluate(t: Tree, pt: Point) -> Q:
         exact = {("sin", 0): 0, ("cos", 0): 1, ("exp", 0): 1, ("ln", 1): 0}.get((t[1], q))
         if exact is not None:  # the values the real functions have at 0 (or 1), which a verifier knows
             return Q.rat(exact)
+        if t[1] in ("sin", "cos") and _negative_first(arg):  # cos(-t) = cos t, sin(-t) = -sin t
+            v = pt.opaque((t[1], -arg))
+            return v if t[1] == "cos" else -v
         return pt.opaque((t[1], arg))
     if op == "idx":
         return pt.opaque(("idx", t[1], evaluate(t[2], pt)))
@@ -240,6 +247,11 @@ def evaluate(t: Tree, pt: Point) -> Q:
     if op == "raw":
         return evaluate(t[2], pt)
     raise ValueError(op)
+
+
+def _negative_first(v: Q) -> bool:
+    """A fixed choice between v and -v (the sign of the first coefficient)."""
+    return bool(v.c) and v.c[0][1] < 0
 
 
 def variables(t: Any) -> set[str]:
@@ -471,7 +483,7 @@ class Oracle:
                 return False
             if seen >= self.points:
                 break
-        return True if seen else None
+        return True if seen >= 2 else None  # one point alone could agree by chance
 
     def equal(self, g: Answer, p: Answer) -> bool | None:
         if g.kind == "qty" and p.kind == "qty":
@@ -736,7 +748,8 @@ class Fuzzer:
         construct = self.CONSTRUCTS[self.count % len(self.CONSTRUCTS)]
         rng = self.rng
         r = Renderer(rng)
-        oracle = Oracle(seed=rng.randint(0, 10**9))
+        oracle_seed = rng.randint(0, 10**9)
+        oracle = Oracle(seed=oracle_seed)
         gold_answer, gold_tex = self.answer(construct, r)
         mode = rng.random()
         if mode < 0.3:  # the same tree in another spelling
@@ -747,7 +760,14 @@ class Fuzzer:
             pred_answer, kind = self.edited(gold_answer)
         pred_tex = self.tex(pred_answer, r)
         equal = oracle.equal(gold_answer, pred_answer)
-        return {"gold": gold_tex, "pred": pred_tex, "equal": equal, "construct": construct, "kind": kind}
+        return {
+            "gold": gold_tex,
+            "pred": pred_tex,
+            "equal": equal,
+            "construct": construct,
+            "kind": kind,
+            "trees": (gold_answer, pred_answer, oracle_seed),  # to replay the oracle
+        }
 
     def answer(self, construct: str, r: Renderer) -> tuple[Answer, str]:
         rng = self.rng

@@ -12,6 +12,7 @@ import yaml
 from tracekit.publish.report import PLOTS, funnel_totals, length_expr, open_build, plots_dir, shortfall_rows
 from tracekit.publish.secrets import redact_config, redact_text
 from tracekit.stats.summary import REPAIRED_GOLDS_SQL, SUMMARIES, funnel_sql
+from tracekit.verify.math.policies import card_section as math_policy_section
 
 _SIZES = (
     (1_000, "n<1K"),
@@ -218,6 +219,10 @@ def write_card(out: Path, recipe_resolved: dict[str, Any]) -> Path:
         cols, repaired = _q(con, REPAIRED_GOLDS_SQL + " LIMIT 50")
         if repaired:
             parts.append("Repaired gold answers (at most 50):\n\n" + _md_table(cols, repaired))
+
+    policies = math_policy_section(recipe)
+    if policies:
+        parts.append(policies)
 
     parts.append("## Funnel")
     totals = funnel_totals(con)

@@ -277,6 +277,17 @@ def _inequality_interval(rel: Rel) -> tuple[Node, _Interval] | None:
     return var, _Interval(lo, hi, lo_c, hi_c)
 
 
+def variable_names(n: Any) -> set[str]:
+    """The variables of a tree, subscripted names included (a_1 is a variable of its own)."""
+    out: set[str] = set()
+    for x in iter_nodes(n):
+        if isinstance(x, Sym):
+            out.add(x.name)
+        elif isinstance(x, Sub) and isinstance(x.base, Sym):
+            out.add(repr(x))
+    return out
+
+
 def _rename(n: Any, mapping: dict[str, str]) -> Any:
     if isinstance(n, Sym):
         return Sym(mapping.get(n.name, n.name))
@@ -398,12 +409,12 @@ class Comparer:
                 n = left[0] if len(left) == 1 else Rel(n.ops[:k], left)
         if isinstance(n, Rel) and len(n.ops) > 1 and all(o == "=" for o in n.ops):
             first = n.parts[0]
-            n = Rel(("=",), (first, n.parts[-1])) if symbols_of(first) else n.parts[-1]
+            n = Rel(("=",), (first, n.parts[-1])) if variable_names(first) else n.parts[-1]
         if (
             isinstance(n, Rel)
             and n.ops == ("=",)
-            and not symbols_of(n.parts[0])
-            and not symbols_of(n.parts[1])
+            and not variable_names(n.parts[0])
+            and not variable_names(n.parts[1])
         ):
             n = n.parts[1]  # 35 + 70 = 105: the result
         return n
@@ -493,7 +504,7 @@ class Comparer:
                 r = self.same(gr, pr)
                 if r is not False or gl == pl:
                     return r
-            if symbols_of(g) != symbols_of(p):
+            if variable_names(g) != variable_names(p):
                 return False  # never equal when the variables differ
             if _is_collection(gr) or _is_collection(pr):
                 return False
