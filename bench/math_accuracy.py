@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import logging
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeouts log whole inputs
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / ".." / "shared" / "data"
 VERIFY = DATA / "verify"

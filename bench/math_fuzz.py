@@ -12,6 +12,7 @@ tracekit and (with --math-verify) for Math-Verify on the same pairs.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import time
@@ -19,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeouts log whole inputs
 sys.path.insert(0, str(ROOT))
 
 from tests.verify.mathfuzz import Fuzzer  # noqa: E402

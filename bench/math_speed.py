@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeouts log whole inputs
 sys.path.insert(0, str(ROOT))
 GRADED = ROOT / ".." / "shared" / "data" / "verify" / "graded" / "skythought_eval_outputs"
 

@@ -358,6 +358,9 @@ class Canon:
             root = _rad_sqrt(r)
             if root is not None:
                 return self.power({(): root} if root else {}, Fraction(q.numerator))
+        if r is not None and r < 0 and q.denominator % 2:
+            # an odd root of a negative number is the real one (the cube root of -8 is -2)
+            return _poly_mul(_const((-1) ** q.numerator), self.power(_const(-r), q))
         if r is not None and r > 0:
             num = _exact_root(r.numerator, q.denominator)
             den = _exact_root(r.denominator, q.denominator)
@@ -519,6 +522,15 @@ def numeric(p: Poly, atoms: dict[str, tuple[Any, ...]], mp: Any) -> Any:
     return total
 
 
+def real_power(base: Any, exp: Any, mp: Any, *, exact_exp: Fraction | None = None) -> Any:
+    """base^exp, with the real root for a negative base and an exact exponent p/q with odd q (TeX
+    answers' reading: the cube root of -8 is -2); the principal value otherwise."""
+    q = exact_exp
+    if q is not None and q.denominator % 2 and mp.im(base) == 0 and mp.re(base) < 0:
+        return (-1) ** q.numerator * mp.power(-mp.re(base), mp.mpf(q.numerator) / q.denominator)
+    return mp.power(base, exp)
+
+
 _MP_FUNCS = {
     "sin": "sin", "cos": "cos", "tan": "tan", "cot": "cot", "sec": "sec", "csc": "csc", "arcsin": "asin",
     "arccos": "acos", "arctan": "atan", "arccot": "acot", "arcsec": "asec", "arccsc": "acsc", "sinh": "sinh",
@@ -536,7 +548,8 @@ def _atom_value(how: tuple[Any, ...], atoms: dict[str, tuple[Any, ...]], mp: Any
     if kind == "exp":
         return mp.exp(numeric(how[1], atoms, mp))
     if kind == "pow":
-        return mp.power(numeric(how[1], atoms, mp), numeric(how[2], atoms, mp))
+        exact = _as_rational(how[2])
+        return real_power(numeric(how[1], atoms, mp), numeric(how[2], atoms, mp), mp, exact_exp=exact)
     if kind == "recip":
         return 1 / numeric(how[1], atoms, mp)
     if kind == "log":

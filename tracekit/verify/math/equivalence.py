@@ -56,7 +56,7 @@ from tracekit.verify.math.latex import (
     parse_answer,
 )
 from tracekit.verify.math.normalize import CleanAnswer, clean_answer
-from tracekit.verify.math.units import si_scale
+from tracekit.verify.math.units import parse_unit, si_scale
 
 Tri = bool | None  # True: equal, False: different, None: not decided
 
@@ -376,6 +376,7 @@ class Comparer:
         if isinstance(g, Percent) or isinstance(p, Percent):
             return _any(self.same(a, b) for a in self._percent(g) for b in self._percent(p))
         if isinstance(g, Quantity) or isinstance(p, Quantity):
+            g, p = _letter_unit(g, p), _letter_unit(p, g)
             return self._quantities(g, p)
         g_empty, p_empty = _is_empty(g), _is_empty(p)
         if g_empty or p_empty:
@@ -834,6 +835,20 @@ def _grouped(n: Node) -> Node:
 def _values_of(n: Node) -> Node:
     assert isinstance(n, Seq)
     return Seq(tuple(x.parts[1] for x in n.items), n.sep)  # type: ignore[attr-defined]
+
+
+def _letter_unit(n: Node, other: Node) -> Node:
+    """`1000 m` against `1 km`: a number times a one-letter unit symbol (m, g, s, L, N, ...) is a
+    quantity when the other answer is a quantity with an SI unit (alone, `5 m` is five times m)."""
+    if isinstance(n, Quantity) or not isinstance(other, Quantity) or si_scale(other.unit) is None:
+        return n
+    if not (isinstance(n, Mul) and len(n.factors) == 2 and isinstance(n.factors[1], Sym)):
+        return n
+    value, letter = n.factors
+    unit = parse_unit(letter.name) if len(letter.name) == 1 else None
+    if unit is None or si_scale(unit) is None or symbols_of(value):
+        return n
+    return Quantity(value, unit)
 
 
 def _scaled(value: Node, scale: Fraction, pi: int) -> Node:
