@@ -97,3 +97,20 @@ def test_generated_edits_include_the_trap_classes() -> None:
         "rewritten",
     ):
         assert kinds[kind] > 0, kind
+
+
+def test_the_public_equivalence_is_symmetric_and_never_wrongly_equal(verifier: MathVerifier) -> None:
+    """`MathVerifier.equivalent` (for callers that group answers): both orders give one answer, and a
+    pair the oracle calls different is never equivalent."""
+    fz = Fuzzer(seed=19)
+    checked = same = 0
+    while checked < 400:
+        case = fz.case()
+        if case["equal"] is None:
+            continue
+        checked += 1
+        one = verifier.equivalent(first=case["gold"], second=case["pred"])
+        assert one == verifier.equivalent(first=case["pred"], second=case["gold"]), case
+        assert not (one and not case["equal"]), case
+        same += one
+    assert same > 50

@@ -182,3 +182,73 @@ def test_the_policies_are_written_once_and_reach_the_card() -> None:
     section = card_section({"verify": {"math": {"decimal_sig_digits": 8}}, "sources": []})
     assert "at least 8 significant digits" in section and section.count("\n- ") == len(lines)
     assert card_section({"verify": {}}) == ""
+
+
+def _linear(rng: random.Random) -> tuple[str, dict[str, int]]:
+    """A random non-constant linear form in x and y, as TeX and as coefficients."""
+    cx, cy, c = rng.choice([-3, -2, -1, 1, 2, 3]), rng.randint(-3, 3), rng.randint(-9, 9)
+    tex = f"{cx}x" + (f"{cy:+d}y" if cy else "") + (f"{c:+d}" if c else "")
+    return tex, {"x": cx, "y": cy, "c": c}
+
+
+def _takes_negative_values(coef: dict[str, int]) -> bool:
+    """Exact: the form is negative at some rational point (true for every non-constant one, checked)."""
+    point = {"x": Fraction(-100 * coef["x"]), "y": Fraction(0)}
+    return coef["x"] * point["x"] + coef["y"] * point["y"] + coef["c"] < 0
+
+
+# (gold, prediction, equal as real functions where the gold has a real value); E is a linear form that
+# takes negative values: an identity that holds only for positive values is not an identity
+DOMAIN = [
+    ("|{E}|", "{E}", False),
+    (r"\sqrt{({E})^2}", "{E}", False),
+    (r"\sqrt{({E})^2}", "|{E}|", True),
+    (r"\left(({E})^2\right)^{3/2}", "({E})^3", False),
+    (r"\left(({E})^2\right)^{3/2}", "|{E}|^3", True),
+    (r"\sqrt{({E})^4}", "({E})^2", True),
+    (r"\ln\left(({E})^2\right)", r"2\ln({E})", False),
+    (r"\ln|{E}|", r"\ln({E})", False),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred", "equal"), DOMAIN)
+def test_identities_for_positive_values_only_are_refused(
+    verifier: MathVerifier, gold: str, pred: str, equal: bool
+) -> None:
+    rng = random.Random(gold + pred)
+    for _ in range(6):
+        e, coef = _linear(rng)
+        assert _takes_negative_values(coef)
+        g, p = gold.replace("{E}", e), pred.replace("{E}", e)
+        assert verdict(verifier, g, p) == ("correct" if equal else "incorrect"), (g, p)
+
+
+def test_a_prediction_defined_wherever_the_gold_is_may_be_wider(verifier: MathVerifier) -> None:
+    # 2 ln t is defined for t > 0 only, where ln(t^2) equals it; e^{ln t} likewise
+    assert verdict(verifier, r"2\ln t", r"\ln(t^2)") == "correct"
+    assert verdict(verifier, r"e^{\ln t}", "t") == "correct"
+    assert verdict(verifier, r"\sqrt{s}\sqrt{t}", r"\sqrt{st}") == "correct"
+
+
+def test_odd_roots_of_negative_numbers_are_real(verifier: MathVerifier) -> None:
+    rng = random.Random(27)
+    for _ in range(20):
+        root, k = rng.randint(2, 9), rng.choice([3, 5])
+        assert verdict(verifier, f"\\sqrt[{k}]{{-{root**k}}}", f"-{root}") == "correct"
+        assert verdict(verifier, f"\\sqrt[{k}]{{-{root**k}}}", f"{root}") == "incorrect"
+        assert verdict(verifier, f"(-{root**k})^{{1/{k}}}", f"-{root}") == "correct"
+        assert verdict(verifier, f"\\sqrt[{k}]{{{root**k}t^{k}}}", f"{root}t") == "correct"
+
+
+@pytest.mark.parametrize("table", [SI], ids=["length"])
+def test_one_letter_units_convert_against_a_quantity(verifier: MathVerifier, table: dict) -> None:
+    for a in ("km", "cm", "mm"):
+        value = Fraction(3)
+        converted = value * table[a]
+        assert converted.denominator == 1 or a != "km"
+        num = f"{float(converted):g}"
+        assert verdict(verifier, f"3 {a}", f"{num} m") == "correct", (a, num)
+        assert verdict(verifier, f"{num} m", f"3 {a}") == "correct", (a, num)
+        assert verdict(verifier, f"3 {a}", "3 m") == "incorrect", a
+    assert verdict(verifier, "10 kg", "10000 g") == "correct"
+    assert verdict(verifier, "5 m", "5 g") == "incorrect"  # alone, one letter is a name

@@ -11,6 +11,7 @@ percent, empty set, intervals vs inequalities, decimals); at the leaves it asks 
   `incorrect` with detail `undecided` (or the judge's, when one is enabled).
 
 Example:
+    >>> from tracekit.verify.math.normalize import clean_answer
     >>> compare(clean_answer(r"\\frac{6}{2+1}"), clean_answer(r"\\frac{6}{2}+1"), EquivalenceSettings())
     Outcome(equal=False, detail='exact')
     >>> compare(clean_answer("x = 2, y = -1"), clean_answer("(2, -1)"), EquivalenceSettings())
@@ -55,7 +56,7 @@ from tracekit.verify.math.latex import (
     is_decimal_comma,
     parse_answer,
 )
-from tracekit.verify.math.normalize import CleanAnswer, clean_answer
+from tracekit.verify.math.normalize import CleanAnswer
 from tracekit.verify.math.units import parse_unit, si_scale
 
 Tri = bool | None  # True: equal, False: different, None: not decided
@@ -845,6 +846,7 @@ def _letter_unit(n: Node, other: Node) -> Node:
     if not (isinstance(n, Mul) and len(n.factors) == 2 and isinstance(n.factors[1], Sym)):
         return n
     value, letter = n.factors
+    assert isinstance(letter, Sym)
     unit = parse_unit(letter.name) if len(letter.name) == 1 else None
     if unit is None or si_scale(unit) is None or symbols_of(value):
         return n
@@ -931,20 +933,6 @@ def compare(
     return Outcome(equal, stage if equal is not None else "undecided")
 
 
-def equivalent_texts(
-    gold_text: str, pred_text: str, settings: EquivalenceSettings | None = None
-) -> bool | None:
-    """Tests and tools: clean both answers and compare them with the fast stage, then sympy."""
-    from tracekit.verify.math.symbolic import SympyValues
-
-    s = settings or EquivalenceSettings()
-    gold, pred = clean_answer(gold_text), clean_answer(pred_text)
-    out = compare(gold, pred, s)
-    if out.equal is None:
-        out = compare(gold, pred, s, values=SympyValues())
-    return out.equal
-
-
 def iter_nodes(n: Any) -> Iterator[Node]:
     """Every node of a tree (depth first)."""
     if isinstance(n, Node):
@@ -963,6 +951,5 @@ __all__ = [
     "Outcome",
     "Unparseable",
     "compare",
-    "equivalent_texts",
     "parse_pair",
 ]

@@ -22,7 +22,8 @@ def policy_lines(config: MathVerifyConfig) -> list[str]:
         "be equal.",
         "Units: a bare number matches a number with a unit (the unit was left out); the same number with "
         "another unit is wrong unless an exact conversion between common SI units (prefixes, litres, minutes, "
-        "hours, days, degrees and radians) makes the two quantities equal; other unit words match only "
+        "hours, days, degrees and radians) makes the two quantities equal (`1000 m` is `1 km`: against a "
+        "quantity a one-letter unit symbol is a unit, alone it is a name); other unit words match only "
         "themselves.",
         "Equations: `x = 5` matches `5`; two equations match when they are the same relation rearranged (one "
         "side minus the other is a non-zero multiple of the other's), never when their variables differ.",
@@ -45,11 +46,14 @@ def policy_lines(config: MathVerifyConfig) -> list[str]:
     if not config.strict:
         lines.append("Names: free variables may be renamed (f(y) matches f(x)).")
     judge = "the LLM judge decides" if config.judge.enabled else "the verdict is `incorrect`"
-    lines.append(
+    lines += [
         "Proof: an answer is accepted only when exact canonical forms show it equal to the gold, or sympy "
         "simplifies the difference to 0 (two closed numbers: equal to 60 significant digits); when neither "
-        f"can decide, {judge} (detail `undecided`)."
-    )
+        f"can decide, {judge} (detail `undecided`).",
+        "Real values: answers are real functions; an odd root of a negative number is real (the cube root "
+        "of -8 is -2), and an identity that holds only for positive values is refused where the gold has a "
+        "real value the answer does not share (`|x|` is not `x`, `\\ln(x^2)` is not `2\\ln x`).",
+    ]
     answer = "the last number of the answer text" if config.allow_bare_number else "no answer"
     lines.append(
         "Extraction: the last \\boxed{}, else a 'final answer is' phrase, else a concluding sentence that "

@@ -229,7 +229,9 @@ def real_value(n: Node, env: dict[str, Any], mp: Any) -> Any:
 
 def _real_function(n: Node, args: list[Any], env: dict[str, Any], mp: Any) -> Any:
     assert isinstance(n, Func)
-    name, x = n.name, args[0] if args else None
+    if not args:
+        raise _NoRealReading(n.name)
+    name, x = n.name, args[0]
     if name in ("ln", "log"):
         base = mp.e if name == "ln" and n.base is None else mp.mpf(10)
         if n.base is not None:

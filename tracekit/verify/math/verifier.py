@@ -20,7 +20,7 @@ from tracekit.verify.math.config import MathVerifyConfig
 from tracekit.verify.math.equivalence import EquivalenceSettings, Unparseable, compare
 from tracekit.verify.math.extract import extract_answer, extract_gold, mcq_letter
 from tracekit.verify.math.judge import MathAnswerJudge
-from tracekit.verify.math.normalize import clean_answer
+from tracekit.verify.math.normalize import CleanAnswer, clean_answer
 from tracekit.verify.math.worker import SympyWorker
 
 METHOD_RULE = "math_rule"
@@ -109,6 +109,39 @@ class MathVerifier:
         else:
             res = VerifyResult("error", METHOD_RULE, f"sympy_error: {value}"[:200], pred_ans)
         return self._ask_judge(gold_ans, pred_ans, res)
+
+    def equivalent(self, *, first: str, second: str) -> bool:
+        """Are two final answers the same answer? The public question for callers that group answers
+        (majority votes without a gold): both orders must be accepted by the same comparison `verify`
+        makes (fast stage, then sympy in the worker), so the relation is symmetric; an answer that
+        cannot be read, a timeout or an undecided pair is not equivalent. The judge is not asked.
+
+        Example:
+            >>> v = MathVerifier()
+            >>> v.equivalent(first="\\\\frac{1}{2}", second="0.5"), v.equivalent(first="x = 5", second="y = 5")
+            (True, False)
+        """
+        a, b = extract_gold(first), extract_gold(second)
+        if not a or not b:
+            return False
+        ca, cb = clean_answer(a), clean_answer(b)
+        if not ca.text or not cb.text:
+            return False
+        return self._accepts(ca, cb) and self._accepts(cb, ca)
+
+    def _accepts(self, gold: CleanAnswer, pred: CleanAnswer) -> bool:
+        try:
+            fast = compare(gold, pred, self.settings)
+        except Unparseable:
+            return False
+        except Exception:
+            fast = None
+        if fast is not None and fast.equal is not None:
+            return fast.equal
+        status, value = self._worker.compare(
+            gold=gold, pred=pred, settings=self.settings, timeout_s=self.config.timeout_s
+        )
+        return status == "ok" and value.equal is True
 
     def _ask_judge(self, gold: str, pred: str, fallback: VerifyResult) -> VerifyResult:
         if self._judge is None:
