@@ -207,12 +207,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.audit and args.kind != "math":
+        _err("--audit applies to `tracekit verify math` only")
+        return EXIT_BAD_INPUT
+    if args.audit < 0:
+        _err(f"--audit takes a number of rows >= 0, got {args.audit}")
+        return EXIT_BAD_INPUT
     if args.kind == "math":
         from tracekit.verify.math.cli import verify_math_file
 
         summary = verify_math_file(
             input=Path(args.input), output=Path(args.output), gold_field=args.gold_field,
-            pred_field=args.pred_field, workers=args.workers,
+            pred_field=args.pred_field, workers=args.workers, audit=args.audit,
         )
     else:
         from tracekit.verify.code.cli import verify_code_file
@@ -305,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--gold-field", default="gold")
     ver.add_argument("--pred-field", default="prediction")
     ver.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    ver.add_argument(
+        "--audit", type=int, default=0, metavar="N",
+        help="math: re-check N accepted and N rejected rows per source with a second opinion",
+    )
     ver.set_defaults(func=cmd_verify)
 
     t = sub.add_parser("train", help="supervised fine-tuning on a built dataset")

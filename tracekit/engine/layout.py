@@ -5,6 +5,7 @@
       ledger/*.parquet        every sampled trace, kept or not
       dataset/                data/{split}-*.parquet, plots/*.png, README.md (the card)
       report.html             funnel, lengths, verdicts, mix
+      audit/math.parquet      the math verifier audit, when the recipe asks for one
       logs/                   build.log, stages.json, progress/, teacher/, one datatrove folder per stage
       work/                   what a running build keeps between stages (traces, decisions, caches)
 
@@ -71,6 +72,13 @@ class BuildLayout:
     @property
     def card(self) -> Path:
         return self.dataset / "README.md"
+
+    @property
+    def math_audit(self) -> Path:
+        """The verifier audit's table (its name is the audit module's: stats, report and card read it)."""
+        from tracekit.verify.math.audit import AUDIT_FILE
+
+        return self.out / AUDIT_FILE
 
     # -- locks --------------------------------------------------------------------------------------
     @property

@@ -48,6 +48,11 @@ def run_plan(plan: BuildPlan, *, wait: bool = True) -> bool:
         runner.run(last)
     for done in layout.temporary:
         shutil.rmtree(done, ignore_errors=True)
+    math = plan.loaded.recipe.verify.math
+    if math is not None and math.audit.sample > 0:  # a second opinion on a sample of verdicts
+        from tracekit.verify.math.audit import audit_build
+
+        audit_build(ledger=layout.ledger, out_file=layout.math_audit, config=math)
     from tracekit.publish.finish import finish_build
 
     finish_build(layout.out, publish=plan.loaded.recipe.publish)  # report + plots, card, push if asked

@@ -12,6 +12,7 @@ import yaml
 from tracekit.publish.report import PLOTS, funnel_totals, length_expr, open_build, plots_dir, shortfall_rows
 from tracekit.publish.secrets import redact_config, redact_text
 from tracekit.stats.summary import REPAIRED_GOLDS_SQL, SUMMARIES, funnel_sql
+from tracekit.verify.math.audit import audit_tables
 from tracekit.verify.math.policies import card_section as math_policy_section
 
 _SIZES = (
@@ -223,6 +224,8 @@ def write_card(out: Path, recipe_resolved: dict[str, Any]) -> Path:
     policies = math_policy_section(recipe)
     if policies:
         parts.append(policies)
+    for title, cols, rows in audit_tables(out):  # a second opinion on a sample of verdicts
+        parts.append(f"{title[0].upper() + title[1:]} (95% Wilson intervals):\n\n" + _md_table(cols, rows))
 
     parts.append("## Funnel")
     totals = funnel_totals(con)

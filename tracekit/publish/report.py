@@ -13,6 +13,7 @@ import duckdb
 from tracekit.publish.secrets import redact_text
 from tracekit.stats.db import connect
 from tracekit.stats.summary import funnel_sql
+from tracekit.verify.math.audit import audit_tables
 
 PLOTS = ("funnel", "lengths", "verdicts", "mix")
 FUNNEL_STAGES = ("sampled", "complete", "verified", "filtered", "deduped", "decontaminated", "kept")
@@ -202,6 +203,7 @@ def write_report(out: Path) -> Path:
     sf = shortfall_rows(out)
     if sf:
         tables.append(("Mix shortfall", list(sf[0]), [tuple(r.values()) for r in sf]))
+    tables += audit_tables(out)  # the verifier audit, when the build made one
     for title, cols, rows in tables:
         sections.append(f"<h2>{html.escape(title)}</h2>{_table(cols, rows)}")
     total, kept = con.sql("SELECT count(*), count(*) FILTER (WHERE kept) FROM traces").fetchall()[0]

@@ -58,16 +58,19 @@ def run_sql(out: str | Path, sql: str, *, fmt: Format = "table") -> str:
 
 
 def print_stats(out: str | Path, *, fmt: Format = "table") -> None:
+    from tracekit.verify.math.audit import audit_tables
+
     con = connect(out)
+    tables = [(name, *run_summary(con, name)) for name in SUMMARIES]
+    tables += audit_tables(Path(out))  # the verifier audit, when the build made one
     if fmt == "json":
-        result = {}
-        for name in SUMMARIES:
-            cols, rows = run_summary(con, name)
-            result[name] = [{c: _jsonable(v) for c, v in zip(cols, r, strict=True)} for r in rows]
+        result = {
+            name: [{c: _jsonable(v) for c, v in zip(cols, r, strict=True)} for r in rows]
+            for name, cols, rows in tables
+        }
         print(json.dumps(result, ensure_ascii=False))
         return
-    for name in SUMMARIES:
-        cols, rows = run_summary(con, name)
+    for name, cols, rows in tables:
         if fmt == "csv":
             print(f"# {name}")
         print(render(cols, rows, fmt, title=name))

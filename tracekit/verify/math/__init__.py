@@ -6,10 +6,11 @@ from tracekit._lazy import lazy_exports
 __getattr__ = lazy_exports(
     __name__,
     {
+        "MathAuditConfig": "config",
         "MathJudgeConfig": "config",
         "MathVerifier": "verifier",
         "MathVerifyConfig": "config",
     },
 )
 
-__all__ = ["MathJudgeConfig", "MathVerifier", "MathVerifyConfig"]
+__all__ = ["MathAuditConfig", "MathJudgeConfig", "MathVerifier", "MathVerifyConfig"]

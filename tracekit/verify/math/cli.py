@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tracekit.verify.math.audit import SUMMARY_COLUMNS, AuditCase, record_dicts, run_audit, summarize
 from tracekit.verify.math.config import MathVerifyConfig
 from tracekit.verify.math.extract import split_reasoning
 from tracekit.verify.math.verifier import MathVerifier
@@ -25,11 +26,16 @@ def verify_math_file(
     pred_field: str = "prediction",
     workers: int | None = None,
     config: MathVerifyConfig | None = None,
-) -> dict[str, int]:
+    audit: int = 0,
+    source_field: str = "source",
+) -> dict[str, Any]:
     """Write each input line plus `verdict`, `method`, `detail` (and `extracted_answer`), in input order.
 
     Uses the same `MathVerifier.verify` as the build step, over all cores by default. The prediction is
-    the model output: text after a reasoning block is taken as the answer text.
+    the model output: text after a reasoning block is taken as the answer text. With `audit=N`, up to N
+    accepted and N rejected rows per source (`source_field`, else one group) get a second opinion
+    (audit.py): the summary gains `audit` (rates with 95% intervals) and every re-checked row goes to
+    `OUTPUT.audit.jsonl`, disagreements marked.
     """
     rows: list[dict[str, Any]] = []
     with Path(input).open(encoding="utf-8") as f:
@@ -62,7 +68,30 @@ def verify_math_file(
             )
             counts[res.verdict] = counts.get(res.verdict, 0) + 1
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    return counts
+    summary: dict[str, Any] = dict(counts)
+    if audit > 0:
+        cfg = (config or MathVerifyConfig()).model_copy(deep=True)
+        cfg.audit.sample = audit
+        cases = [
+            AuditCase(
+                trace_id=str(k),
+                source=str(r.get(source_field) or "input"),
+                verdict=res.verdict,
+                gold=gold,
+                answer_text=answer_text,
+                extracted=res.extracted_answer,
+            )
+            for k, (r, res, (answer_text, gold)) in enumerate(zip(rows, results, pairs, strict=True))
+        ]
+        records = run_audit(cases, cfg)
+        audit_path = output.with_name(output.stem + ".audit.jsonl")
+        with audit_path.open("w", encoding="utf-8") as f:
+            for rec in record_dicts(records):
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        summary["audit"] = [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in summarize(records)]
+        summary["audit_disagreements"] = sum(1 for rec in records if rec.disagrees)
+        summary["audit_file"] = str(audit_path)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--allow-bare-number", action="store_true")
     ap.add_argument("--timeout-s", type=float, default=5.0)
+    ap.add_argument("--audit", type=int, default=0, help="re-check N accepted and N rejected rows per source")
     args = ap.parse_args(argv)
     cfg = MathVerifyConfig(allow_bare_number=args.allow_bare_number, timeout_s=args.timeout_s)
     counts = verify_math_file(
@@ -83,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         pred_field=args.pred_field,
         workers=args.workers,
         config=cfg,
+        audit=args.audit,
     )
     print(json.dumps(counts))
     return 0

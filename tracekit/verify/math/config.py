@@ -31,6 +31,24 @@ class MathJudgeConfig(BaseModel):
     max_tokens: int = Field(default=16, ge=1, description="tokens the judge may answer with")
 
 
+class MathAuditConfig(BaseModel):
+    """A second opinion on a random sample of verdicts (off by default: `sample: 0`).
+
+    Example:
+        >>> MathAuditConfig(sample=100).seed
+        0
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample: int = Field(
+        default=0, ge=0, description="traces re-checked per source and verdict (accepted, rejected); 0: no audit"
+    )
+    seed: int = Field(default=0, description="seed of the random sample (the same seed draws the same traces)")
+    judge: bool = Field(default=True, description="ask the LLM judge of `judge:` when it is enabled")
+    math_verify: bool = Field(default=True, description="ask Math-Verify when it is installed")
+
+
 class MathVerifyConfig(BaseModel):
     """How math traces are checked against the gold answer.
 
@@ -71,6 +89,9 @@ class MathVerifyConfig(BaseModel):
         default=True, description="if false, free variables may be renamed (f(y) matches f(x))"
     )
     judge: MathJudgeConfig = Field(default_factory=MathJudgeConfig, description="LLM-judge fallback")
+    audit: MathAuditConfig = Field(
+        default_factory=MathAuditConfig, description="re-check a sample of verdicts with a second opinion"
+    )
     domains: list[str] = Field(default_factory=lambda: ["math"], description="trace domains this applies to")
     no_gold: Literal["majority"] | None = Field(
         default=None,
