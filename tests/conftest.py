@@ -52,8 +52,11 @@ def replay_recipe(tmp: Path, rows: list[dict], **extra: object) -> Path:
 def read_ledger(out: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
+    from tracekit.engine.layout import BuildLayout
+    from tracekit.ledger.shards import list_shards
+
     rows: list[dict] = []
-    for f in sorted((out / "ledger").glob("*.parquet")):
+    for f in list_shards(BuildLayout(out).ledger):
         rows.extend(pq.read_table(f).to_pylist())
     return sorted(rows, key=lambda r: r["trace_id"])
 
@@ -61,8 +64,11 @@ def read_ledger(out: Path) -> list[dict]:
 def read_dataset(out: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
+    from tracekit.engine.layout import BuildLayout
+    from tracekit.ledger.shards import list_shards, split_of
+
     rows: list[dict] = []
-    for f in sorted((out / "dataset" / "data").glob("*.parquet")):
-        split = f.name.split("-", 1)[0]
+    for f in list_shards(BuildLayout(out).dataset_data):
+        split = split_of(f.name)
         rows.extend({**r, "_split": split} for r in pq.read_table(f).to_pylist())
     return sorted(rows, key=lambda r: r["trace_id"])

@@ -175,7 +175,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.no_wait and loaded.recipe.executor.kind == "slurm":
         console.print(f"submitted to Slurm; follow it with `tracekit status {out}`")
         return 0
-    console.print(final_table(out, seconds=time.monotonic() - t0))
+    from tracekit.engine.finish import open_build
+    from tracekit.engine.status import bad_rows
+
+    summary = final_table(
+        open_build(layout), name=out.name, seconds=time.monotonic() - t0, bad_rows=bad_rows(layout)
+    )
+    console.print(summary)
     from tracekit.mix.stage import read_shortfall, shortfall_table
 
     if (quotas := shortfall_table(read_shortfall(layout.shortfall))) is not None:
@@ -190,13 +196,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from tracekit.engine.finish import open_build
+    from tracekit.engine.layout import BuildLayout
     from tracekit.stats.report import print_stats, run_sql
+    from tracekit.verify.math.audit import audit_tables
 
     try:
+        con = open_build(BuildLayout(Path(args.out)))
         if args.sql:
-            print(run_sql(args.out, args.sql, fmt=args.format))
+            print(run_sql(con, args.sql, fmt=args.format))
         else:
-            print_stats(args.out, fmt=args.format)
+            print_stats(con, fmt=args.format, extra=audit_tables(Path(args.out)))
     except FileNotFoundError as e:
         _err(str(e))
         return EXIT_BAD_INPUT
@@ -250,15 +260,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from tracekit.publish.hub import describe, files_to_push, push_dataset
+    from tracekit.engine.finish import build_files
+    from tracekit.engine.layout import BuildLayout
+    from tracekit.publish.hub import describe, push_dataset
 
-    out = Path(args.out)
     try:
+        files = build_files(BuildLayout(Path(args.out)))
         if args.dry_run:
             print(f"# would upload to {args.repo_id} (dataset){' @ ' + args.revision if args.revision else ''}:")
-            print(describe(files_to_push(out)), end="")
+            print(describe(files), end="")
             return 0
-        sent = push_dataset(out, args.repo_id, private=args.private, revision=args.revision)
+        sent = push_dataset(files, args.repo_id, private=args.private, revision=args.revision)
     except FileNotFoundError as e:
         _err(str(e))
         return EXIT_BAD_INPUT
@@ -270,9 +282,11 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from tracekit.engine.layout import BuildLayout
     from tracekit.eval.cli import run_eval_command
 
-    return run_eval_command(args)
+    train_ledgers = {out: BuildLayout(Path(out)).ledger for out in args.train_data}
+    return run_eval_command(args, train_ledgers=train_ledgers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import read_dataset, read_ledger, run_cli, write_recipe
+from tracekit.engine.layout import BuildLayout
 
 
 def jsonl(path: Path, rows: list[dict]) -> Path:
@@ -41,9 +42,10 @@ def test_replay_build_writes_ledger_dataset_and_resolved_recipe(tmp_path: Path) 
     r = run_cli("build", str(recipe))
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
-    assert (out / "recipe.resolved.yaml").exists()
-    assert "tool_versions" in (out / "recipe.resolved.yaml").read_text()
-    assert (out / "logs" / "sample").is_dir() and (out / "logs" / "finalize").is_dir()
+    layout = BuildLayout(out)
+    assert layout.resolved_recipe.exists()
+    assert "tool_versions" in layout.resolved_recipe.read_text()
+    assert layout.stage_logs("sample").is_dir() and layout.stage_logs("finalize").is_dir()
 
     ledger = read_ledger(out)
     assert len(ledger) == 60  # one row per generation
@@ -167,7 +169,7 @@ def test_corrupt_shard_and_bad_rows_are_skipped_and_counted(tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     assert len(read_ledger(tmp_path / "out")) == 12
     assert re.search(r"unreadable source rows skipped\s*│\s*3\s", r.stderr), r.stderr
-    logs = "".join(p.read_text() for p in (tmp_path / "out" / "logs" / "sample" / "logs").glob("*.log"))
+    logs = "".join(p.read_text() for p in (BuildLayout(tmp_path / "out").stage_logs("sample") / "logs").glob("*.log"))
     assert "b.parquet: corrupt parquet file" in logs
     assert "c.jsonl:3: invalid JSON" in logs
     assert "c.jsonl:4: no prompt" in logs
@@ -202,7 +204,7 @@ def test_dataset_loads_with_datasets_and_trains_one_trl_step(tmp_path: Path) -> 
         tmp_path, sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a", "generations": "gens"}}]
     )
     assert run_cli("build", str(recipe)).returncode == 0
-    ds = datasets.load_dataset(str(tmp_path / "out" / "dataset"), split="train")
+    ds = datasets.load_dataset(str(BuildLayout(tmp_path / "out").dataset), split="train")
     assert len(ds) == 8 and set(ds.column_names) >= {"messages", "trace_id", "source", "domain"}
     assert ds[0]["messages"][-1]["role"] == "assistant"
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import read_dataset, read_ledger, run_cli, write_recipe
+from tracekit.engine.layout import BuildLayout
 
 # a dedup stage that drops nothing: forces the two-pass path without changing any row
 NOOP_DEDUP = {"prompts": "none", "completions": "none"}
@@ -59,8 +60,9 @@ def test_single_pass_equals_two_pass_and_uses_the_recipes_codec(tmp_path: Path) 
         r = run_cli("build", str(_make(d, **extra)))
         assert r.returncode == 0, r.stderr
         out = d / "out"
-        assert not (out / "work" / "final").exists() and not (out / "work" / "traces").exists()
-        assert _codecs(out / "ledger") == {"ZSTD"} and _codecs(out / "dataset" / "data") == {"ZSTD"}
+        layout = BuildLayout(out)
+        assert not layout.staged.exists() and not layout.traces.exists()
+        assert _codecs(layout.ledger) == {"ZSTD"} and _codecs(layout.dataset_data) == {"ZSTD"}
         outs[name] = (read_ledger(out), read_dataset(out))
     assert len(outs["one"][0]) == 2400 and len(outs["one"][1]) == 1200
     assert outs["one"] == outs["two"]
@@ -70,8 +72,9 @@ def test_single_pass_equals_two_pass_and_uses_the_recipes_codec(tmp_path: Path) 
 def test_default_codec_is_snappy(tmp_path: Path) -> None:
     r = run_cli("build", str(_make(tmp_path)))
     assert r.returncode == 0, r.stderr
-    assert _codecs(tmp_path / "out" / "ledger") == {"SNAPPY"}
-    assert _codecs(tmp_path / "out" / "dataset" / "data") == {"SNAPPY"}
+    layout = BuildLayout(tmp_path / "out")
+    assert _codecs(layout.ledger) == {"SNAPPY"}
+    assert _codecs(layout.dataset_data) == {"SNAPPY"}
 
 
 @pytest.mark.slow

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import read_dataset, read_ledger, run_cli, write_recipe
+from tracekit.engine.layout import BuildLayout
+from tracekit.ledger.shards import list_shards
 
 POINTS = [
     "read:700",  # while reading sources (rank 0 has read 700 prompt rows)
@@ -52,7 +54,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_rows(tmp_path: Path, point: 
     killed = run_cli("build", str(recipe), env={"TRACEKIT_FAULT": point})
     assert killed.returncode == -9, f"the fault point {point} was not reached: {killed.stderr[-2000:]}"
     out = tmp_path / "out"
-    done_before = set((out / "ledger").glob("*.parquet")) if (out / "ledger").exists() else set()
+    done_before = set(list_shards(BuildLayout(out).ledger))
     if point.startswith("finalize"):
         assert done_before, "finalize was killed before writing anything: the test would prove less"
     resumed = run_cli("build", str(recipe))

@@ -9,6 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import SHARED_DATA, run_cli
+from tracekit.engine.layout import BuildLayout
+from tracekit.eval.layout import EvalLayout
 
 pytestmark = pytest.mark.slow  # each test runs the CLI in fresh processes (a few seconds each)
 
@@ -22,7 +24,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def ledger(out: Path) -> list[dict]:
     rows: list[dict] = []
-    for f in sorted((out / "ledger").glob("*.parquet")):
+    for f in sorted(EvalLayout(out).ledger.glob("*.parquet")):
         rows += pq.read_table(f).to_pylist()
     return rows
 
@@ -131,7 +133,7 @@ def test_rescoring_the_eval_ledger_gives_the_same_numbers(
         "eval", "--bench", f"toy={bench}", "--samples", str(samples), "--k", "1,4", "--output", str(first)
     )
     assert r.returncode == 0, r.stderr
-    shard = sorted((first / "ledger").glob("*.parquet"))[0]  # the student's
+    shard = sorted(EvalLayout(first).ledger.glob("*.parquet"))[0]  # the student's
     r = run_cli(
         "eval", "--bench", f"toy={bench}", "--samples", str(shard), "--k", "1,4", "--output", str(second)
     )
@@ -268,7 +270,7 @@ def test_overlap_with_a_training_build_warns(tmp_path: Path) -> None:
 
     aime = [json.loads(x) for x in (BENCH_DIR / "aime25.jsonl").read_text().splitlines()][:3]
     train = tmp_path / "train-out"
-    w = ParquetShardWriter(train / "ledger", 0, LEDGER_SCHEMA, rows_per_file=100)
+    w = ParquetShardWriter(BuildLayout(train).ledger, 0, LEDGER_SCHEMA, rows_per_file=100)
     prompts = [
         ("Solve this: " + aime[1]["problem"], True),  # problem 1 was trained on
         (aime[2]["problem"], False),  # problem 2 was sampled but dropped: not trained on
@@ -316,3 +318,21 @@ def test_overlap_with_a_training_build_warns(tmp_path: Path) -> None:
     (hit,) = hits[1]
     assert hit["benchmark"] == f"train:{train}" and hit["item"] == prompt_id("src", prompts[0][0])
     assert "overlap training data" in (out / "results.md").read_text()
+
+
+def test_without_output_it_prints_the_table_and_writes_a_default_folder(
+    planted_math: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bench, samples = planted_math
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ("eval", "--bench", f"toy={bench}", "--samples", str(samples), "--k", "1,2")
+    r = run_cli(*args, cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert "student" in r.stdout and "teacher" in r.stdout  # the table
+    written = sorted((work / "out" / "eval").glob("*/results.json"))
+    assert len(written) == 1 and str(written[0].parent.relative_to(work)) in r.stdout
+    layout = EvalLayout(written[0].parent)
+    assert list(layout.ledger.glob("*.parquet")) and layout.results_md.exists()
+    again = run_cli(*args, cwd=work)  # the same evaluation reuses its folder
+    assert again.returncode == 0 and sorted((work / "out" / "eval").glob("*/results.json")) == written

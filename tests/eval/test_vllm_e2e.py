@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import SHARED_DATA, run_cli
 from tests.teachers.tiny_model import save_tiny_model
+from tracekit.eval.layout import EvalLayout
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ def test_managed_vllm_eval(tmp_path: Path) -> None:
         timeout=900,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    rows = [x for f in sorted((out / "ledger").glob("*.parquet")) for x in pq.read_table(f).to_pylist()]
+    rows = [x for f in sorted(EvalLayout(out).ledger.glob("*.parquet")) for x in pq.read_table(f).to_pylist()]
     assert len(rows) == 2 * 2 * 3  # benchmarks x problems x n
     per_problem: dict[tuple[str, int], list[dict]] = {}
     for x in rows:
@@ -64,7 +65,7 @@ def test_managed_vllm_eval(tmp_path: Path) -> None:
         mean_tokens = sum(x["completion_tokens"] for x in bench_rows) / 6
         assert b["mean_completion_tokens"] == pytest.approx(mean_tokens)
     assert "## aime25" in (out / "results.md").read_text()
-    assert list((out / "logs").glob("vllm-*.log"))  # the managed server's log
+    assert list(EvalLayout(out).logs.glob("vllm-*.log"))  # the managed server's log
     st = run_cli("stats", str(out))
     assert st.returncode == 0 and "aime25" in st.stdout, st.stderr
 
@@ -82,9 +83,9 @@ def test_eval_against_a_running_server_with_base_url(vllm_server: str, tmp_path:
         timeout=600,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    rows = [x for f in sorted((out / "ledger").glob("*.parquet")) for x in pq.read_table(f).to_pylist()]
+    rows = [x for f in sorted(EvalLayout(out).ledger.glob("*.parquet")) for x in pq.read_table(f).to_pylist()]
     assert len(rows) == 2 * 2  # problems x n, sampled from the running server
     assert all(x["teacher_model"] == SERVED and x["error"] is None and x["completion_tokens"] for x in rows)
-    assert not list((out / "logs").glob("vllm-*.log"))  # no managed server was started
+    assert not list(EvalLayout(out).logs.glob("vllm-*.log"))  # no managed server was started
     res = json.loads((out / "results.json").read_text())
     assert [b["benchmark"] for b in res["results"]] == ["aime25"] and res["results"][0]["samples"] == 4

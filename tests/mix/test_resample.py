@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import run_cli, write_recipe
 from tests.publish.conftest import SOURCES, write_toy_sources
+from tracekit.engine.layout import BuildLayout
 from tracekit.mix.config import MixConfig
 from tracekit.mix.resample import feeding_sources, widen
 from tracekit.sources.config import SourceConfig
@@ -37,32 +38,32 @@ def build(tmp: Path, *, limit: int, count: int, max_rounds: int = 4, math_rows: 
 
 
 def ledger(out: Path) -> pl.DataFrame:
-    return pl.read_parquet(out / "ledger" / "*.parquet")
+    return pl.read_parquet(BuildLayout(out).ledger / "*.parquet")
 
 
 @pytest.mark.slow
 def test_resample_samples_new_prompts_until_the_quota_is_met(tmp_path: Path) -> None:
     out = build(tmp_path, limit=4, count=25)  # 4 prompts x 2 = 8 traces at first
-    rounds = json.loads((out / "work" / "decisions" / "resample.json").read_text())
+    rounds = json.loads(BuildLayout(out).resample_log.read_text())
     assert [r["limits"]["toy-math"] for r in rounds] == [8, 16]  # 16 prompts x 2 = 32 >= 25
     led = ledger(out)
     assert led["trace_id"].n_unique() == led.height
     math = led.filter(pl.col("source") == "toy-math")
     assert math.height == 32 and math["row_index"].max() == 15
-    ds = pl.read_parquet(out / "dataset" / "data" / "*.parquet")
+    ds = pl.read_parquet(BuildLayout(out).dataset_data / "*.parquet")
     assert ds.filter(pl.col("bucket") == "math").height == 25
-    sf = json.loads((out / "work" / "decisions" / "mix.shortfall.json").read_text())
+    sf = json.loads(BuildLayout(out).shortfall.read_text())
     assert [r["short"] for r in sf] == [0, 0]
 
 
 @pytest.mark.slow
 def test_resample_stops_when_the_sources_run_dry(tmp_path: Path) -> None:
     out = build(tmp_path, limit=3, count=100, max_rounds=8, math_rows=6)  # 6 rows x 4 generations exist
-    rounds = json.loads((out / "work" / "decisions" / "resample.json").read_text())
+    rounds = json.loads(BuildLayout(out).resample_log.read_text())
     assert [(r["limits"]["toy-math"], r["samples"]) for r in rounds] == [(6, 2), (12, 2), (12, 4), (12, 8)]
     led = ledger(out).filter(pl.col("source") == "toy-math")
     assert led.height == 24 and led["trace_id"].n_unique() == led.height  # every generation once
-    sf = {r["bucket"]: r for r in json.loads((out / "work" / "decisions" / "mix.shortfall.json").read_text())}
+    sf = {r["bucket"]: r for r in json.loads(BuildLayout(out).shortfall.read_text())}
     assert sf["math"] == {"bucket": "math", "requested": 100, "available": 24, "selected": 24, "short": 76}
 
 

@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from tests.publish.conftest import SECRETS
+from tracekit.engine.finish import finish_build, open_build
+from tracekit.engine.layout import BuildLayout
 from tracekit.publish.card import size_category, write_card
 
 pytestmark = pytest.mark.slow
@@ -20,7 +22,7 @@ def front_matter(card: str) -> dict:
 
 
 def test_card_front_matter_is_what_the_hub_reads(built: Path) -> None:
-    card = (built / "dataset" / "README.md").read_text()
+    card = BuildLayout(built).card.read_text()
     fm = front_matter(card)
     assert fm["license"] == "other"
     assert fm["task_categories"] == ["text-generation"]
@@ -31,11 +33,11 @@ def test_card_front_matter_is_what_the_hub_reads(built: Path) -> None:
         {"split": "test", "path": "data/test-*.parquet"},
     ]
     for entry in files:  # every pattern matches shards that exist
-        assert list((built / "dataset").glob(entry["path"]))
+        assert list(BuildLayout(built).dataset.glob(entry["path"]))
 
 
 def test_card_sections_come_from_the_build(built: Path) -> None:
-    card = (built / "dataset" / "README.md").read_text()
+    card = BuildLayout(built).card.read_text()
     for heading in (
         "## Load it",
         "## Teacher and sampling",
@@ -57,13 +59,13 @@ def test_card_sections_come_from_the_build(built: Path) -> None:
     assert "| math | test |" in card or "| math | train |" in card
     for plot in ("funnel", "lengths", "verdicts", "mix"):
         assert f"](plots/{plot}.png)" in card
-        assert (built / "dataset" / "plots" / f"{plot}.png").stat().st_size > 1000
+        assert (BuildLayout(built).plots / f"{plot}.png").stat().st_size > 1000
 
 
 def test_the_card_loads_with_datasets(built: Path) -> None:
     from datasets import load_dataset
 
-    ds = load_dataset(str(built / "dataset"))
+    ds = load_dataset(str(BuildLayout(built).dataset))
     assert set(ds) == {"train", "test"}
     assert ds["train"].num_rows + ds["test"].num_rows == 60  # 40 math + 20 general (short)
     train_prompts, test_prompts = set(ds["train"]["prompt_id"]), set(ds["test"]["prompt_id"])
@@ -73,7 +75,8 @@ def test_the_card_loads_with_datasets(built: Path) -> None:
 def test_no_secret_reaches_the_card(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for k, v in SECRETS.items():
         monkeypatch.setenv(k, v)
-    recipe = yaml.safe_load((built / "recipe.resolved.yaml").read_text())
+    layout = BuildLayout(built)
+    recipe = yaml.safe_load(layout.resolved_recipe.read_text())
     recipe["teacher"] = {
         "kind": "openai",
         "model": "m",
@@ -81,12 +84,12 @@ def test_no_secret_reaches_the_card(built: Path, monkeypatch: pytest.MonkeyPatch
         "api_key": SECRETS["OPENAI_API_KEY"],
         "base_url": f"http://x/?token={SECRETS['HF_TOKEN']}",
     }
-    card = write_card(built, recipe).read_text()
+    card = write_card(open_build(layout), path=layout.card, recipe=recipe).read_text()
     assert "api_key_env: OPENAI_API_KEY" in card  # the variable's name is fine to show
     for value in SECRETS.values():
         assert value not in card
     assert value in os.environ.values()  # the guard is against values that really are in the environment
-    for f in (built / "report.html", built / "recipe.resolved.yaml"):
+    for f in (layout.report, layout.resolved_recipe):
         assert not any(v in f.read_text() for v in SECRETS.values())
 
 
@@ -103,13 +106,11 @@ def test_size_categories() -> None:
 def test_card_and_report_of_a_build_that_kept_nothing(built: Path, tmp_path: Path) -> None:
     import shutil
 
-    from tracekit.publish.finish import finish_build
-
-    out = tmp_path / "out"
-    shutil.copytree(built, out)
-    shutil.rmtree(out / "dataset" / "data")
-    (out / "dataset" / "data").mkdir()
+    out = BuildLayout(tmp_path / "out")
+    shutil.copytree(built, out.out)
+    shutil.rmtree(out.dataset_data)
+    out.dataset_data.mkdir()
     finish_build(out)
-    card = (out / "dataset" / "README.md").read_text()
+    card = out.card.read_text()
     assert "0 rows" in card and "_(empty dataset)_" in card
-    assert (out / "report.html").exists()
+    assert out.report.exists()

@@ -12,7 +12,8 @@ import yaml
 
 from tests.conftest import REPO, run_cli
 from tests.publish.fake_hub import FakeHub
-from tracekit.publish.hub import files_to_push
+from tracekit.engine.finish import build_files
+from tracekit.engine.layout import BuildLayout
 
 pytestmark = pytest.mark.slow
 TOKEN = "hf_testtoken_abcdef"
@@ -31,13 +32,15 @@ def hub_env(hub: FakeHub, tmp: Path) -> dict[str, str]:
 
 
 def local_files(out: Path) -> dict[str, bytes]:
-    return {f.path_in_repo: f.data() for f in files_to_push(out)}
+    return {f.path_in_repo: f.data() for f in build_files(BuildLayout(out))}
 
 
 def push_in_chunks(out: Path, env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
     code = (
         "import sys; from pathlib import Path; from tracekit.publish.hub import push_dataset\n"
-        f"sent = push_dataset(Path({str(out)!r}), 'me/toy', max_files_per_commit=3, **{kw!r})\n"
+        "from tracekit.engine.finish import build_files; from tracekit.engine.layout import BuildLayout\n"
+        f"files = build_files(BuildLayout(Path({str(out)!r})))\n"
+        f"sent = push_dataset(files, 'me/toy', max_files_per_commit=3, **{kw!r})\n"
         "print('\\n'.join(sent))"
     )
     import os
@@ -60,7 +63,7 @@ def test_dry_run_lists_files_and_sends_nothing(built: Path, tmp_path: Path) -> N
     for path in ("README.md", "recipe.resolved.yaml", "plots/funnel.png", "report.html"):
         assert f"  {path}\n" in proc.stdout
     assert sum(1 for line in proc.stdout.splitlines() if "  data/" in line) == len(
-        list((built / "dataset" / "data").glob("*.parquet"))
+        list(BuildLayout(built).dataset_data.glob("*.parquet"))
     )
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.publish.chromium import chromium_binary, open_page
+from tracekit.engine.finish import open_build
+from tracekit.engine.layout import BuildLayout
 from tracekit.publish.report import write_report
 
 pytestmark = pytest.mark.slow
@@ -15,7 +17,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_report_renders_without_console_errors(built: Path, tmp_path: Path) -> None:
-    report = built / "report.html"
+    report = BuildLayout(built).report
     html = report.read_text()
     for name in ("funnel", "lengths", "verdicts", "mix"):
         assert f'alt="{name}"' in html
@@ -39,7 +41,8 @@ def test_the_error_detector_sees_errors(tmp_path: Path) -> None:
 
 
 def test_report_is_rewritten_from_the_ledger(built: Path) -> None:
-    (built / "dataset" / "plots" / "mix.png").unlink()
-    path = write_report(built)
-    assert path == built / "report.html"
-    assert (built / "dataset" / "plots" / "mix.png").read_bytes().startswith(PNG)
+    layout = BuildLayout(built)
+    (layout.plots / "mix.png").unlink()
+    path = write_report(open_build(layout), path=layout.report, plots=layout.plots, title="toy")
+    assert path == layout.report
+    assert (layout.plots / "mix.png").read_bytes().startswith(PNG)

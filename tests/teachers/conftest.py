@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.teachers.tiny_model import save_tiny_model
+from tracekit.engine.layout import BuildLayout
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACEKIT = [sys.executable, "-m", "tracekit.cli"]
@@ -114,14 +115,14 @@ def build(
 
 def ledger_rows(out: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for f in sorted((out / "ledger").glob("*.parquet")):
+    for f in sorted(BuildLayout(out).ledger.glob("*.parquet")):
         rows += pq.read_table(f).to_pylist()
     return rows
 
 
 def usage(out: Path) -> dict[str, Any]:
     total: dict[str, Any] = {}
-    for f in sorted((out / "logs" / "teacher").glob("usage-*.json")):
+    for f in sorted(BuildLayout(out).teacher_logs.glob("usage-*.json")):
         for k, v in json.loads(f.read_text()).items():
             total[k] = total.get(k, 0) + v
     return total

@@ -25,6 +25,7 @@ from tests.teachers.conftest import (
     write_recipe,
 )
 from tests.teachers.fault_proxy import FaultProxy
+from tracekit.engine.layout import BuildLayout
 from tracekit.engine.lifeline import wait_for_stragglers
 from tracekit.record import seed_from_trace_id
 
@@ -153,10 +154,10 @@ def test_kill9_mid_sampling_resumes_without_resending(vllm_server: str, tmp_path
         # the build ran in a process group of its own (tracekit/engine/process.py), which dies a moment
         # after the command; its task may write one more answer until then. The workers' lock is
         # free once every task of the killed build is gone, as a resumed build waits for it too.
-        wait_for_stragglers(tmp_path / "run" / "out" / ".workers.lock")
+        wait_for_stragglers(BuildLayout(tmp_path / "run" / "out").workers_lock)
         answered_before = len(proxy.answered_seeds)
         assert 6 <= answered_before < n_prompts * n
-        cache = tmp_path / "run" / "out" / "work" / "requests" / "00000.jsonl"
+        cache = BuildLayout(tmp_path / "run" / "out").requests / "00000.jsonl"
         cached = {json.loads(line)["trace_id"] for line in cache.read_text().splitlines()}
         assert len(cached) >= answered_before - 1  # every answer that reached the build is on disk
 
@@ -241,8 +242,8 @@ def test_managed_vllm_build_stops_its_server_also_on_ctrl_c(tiny_model: Path, tm
     # enough requests that sampling is surely still running when Ctrl-C arrives
     n_prompts = 100
     recipe = write_recipe(tmp_path, teacher, n_prompts=n_prompts)
-    log = tmp_path / "out" / "logs" / "teacher" / "vllm-00000.log"
-    cache = tmp_path / "out" / "work" / "requests" / "00000.jsonl"
+    log = BuildLayout(tmp_path / "out").teacher_logs / "vllm-00000.log"
+    cache = BuildLayout(tmp_path / "out").requests / "00000.jsonl"
 
     # Ctrl-C while sampling: the build stops and takes its server with it. (A shell starts background
     # jobs with SIGINT ignored, and CI may run us as one: give the build a terminal's default back.)

@@ -22,6 +22,7 @@ from tests.teachers.conftest import (
     write_recipe,
 )
 from tests.teachers.test_live_vllm import _alive, _reap_group
+from tracekit.engine.layout import BuildLayout
 from tracekit.record import seed_from_trace_id
 
 pytestmark = pytest.mark.slow
@@ -137,7 +138,7 @@ def test_offline_engine_dies_with_the_build_and_a_rerun_resumes(tiny_model: Path
     # 200 tokens per sample: sampling takes long enough to be interrupted twice
     teacher = _vllm(tiny_model, "offline", sampling={"n": n, "max_tokens": 200, "ignore_eos": True})
     recipe = write_recipe(tmp_path, teacher, n_prompts=n_prompts)
-    cache = tmp_path / "out" / "work" / "requests" / "00000.jsonl"
+    cache = BuildLayout(tmp_path / "out").requests / "00000.jsonl"
 
     # 1) Ctrl-C while sampling: the build stops with 130 and the engine core and its workers are gone
     p = _start(recipe)

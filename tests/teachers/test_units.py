@@ -11,6 +11,7 @@ from datatrove.data import Document
 
 from tests.teachers.conftest import build, ledger_rows, usage, write_recipe
 from tests.teachers.fault_proxy import FaultProxy
+from tracekit.engine.layout import BuildLayout
 from tracekit.recipe import load_recipe
 from tracekit.teachers import build_teacher
 from tracekit.teachers.chat_client import ChatClient
@@ -141,7 +142,7 @@ def test_missing_key_env_fails_clearly(tmp_path: Path) -> None:
     r = build(write_recipe(tmp_path, teacher, n_prompts=1))
     assert r.returncode != 0
     assert "TK_UNSET_KEY_VAR" in r.stderr + json.dumps(
-        [p.read_text() for p in (tmp_path / "out" / "logs").rglob("*.log")]
+        [p.read_text() for p in BuildLayout(tmp_path / "out").logs.rglob("*.log")]
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 
 from tracekit.engine.executors import open_runner
+from tracekit.engine.finish import finish_build
 from tracekit.engine.plan import BuildPlan
 from tracekit.engine.resample import fill_short_buckets, wants_resample
 from tracekit.ledger.shards import TMP_PREFIX
@@ -53,7 +54,5 @@ def run_plan(plan: BuildPlan, *, wait: bool = True) -> bool:
         from tracekit.verify.math.audit import audit_build
 
         audit_build(ledger=layout.ledger, out_file=layout.math_audit, config=math)
-    from tracekit.publish.finish import finish_build
-
-    finish_build(layout.out, publish=plan.loaded.recipe.publish)  # report + plots, card, push if asked
+    finish_build(layout, publish=plan.loaded.recipe.publish)  # report + plots, card, push if asked
     return True

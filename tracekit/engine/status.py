@@ -198,3 +198,17 @@ def print_status(out: Path) -> int:
         return 2
     print(format_status(status))
     return 1 if status.state == "failed" else 0
+
+
+def bad_rows(layout: BuildLayout) -> int:
+    """Unreadable source rows the sample stage skipped (counted in datatrove's per-task stats)."""
+    total = 0
+    for f in (layout.stage_logs("sample") / "stats").glob("*.json"):
+        try:
+            for step in json.loads(f.read_text()):
+                counted = step.get("stats", {}).get("bad_rows")
+                if counted is not None:
+                    total += int(counted.get("total", 0) if isinstance(counted, dict) else counted)
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+    return total

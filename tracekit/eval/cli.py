@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -26,7 +27,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bench", action="append", required=True, help="registry name, NAME=FILE or a file (repeat)"
     )
-    p.add_argument("--output", required=True, help="output folder (ledger/, results.json, results.md)")
+    p.add_argument(
+        "--output", help="output folder: ledger/, results.json, results.md (default: out/eval/<id>, printed)"
+    )
     p.add_argument("--k", default="1", help="comma-separated k values, e.g. 1,4,16")
     p.add_argument("--n", type=int, default=16, help="samples per problem")
     p.add_argument("--max-tokens", type=int, default=32768)
@@ -83,8 +86,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-def run_eval_command(args: argparse.Namespace) -> int:
-    """Exit status: 0 done, 2 bad input (message on stderr)."""
+def run_eval_command(args: argparse.Namespace, *, train_ledgers: dict[str, Path] | None = None) -> int:
+    """Exit status: 0 done, 2 bad input (message on stderr). `train_ledgers`: the ledger folder of each
+    `--train-data` build."""
     import sys
 
     from pydantic import ValidationError
@@ -95,13 +99,14 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
-        run_eval(config)
+        run_eval(config, train_ledgers=train_ledgers)
     except (
         ValidationError,
         BenchmarkLoadError,
         SamplesFileError,
         FileNotFoundError,
         argparse.ArgumentTypeError,
+        ValueError,
     ) as e:
         print(f"tracekit eval: {e}", file=sys.stderr)
         return 2

@@ -26,7 +26,9 @@ class EvalConfig(BaseModel):
         default_factory=list, description="model paths / Hub ids (vLLM) or served names (--base-url)"
     )
     benchmarks: list[str] = Field(..., min_length=1, description="registry names, NAME=FILE, or files")
-    output: str = Field(..., description="output folder: ledger/, results.json, results.md")
+    output: str | None = Field(
+        default=None, description="output folder: ledger/, results.json, results.md (None: out/eval/<id>)"
+    )
     k: list[int] = Field(default_factory=lambda: [1], description="the k of pass@k (each <= n)")
     n: int = Field(default=16, ge=1, description="samples per problem")
     temperature: float = Field(default=0.6, ge=0)

@@ -8,6 +8,7 @@ matched against it. A problem with a hit was (very likely) trained on: its pass@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -46,23 +47,23 @@ def problem_index(problems: list[EvalProblem], *, ngram: int) -> BenchmarkIndex:
 
 
 def find_overlap(
-    problems: list[EvalProblem], train_outputs: list[str], *, ngram: int = 8
+    problems: list[EvalProblem], train_ledgers: Mapping[str, Path], *, ngram: int = 8
 ) -> dict[int, list[Hit]]:
-    """Problem position -> hits `{benchmark: "train:OUT", item: training prompt_id, ngram}`.
+    """Problem position -> hits `{benchmark: "train:NAME", item: training prompt_id, ngram}`.
 
+    `train_ledgers`: the ledger folder of each training build, by the name it is reported under.
     Only training traces that were kept (in the dataset) count.
 
     Example:
-        >>> find_overlap(problems, ["out/r1-800k"])  # doctest: +SKIP
+        >>> find_overlap(problems, {"out/r1-800k": Path("out/r1-800k/ledger")})  # doctest: +SKIP
         {3: [{'benchmark': 'train:out/r1-800k', 'item': '9f2c...', 'ngram': 'find the sum of all ...'}]}
     """
     index = problem_index(problems, ngram=ngram)
     found: dict[int, list[Hit]] = defaultdict(list)
-    for out in train_outputs:
-        ledger = Path(out) / "ledger"
+    for name, ledger in train_ledgers.items():
         if not ledger.is_dir():
-            raise FileNotFoundError(f"--train-data {out}: no ledger/ folder (not a tracekit build output)")
-        tag = f"train:{out}"
+            raise FileNotFoundError(f"--train-data {name}: no ledger at {ledger} (not a tracekit build output)")
+        tag = f"train:{name}"
         for batch in iter_ledger_batches(str(ledger), columns=["prompt_id", "prompt", "kept"]):
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)

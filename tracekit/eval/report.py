@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from tracekit.eval.layout import EvalLayout
 from tracekit.eval.results import BenchResult
 
 
@@ -74,10 +75,10 @@ def markdown_report(results: list[BenchResult], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_reports(out: Path, results: list[BenchResult], meta: dict[str, Any]) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
+def write_reports(layout: EvalLayout, results: list[BenchResult], meta: dict[str, Any]) -> dict[str, Path]:
+    layout.out.mkdir(parents=True, exist_ok=True)
     data = {**meta, "results": [r.to_dict() for r in results]}
-    js, md = out / "results.json", out / "results.md"
+    js, md = layout.results_json, layout.results_md
     js.write_text(json.dumps(data, indent=1, default=str, allow_nan=True))
     md.write_text(markdown_report(results, meta))
     return {"json": js, "markdown": md}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tracekit.eval.benchmarks import keep_fresh, load_problems
 from tracekit.eval.config import EvalConfig
+from tracekit.eval.layout import EvalLayout, default_output
 from tracekit.eval.ledger import write_eval_ledger
 from tracekit.eval.overlap import find_overlap
 from tracekit.eval.problem import EvalProblem
@@ -66,20 +68,40 @@ def load_all(config: EvalConfig) -> tuple[list[EvalProblem], dict[str, dict[str,
     return problems, info
 
 
-def run_eval(config: EvalConfig, *, console: bool = True) -> list[BenchResult]:
-    """Run an evaluation end to end; returns the results (also written under `config.output`).
+def eval_run_id(config: EvalConfig) -> str:
+    """Names the default output folder: what decides the results (models, benchmarks, sampling, samples file)."""
+    parts = [config.models, config.benchmarks, eval_config_hash(config), config.samples, config.limit]
+    return stable_hash("eval-run", json.dumps(parts + [str(config.fresh_after)], default=str), size=6)
+
+
+def output_layout(config: EvalConfig) -> EvalLayout:
+    """The evaluation's output folder: `config.output`, else `out/eval/<run id>`."""
+    return EvalLayout(Path(config.output) if config.output else default_output(eval_run_id(config)))
+
+
+def run_eval(
+    config: EvalConfig, *, console: bool = True, train_ledgers: Mapping[str, Path] | None = None
+) -> list[BenchResult]:
+    """Run an evaluation end to end; returns the results (also written to `output_layout(config)`).
+
+    `train_ledgers`: the ledger folder of each build in `config.train_data` (the CLI finds them in the
+    build's output layout), checked for overlap with the benchmarks.
 
     Example:
         >>> cfg = EvalConfig(models=["out/student"], benchmarks=["aime25"], data_dir="../shared/data/benchmarks",
         ...                  k=[1, 8], n=8, output="out/eval-student")
         >>> results = run_eval(cfg)  # doctest: +SKIP
     """
-    out = Path(config.output)
+    layout = output_layout(config)
+    ledgers = dict(train_ledgers or {})
+    if missing := [t for t in config.train_data if t not in ledgers]:
+        raise ValueError(f"no ledger folder given for the training build(s) {', '.join(missing)}")
     problems, info = load_all(config)
     # overlap with training sets built by tracekit
     overlap_by_key: dict[tuple[str, int], list[dict[str, str]]] = {}
     if config.train_data and problems:
-        for pos, hits in find_overlap(problems, config.train_data, ngram=config.ngram).items():
+        chosen = {t: ledgers[t] for t in config.train_data}
+        for pos, hits in find_overlap(problems, chosen, ngram=config.ngram).items():
             p = problems[pos]
             overlap_by_key[(p.benchmark, p.row_index)] = hits
         for name, entry in info.items():
@@ -93,7 +115,6 @@ def run_eval(config: EvalConfig, *, console: bool = True) -> list[BenchResult]:
                 )
     config_hash = eval_config_hash(config)
     versions = tool_versions_json()
-    ledger = out / "ledger"
     all_samples: list[EvalSample] = []
     if config.samples:
         default = config.models[0] if len(config.models) == 1 else None
@@ -108,13 +129,13 @@ def run_eval(config: EvalConfig, *, console: bool = True) -> list[BenchResult]:
         sampling = config.sampling()
         for m in config.models:
             per_model[m] = sample_model(
-                config=config, model=m, problems=problems, log_dir=out / "logs", config_hash=config_hash
+                config=config, model=m, problems=problems, log_dir=layout.logs, config_hash=config_hash
             )
     for rank, samples in enumerate(per_model.values()):
         score_samples(samples, sandbox=config.sandbox, workers=config.verify_workers)
         write_eval_ledger(
             samples,
-            ledger,
+            layout.ledger,
             rank=rank,
             config_hash=config_hash,
             sampling=sampling,
@@ -136,7 +157,8 @@ def run_eval(config: EvalConfig, *, console: bool = True) -> list[BenchResult]:
         "benchmarks": info,
         "tool_versions": json.loads(versions),
     }
-    write_reports(out, results, meta)
+    written = write_reports(layout, results, meta)
     if console:
         print_report(results, meta)
+        print(f"results: {written['markdown']} and {written['json']}; samples: {layout.ledger}")
     return results

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracekit.ledger.parquet import ParquetShardWriter, open_parquet_writer
-from tracekit.ledger.shards import TMP_PREFIX, shard_name
+from tracekit.ledger.shards import TMP_PREFIX, dataset_file, shard_name, split_of
 from tracekit.record import DATASET_SCHEMA, LEDGER_SCHEMA
 
 
@@ -80,7 +80,7 @@ class FinalShardWriter:
         for (split,), part in rows.partition_by("split", as_dict=True).items():
             key = str(split)
             if key not in self.splits:
-                final = self.data_dir / f"{key}-{self.name}"
+                final = self.data_dir / dataset_file(key, self.name)
                 tmp = final.with_name(f"{TMP_PREFIX}{final.name}")
                 self.splits[key] = (
                     final,
@@ -149,5 +149,5 @@ def remove_staged_rank_files(*, ledger_dir: Path, data_dir: Path, rank: int) -> 
             continue
         for f in sub.iterdir():
             base = f.name.removeprefix(TMP_PREFIX)
-            if base.startswith(prefix) or base.rpartition("-")[2].startswith(prefix):
+            if base.startswith(prefix) or base.removeprefix(split_of(base) + "-").startswith(prefix):
                 f.unlink()

@@ -26,7 +26,14 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from tracekit.ledger.final_writer import FinalShardWriter, dataset_rows
-from tracekit.ledger.shards import TMP_PREFIX, list_shards, task_shards
+from tracekit.ledger.shards import (
+    TMP_PREFIX,
+    dataset_file,
+    dataset_files_of,
+    list_shards,
+    split_of,
+    task_shards,
+)
 from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
 
 __all__ = ["DECISION_COLUMNS", "FinalizeStep", "apply_decisions", "dataset_rows"]
@@ -96,7 +103,8 @@ class FinalizeStep(PipelineStep):
         ledger_dir.mkdir(parents=True, exist_ok=True)
         data_dir.mkdir(parents=True, exist_ok=True)
         for f in files:
-            for stale in (ledger_dir / f"{TMP_PREFIX}{f.name}", *data_dir.glob(f"{TMP_PREFIX}*-{f.name}")):
+            temp_data = data_dir.glob(TMP_PREFIX + dataset_file("*", f.name))
+            for stale in (ledger_dir / f"{TMP_PREFIX}{f.name}", *temp_data):
                 stale.unlink(missing_ok=True)
             with self.track_time(unit="shard"):
                 if staged:
@@ -107,9 +115,9 @@ class FinalizeStep(PipelineStep):
 
     def _move_staged(self, f: Path, staged_data: Path, ledger_dir: Path, data_dir: Path) -> int:
         n = pq.ParquetFile(f).metadata.num_rows
-        for part in staged_data.glob(f"*-{f.name}"):  # {split}-{shard}
+        for part in dataset_files_of(staged_data, f.name):
             kept = pq.ParquetFile(part).metadata.num_rows
-            self.stat_update(f"dataset_{part.name.removesuffix('-' + f.name)}", value=kept)
+            self.stat_update(f"dataset_{split_of(part.name)}", value=kept)
             os.replace(part, data_dir / part.name)
         os.replace(f, ledger_dir / f.name)
         self.stat_update("traces", value=n)

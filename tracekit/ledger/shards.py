@@ -2,10 +2,13 @@
 
 A shard is `{prefix}{rank:05d}_{part:04d}.parquet`: written by task `rank`, `part` counting the files
 it rolled. A resample round writes beside the first pass under its own prefix (`r01-`), so a task of
-the round that is re-run removes only what its own earlier attempt wrote.
+the round that is re-run removes only what its own earlier attempt wrote. A dataset file carries its
+split in front of the name of the ledger shard it came from: `{split}-{shard}`.
 
     >>> shard_name(3, 1), shard_name(0, 0, prefix="r01-")
     ('00003_0001.parquet', 'r01-00000_0000.parquet')
+    >>> dataset_file("train", "00003_0001.parquet"), split_of("test-r01-00000_0000.parquet")
+    ('train-00003_0001.parquet', 'test')
 """
 
 from __future__ import annotations
@@ -16,10 +19,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 TMP_PREFIX = ".tmp."
+# the split in a dataset file's path, for DuckDB's regexp_extract (splits are lowercase words)
+SPLIT_REGEX = r"([a-z]+)-[^/]*\.parquet$"
 
 
 def shard_name(rank: int, part: int, *, prefix: str = "") -> str:
     return f"{prefix}{rank:05d}_{part:04d}.parquet"
+
+
+def dataset_file(split: str, shard: str) -> str:
+    return f"{split}-{shard}"
+
+
+def split_of(name: str) -> str:
+    return name.partition("-")[0]
+
+
+def dataset_files_of(folder: Path, shard: str) -> list[Path]:
+    """The dataset files (one per split) written from ledger shard `shard`."""
+    return sorted(folder.glob(dataset_file("*", shard)))
 
 
 def list_shards(folder: Path) -> list[Path]:

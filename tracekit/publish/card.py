@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import yaml
 
-from tracekit.publish.report import PLOTS, funnel_totals, length_expr, open_build, plots_dir, shortfall_rows
+from tracekit.publish.report import PLOTS
 from tracekit.publish.secrets import redact_config, redact_text
-from tracekit.stats.summary import REPAIRED_GOLDS_SQL, SUMMARIES, funnel_sql
-from tracekit.verify.math.audit import audit_tables
+from tracekit.stats import queries
+from tracekit.stats.report import NamedTable
 from tracekit.verify.math.policies import card_section as math_policy_section
 
 _SIZES = (
@@ -53,11 +55,6 @@ def _md_table(cols: list[str], rows: list[tuple[Any, ...]] | list[list[Any]]) ->
     return "\n".join(lines) if rows else "_(none)_"
 
 
-def _q(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    rel = con.sql(sql)
-    return list(rel.columns), rel.fetchall()
-
-
 def front_matter(
     *, splits: list[str], rows: int, recipe: dict[str, Any], domains: list[str]
 ) -> dict[str, Any]:
@@ -80,10 +77,8 @@ def front_matter(
 
 
 def _example_rows(con: duckdb.DuckDBPyConnection, limit: int = 2, width: int = 600) -> str:
-    cols, rows = _q(con, f"SELECT * FROM dataset ORDER BY trace_id LIMIT {limit}")
     out = []
-    for r in rows:
-        row = dict(zip(cols, r, strict=True))
+    for row in queries.example_rows(con, limit=limit):
         msgs = row.get("messages") or []
         row["messages"] = [
             {
@@ -98,118 +93,64 @@ def _example_rows(con: duckdb.DuckDBPyConnection, limit: int = 2, width: int = 6
     return "\n".join(f"```json\n{o}\n```" for o in out) or "_(empty dataset)_"
 
 
-def write_card(out: Path, recipe_resolved: dict[str, Any]) -> Path:
-    """Write `dataset/README.md` for the build in `out`; returns its path.
+# -- the card's sections, in the order they appear -------------------------------------------------
 
-    Everything comes from the recipe and DuckDB over the ledger and dataset shards. Secrets are
-    redacted: keys like `api_key`/`token`, and any value of a secret-looking environment variable.
 
-    Example:
-        >>> import yaml
-        >>> recipe = yaml.safe_load(open("out/quickstart/recipe.resolved.yaml"))  # doctest: +SKIP
-        >>> write_card(Path("out/quickstart"), recipe)  # doctest: +SKIP
-        PosixPath('out/quickstart/dataset/README.md')
-    """
-    out = Path(out)
-    recipe = redact_config(recipe_resolved)
-    con = open_build(out)
-    splits = [
-        s
-        for (s,) in con.sql(
-            "SELECT DISTINCT split FROM dataset WHERE split IS NOT NULL ORDER BY 1"
-        ).fetchall()
-    ]
-    splits = sorted(splits, key=lambda s: (s != "train", s)) or ["train"]
-    rows = con.sql("SELECT count(*) FROM dataset").fetchall()[0][0]
-    domains = [
-        d for (d,) in con.sql("SELECT DISTINCT domain FROM traces WHERE domain IS NOT NULL").fetchall()
-    ]
-    fm = front_matter(splits=splits, rows=rows, recipe=recipe, domains=domains)
-    name = recipe.get("name") or out.name
-    repo_id = (recipe.get("publish") or {}).get("repo_id") or f"<owner>/{name}"
-
-    teacher = recipe.get("teacher") or {}
-    parts: list[str] = [
+def _summary(recipe: dict[str, Any], *, name: str, rows: int, splits: list[str]) -> list[str]:
+    return [
         f"# {name}",
         recipe.get("description") or "A reasoning-distillation dataset built with tracekit.",
         f"{rows:,} rows ({', '.join(splits)}), built with tracekit from "
         f"{len(recipe.get('sources') or [])} source(s). Every sampled trace, kept or not, is in the build's ledger.",
+    ]
+
+
+def _load_it(repo_id: str) -> list[str]:
+    return [
         "## Load it",
         "```python\nfrom datasets import load_dataset\n\n"
         f'ds = load_dataset("{repo_id}")\n'
         'print(ds["train"][0]["messages"])\n```\n'
         "Each row: `messages` (user/assistant; the assistant turn keeps `<think>...</think>`), `trace_id`, "
         "`prompt_id`, `source`, `domain`, `bucket`, `num_tokens`, `verified`.",
+    ]
+
+
+def _teacher(recipe: dict[str, Any]) -> list[str]:
+    teacher = recipe.get("teacher") or {}
+    src_cols = ["name", "domain", "path", "hub", "limit", "system_prompt", "prompt_template"]
+    return [
         "## Teacher and sampling",
         "```yaml\n" + yaml.safe_dump(teacher, sort_keys=False, allow_unicode=True) + "```",
+        _md_table(src_cols, [[s.get(c) for c in src_cols] for s in recipe.get("sources") or []]),
     ]
-    src_cols = ["name", "domain", "path", "hub", "limit", "system_prompt", "prompt_template"]
-    parts.append(_md_table(src_cols, [[s.get(c) for c in src_cols] for s in recipe.get("sources") or []]))
 
-    parts.append("## Composition")
-    sf = shortfall_rows(out)
-    cols, bucket_rows = _q(
-        con,
-        "SELECT coalesce(bucket, '(none)') AS bucket, split, count(*) AS rows FROM dataset GROUP BY ALL ORDER BY ALL",
-    )
-    parts.append("Rows per bucket and split:\n\n" + _md_table(cols, bucket_rows))
-    if sf:
+
+def _composition(con: duckdb.DuckDBPyConnection, shortfall: list[dict[str, Any]] | None) -> list[str]:
+    parts = ["## Composition", "Rows per bucket and split:\n\n" + _md_table(*queries.rows_per_bucket(con))]
+    if shortfall:
         parts.append(
             "Mix quotas (a bucket is short when fewer traces were available than requested):\n\n"
-            + _md_table(list(sf[0]), [tuple(r.values()) for r in sf])
+            + _md_table(list(shortfall[0]), [tuple(r.values()) for r in shortfall])
         )
-    parts.append(
-        "Rows per source:\n\n"
-        + _md_table(
-            *_q(con, "SELECT source, domain, split, count(*) AS rows FROM dataset GROUP BY ALL ORDER BY ALL")
-        )
-    )
+    parts.append("Rows per source:\n\n" + _md_table(*queries.rows_per_source(con)))
+    return parts
 
-    parts.append("## Lengths")
-    parts.append(
-        "Tokens per dataset row (prompt + completion, when counted):\n\n"
-        + _md_table(
-            *_q(
-                con,
-                """
-            SELECT domain, count(num_tokens) AS counted, quantile_cont(num_tokens, 0.1) AS p10,
-                   quantile_cont(num_tokens, 0.5) AS p50, quantile_cont(num_tokens, 0.9) AS p90,
-                   max(num_tokens) AS max
-            FROM dataset GROUP BY ALL ORDER BY domain""",
-            )
-        )
-    )
-    expr, unit = length_expr(con)
-    parts.append(
-        f"Completion {unit} of the kept traces:\n\n"
-        + _md_table(
-            *_q(
-                con,
-                f"""
-            SELECT domain, quantile_cont({expr}, 0.5) AS p50, quantile_cont({expr}, 0.9) AS p90,
-                   quantile_cont({expr}, 0.99) AS p99, max({expr}) AS max
-            FROM traces WHERE kept GROUP BY ALL ORDER BY domain""",
-            )
-        )
-    )
 
-    parts.append("## Verification")
-    parts.append(
-        _md_table(
-            *_q(
-                con,
-                """
-            SELECT source, count(*) AS traces,
-                   round(100.0 * count(*) FILTER (WHERE verdict = 'correct') / count(*), 1) AS correct_pct,
-                   round(100.0 * count(*) FILTER (WHERE verdict = 'incorrect') / count(*), 1) AS incorrect_pct,
-                   round(100.0 * count(*) FILTER (WHERE verdict = 'error') / count(*), 1) AS error_pct,
-                   round(100.0 * count(*) FILTER (WHERE verdict = 'unverified') / count(*), 1) AS unverified_pct
-            FROM traces GROUP BY source ORDER BY source""",
-            )
-        )
-    )
+def _lengths(con: duckdb.DuckDBPyConnection) -> list[str]:
+    unit, kept = queries.kept_completion_lengths(con)
+    return [
+        "## Lengths",
+        "Tokens per dataset row (prompt + completion, when counted):\n\n" + _md_table(*queries.token_lengths(con)),
+        f"Completion {unit} of the kept traces:\n\n" + _md_table(*kept),
+    ]
 
-    cols, refs = _q(con, SUMMARIES["references"])
+
+def _verification(
+    con: duckdb.DuckDBPyConnection, recipe: dict[str, Any], audit: Sequence[NamedTable]
+) -> list[str]:
+    parts = ["## Verification", _md_table(*queries.verification(con))]
+    cols, refs = queries.references(con)
     if any(r[1] not in ("given", "(none)") for r in refs):
         parts.append(
             "Reference answers: `given` by the source, `majority` of the prompt's samples (no gold), "
@@ -217,60 +158,97 @@ def write_card(out: Path, recipe_resolved: dict[str, Any]) -> Path:
             "given gold stays in the ledger's `gold_answer`), `no_majority` (no gold and no majority: "
             "unverified):\n\n" + _md_table(cols, refs)
         )
-        cols, repaired = _q(con, REPAIRED_GOLDS_SQL + " LIMIT 50")
+        cols, repaired = queries.repaired_golds(con, limit=50)
         if repaired:
             parts.append("Repaired gold answers (at most 50):\n\n" + _md_table(cols, repaired))
-
     policies = math_policy_section(recipe)
     if policies:
         parts.append(policies)
-    for title, cols, rows in audit_tables(out):  # a second opinion on a sample of verdicts
+    for title, cols, rows in audit:  # a second opinion on a sample of verdicts
         parts.append(f"{title[0].upper() + title[1:]} (95% Wilson intervals):\n\n" + _md_table(cols, rows))
+    return parts
 
-    parts.append("## Funnel")
-    totals = funnel_totals(con)
-    parts.append(_md_table([n for n, _ in totals], [[v for _, v in totals]]))
-    parts.append("Per source:\n\n" + _md_table(*_q(con, funnel_sql())))
-    parts.append(
-        "Drop reasons:\n\n"
-        + _md_table(
-            *_q(
-                con,
-                "SELECT drop_reason, count(*) AS traces FROM traces WHERE NOT kept GROUP BY 1 ORDER BY 2 DESC, 1",
-            )
-        )
-    )
-    parts.append(
-        "Decontamination hits per benchmark:\n\n"
-        + _md_table(
-            *_q(
-                con,
-                """
-        SELECT c.benchmark, count(DISTINCT trace_id) AS traces, count(DISTINCT prompt_id) AS prompts
-        FROM (SELECT trace_id, prompt_id, unnest(contamination) AS c FROM traces)
-        GROUP BY ALL ORDER BY traces DESC""",
-            )
-        )
-    )
 
-    folder = plots_dir(out)
-    imgs = [f"![{p}](plots/{p}.png)" for p in PLOTS if (folder / f"{p}.png").exists()]
-    if imgs:
-        parts.append("## Plots\n\n" + "\n\n".join(imgs))
+def _funnel(con: duckdb.DuckDBPyConnection) -> list[str]:
+    totals = queries.funnel_totals(con)
+    return [
+        "## Funnel",
+        _md_table([n for n, _ in totals], [[v for _, v in totals]]),
+        "Per source:\n\n" + _md_table(*queries.funnel_per_source(con)),
+        "Drop reasons:\n\n" + _md_table(*queries.drop_reasons(con)),
+        "Decontamination hits per benchmark:\n\n" + _md_table(*queries.contamination(con)),
+    ]
 
-    parts.append("## Example rows")
-    parts.append(_example_rows(con))
-    parts.append("## Recipe\n\nThe resolved recipe (every default filled in):")
-    parts.append("```yaml\n" + yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True) + "```")
 
-    text = (
-        "---\n"
-        + yaml.safe_dump(fm, sort_keys=False, allow_unicode=True)
-        + "---\n\n"
-        + "\n\n".join(parts)
-        + "\n"
-    )
-    path = out / "dataset" / "README.md"
+def _plots(links: list[str]) -> list[str]:
+    if not links:
+        return []
+    return ["## Plots\n\n" + "\n\n".join(f"![{Path(link).stem}]({link})" for link in links)]
+
+
+def _examples_and_recipe(con: duckdb.DuckDBPyConnection, recipe: dict[str, Any]) -> list[str]:
+    return [
+        "## Example rows",
+        _example_rows(con),
+        "## Recipe\n\nThe resolved recipe (every default filled in):",
+        "```yaml\n" + yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True) + "```",
+    ]
+
+
+def card_text(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    recipe: dict[str, Any],
+    plot_links: list[str],
+    shortfall: list[dict[str, Any]] | None = None,
+    audit: Sequence[NamedTable] = (),
+) -> str:
+    """The card: Hub front matter, then summary, loading, teacher, composition, lengths, verification,
+    funnel, plots, examples and the recipe. `recipe` must already be redacted."""
+    splits = queries.dataset_splits(con)
+    rows = queries.dataset_size(con)
+    fm = front_matter(splits=splits, rows=rows, recipe=recipe, domains=queries.domains(con))
+    name = recipe.get("name") or "dataset"
+    repo_id = (recipe.get("publish") or {}).get("repo_id") or f"<owner>/{name}"
+    sections = [
+        *_summary(recipe, name=name, rows=rows, splits=splits),
+        *_load_it(repo_id),
+        *_teacher(recipe),
+        *_composition(con, shortfall),
+        *_lengths(con),
+        *_verification(con, recipe, audit),
+        *_funnel(con),
+        *_plots(plot_links),
+        *_examples_and_recipe(con, recipe),
+    ]
+    header = yaml.safe_dump(fm, sort_keys=False, allow_unicode=True)
+    return f"---\n{header}---\n\n" + "\n\n".join(sections) + "\n"
+
+
+def write_card(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    path: Path,
+    recipe: dict[str, Any],
+    plots: Path | None = None,
+    shortfall: list[dict[str, Any]] | None = None,
+    audit: Sequence[NamedTable] = (),
+) -> Path:
+    """Write the dataset card to `path` (the dataset folder's `README.md`); returns `path`.
+
+    Everything comes from the recipe and DuckDB over the ledger and dataset shards (`con`, see
+    `tracekit.stats.db.connect`). Plots found in `plots` are linked relative to the card. Secrets are
+    redacted: keys like `api_key`/`token`, and any value of a secret-looking environment variable.
+
+    Example:
+        >>> import yaml
+        >>> recipe = yaml.safe_load(open("out/quickstart/recipe.resolved.yaml"))  # doctest: +SKIP
+        >>> write_card(con, path=Path("out/quickstart/dataset/README.md"), recipe=recipe)  # doctest: +SKIP
+        PosixPath('out/quickstart/dataset/README.md')
+    """
+    found = [plots / f"{p}.png" for p in PLOTS] if plots is not None else []
+    links = [os.path.relpath(f, path.parent) for f in found if f.exists()]
+    text = card_text(con, recipe=redact_config(recipe), plot_links=links, shortfall=shortfall, audit=audit)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact_text(text), encoding="utf-8")
     return path

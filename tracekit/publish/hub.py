@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,26 +58,39 @@ class UploadFile:
         return self.content if self.content is not None else str(self.local)
 
 
-def files_to_push(out: Path) -> list[UploadFile]:
-    """Data shards first, then plots, report and recipe, and the card last (so the card describes data
-    that is already there)."""
-    out = Path(out)
-    ds = out / "dataset"
-    if not (ds / "data").is_dir() or not any((ds / "data").glob("*.parquet")):
-        raise FileNotFoundError(f"{ds / 'data'} holds no parquet shards: is {out} a finished build?")
-    files = [UploadFile(f"data/{p.name}", p) for p in sorted((ds / "data").glob("*.parquet"))]
-    files += [UploadFile(f"plots/{p.name}", p) for p in sorted((ds / "plots").glob("*.png"))]
-    if (out / "report.html").exists():
-        files.append(
-            UploadFile("report.html", content=redact_text((out / "report.html").read_text()).encode())
-        )
-    recipe = out / "recipe.resolved.yaml"
-    if recipe.exists():  # re-dumped through the redactor: no secret leaves the machine
-        data = redact_config(yaml.safe_load(recipe.read_text()))
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        files.append(UploadFile("recipe.resolved.yaml", content=text.encode()))
-    if (ds / "README.md").exists():
-        files.append(UploadFile("README.md", content=redact_text((ds / "README.md").read_text()).encode()))
+def _visible_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _redacted(local: Path, path_in_repo: str) -> UploadFile:
+    """A text file as it may leave the machine: YAML re-dumped through the redactor, other text redacted."""
+    if local.suffix in (".yaml", ".yml"):
+        text = yaml.safe_dump(redact_config(yaml.safe_load(local.read_text())), sort_keys=False, allow_unicode=True)
+    else:
+        text = redact_text(local.read_text())
+    return UploadFile(path_in_repo, content=text.encode())
+
+
+def files_to_push(*, dataset: Path, card: Path, extra: Sequence[Path] = ()) -> list[UploadFile]:
+    """What `push_dataset` uploads: the dataset folder's files under their paths inside it (parquet
+    shards first), the `extra` files (report, resolved recipe) at the repository's top, redacted, and
+    the card last, redacted (so the card describes data that is already there).
+
+    Example:
+        >>> files = files_to_push(dataset=Path("out/x/dataset"), card=Path("out/x/dataset/README.md"),
+        ...                       extra=[Path("out/x/report.html")])  # doctest: +SKIP
+        >>> [f.path_in_repo for f in files]  # doctest: +SKIP
+        ['data/train-00000_0000.parquet', 'plots/funnel.png', ..., 'report.html', 'README.md']
+    """
+    inside = [p for p in _visible_files(dataset) if p != card]
+    shards = [p for p in inside if p.suffix == ".parquet"]
+    if not shards:
+        raise FileNotFoundError(f"{dataset} holds no parquet shards: is it the dataset of a finished build?")
+    files = [UploadFile(p.relative_to(dataset).as_posix(), p) for p in shards]
+    files += [UploadFile(p.relative_to(dataset).as_posix(), p) for p in inside if p.suffix != ".parquet"]
+    files += [_redacted(p, p.name) for p in extra if p.exists()]
+    if card.exists():
+        files.append(_redacted(card, card.relative_to(dataset).as_posix()))
     return files
 
 
@@ -114,7 +127,7 @@ def _chunks(files: list[UploadFile], max_files: int, max_bytes: int) -> Iterator
 
 
 def push_dataset(
-    out: Path,
+    files: list[UploadFile],
     repo_id: str,
     *,
     private: bool = False,
@@ -124,7 +137,7 @@ def push_dataset(
     max_files_per_commit: int = MAX_FILES_PER_COMMIT,
     max_bytes_per_commit: int = MAX_BYTES_PER_COMMIT,
 ) -> list[str]:
-    """Push the build in `out` to the Hub dataset `repo_id`; returns the repo paths uploaded.
+    """Push `files` (see `files_to_push`) to the Hub dataset `repo_id`; returns the repo paths uploaded.
 
     Resumable: files are sent in several commits (at most `max_files_per_commit` files or
     `max_bytes_per_commit` bytes each), and files already on the Hub with the same content are
@@ -134,10 +147,9 @@ def push_dataset(
     sent: the list is what would be uploaded.
 
     Example:
-        >>> push_dataset(Path("out/r1-800k"), "my-org/r1-800k", dry_run=True)  # doctest: +SKIP
+        >>> push_dataset(files, "my-org/r1-800k", dry_run=True)  # doctest: +SKIP
         ['data/train-00000_0000.parquet', ..., 'README.md']
     """
-    files = files_to_push(out)
     if dry_run:
         return [f.path_in_repo for f in files]
     from huggingface_hub import CommitOperationAdd, HfApi

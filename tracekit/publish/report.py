@@ -4,66 +4,20 @@ from __future__ import annotations
 
 import base64
 import html
-import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from tracekit.publish.secrets import redact_text
-from tracekit.stats.db import connect
-from tracekit.stats.summary import funnel_sql
-from tracekit.verify.math.audit import audit_tables
+from tracekit.stats import queries
 
 PLOTS = ("funnel", "lengths", "verdicts", "mix")
-FUNNEL_STAGES = ("sampled", "complete", "verified", "filtered", "deduped", "decontaminated", "kept")
-
-
-def plots_dir(out: Path) -> Path:
-    """Where the plots live: inside `dataset/` so the card links them locally and on the Hub."""
-    return out / "dataset" / "plots"
-
-
-def shortfall_rows(out: Path) -> list[dict[str, Any]] | None:
-    """The mix shortfall table of a build (bucket, requested, available, selected, short), if mixed."""
-    for p in (out / "work" / "decisions" / "mix.shortfall.json", out / "mix.shortfall.json"):
-        if p.exists():
-            rows: list[dict[str, Any]] = json.loads(p.read_text())
-            return rows
-    return None
-
-
-def open_build(out: Path) -> duckdb.DuckDBPyConnection:
-    """`stats.connect` with a `dataset` view that has every dataset column even when no row was kept."""
-    con = connect(out)
-    if not list((Path(out) / "dataset" / "data").glob("*.parquet")):
-        con.execute(
-            "CREATE OR REPLACE VIEW dataset AS SELECT NULL::STRUCT(role VARCHAR, content VARCHAR)[] AS messages, "
-            "NULL::VARCHAR AS trace_id, NULL::VARCHAR AS prompt_id, NULL::VARCHAR AS source, NULL::VARCHAR AS domain, "
-            "NULL::VARCHAR AS bucket, NULL::BIGINT AS num_tokens, NULL::BOOLEAN AS verified, NULL::VARCHAR AS split "
-            "WHERE false"
-        )
-    return con
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    rel = con.sql(sql)
-    return list(rel.columns), rel.fetchall()
-
-
-def funnel_totals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    cols, rows = _rows(con, funnel_sql())
-    return [(name, int(sum(r[cols.index(name)] or 0 for r in rows))) for name in FUNNEL_STAGES]
-
-
-def length_expr(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
-    """Completion length in tokens when counted, else in characters (and the unit's name)."""
-    counted = con.sql("SELECT count(completion_tokens) FROM traces").fetchall()[0][0]
-    return ("completion_tokens", "tokens") if counted else ("completion_chars", "characters")
 
 
 def _plot_funnel(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
-    data = funnel_totals(con)
+    data = queries.funnel_totals(con)
     names, values = [n for n, _ in data], [v for _, v in data]
     bars = ax.barh(names[::-1], values[::-1], color="#4c72b0")
     ax.bar_label(bars, labels=[f"{v:,}" for v in values[::-1]], padding=3, fontsize=8)
@@ -72,18 +26,12 @@ def _plot_funnel(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
 
 
 def _plot_lengths(con: duckdb.DuckDBPyConnection, fig: Any) -> None:
-    expr, unit = length_expr(con)
-    doms = [d for (d,) in con.sql("SELECT DISTINCT coalesce(domain, '?') FROM traces ORDER BY 1").fetchall()]
+    _, unit = queries.length_expr(con)
+    doms = queries.trace_domains(con)
     axes = fig.subplots(1, max(1, len(doms)), squeeze=False)[0]
     for ax, dom in zip(axes, doms, strict=False):
         for kept, color in ((False, "#c44e52"), (True, "#55a868")):
-            vals = [
-                v
-                for (v,) in con.execute(
-                    f"SELECT {expr} FROM traces WHERE coalesce(domain, '?') = ? AND kept = ? AND {expr} IS NOT NULL",
-                    [dom, kept],
-                ).fetchall()
-            ]
+            vals = queries.completion_lengths(con, domain=dom, kept=kept)
             if vals:
                 ax.hist(vals, bins=30, alpha=0.6, color=color, label="kept" if kept else "dropped")
         ax.set_title(dom)
@@ -93,9 +41,7 @@ def _plot_lengths(con: duckdb.DuckDBPyConnection, fig: Any) -> None:
 
 
 def _plot_verdicts(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
-    _, rows = _rows(
-        con, "SELECT source, coalesce(verdict, 'unverified'), count(*) FROM traces GROUP BY ALL ORDER BY 1"
-    )
+    _, rows = queries.verdicts_by_source(con)
     sources = sorted({r[0] for r in rows})
     colors = {"correct": "#55a868", "incorrect": "#c44e52", "error": "#8172b2", "unverified": "#999999"}
     left = [0] * len(sources)
@@ -109,10 +55,7 @@ def _plot_verdicts(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
 
 
 def _plot_mix(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
-    _, rows = _rows(
-        con,
-        "SELECT coalesce(bucket, source) AS part, split, count(*) FROM dataset GROUP BY ALL ORDER BY 1, 2",
-    )
+    _, rows = queries.composition(con)
     parts = sorted({r[0] for r in rows})
     splits = sorted({r[1] for r in rows})
     left = [0] * len(parts)
@@ -128,12 +71,10 @@ def _plot_mix(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
     ax.set_xlabel("rows")
 
 
-def write_plots(out: Path) -> dict[str, Path]:
-    """Render the four PNG plots into `dataset/plots/`; returns name -> path."""
+def write_plots(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, Path]:
+    """Render the four PNG plots into `folder`; returns name -> path."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend machinery to import (~1 s)
 
-    con = open_build(out)
-    folder = plots_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name in PLOTS:
@@ -164,62 +105,56 @@ def _table(cols: list[str], rows: list[tuple[Any, ...]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(out: Path) -> Path:
-    """Write `out/report.html` (self-contained: plots embedded) and the PNGs in `dataset/plots/`.
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    path: Path,
+    plots: Path,
+    title: str,
+    shortfall: list[dict[str, Any]] | None = None,
+    extra: Sequence[tuple[str, list[str], list[tuple[Any, ...]]]] = (),
+) -> Path:
+    """Write the PNG plots into `plots` and a self-contained `path` (HTML, plots embedded); `extra`
+    tables (title, columns, rows), such as the verifier audit, go after the built-in ones.
 
     Example:
-        >>> write_report(Path("out/quickstart"))  # doctest: +SKIP
+        >>> write_report(con, path=Path("out/quickstart/report.html"), plots=Path("out/quickstart/dataset/plots"),
+        ...              title="quickstart")  # doctest: +SKIP
         PosixPath('out/quickstart/report.html')
     """
-    out = Path(out)
-    paths = write_plots(out)
-    con = open_build(out)
+    paths = write_plots(con, plots)
     sections = []
-    for name, title in (
+    for name, heading in (
         ("funnel", "Funnel"),
         ("lengths", "Completion lengths"),
         ("verdicts", "Verdicts"),
         ("mix", "Mix"),
     ):
         data = base64.b64encode(paths[name].read_bytes()).decode("ascii")
-        sections.append(f'<h2>{title}</h2><img alt="{name}" src="data:image/png;base64,{data}">')
+        sections.append(f'<h2>{heading}</h2><img alt="{name}" src="data:image/png;base64,{data}">')
     tables = [
-        ("Funnel per source", *_rows(con, funnel_sql())),
-        (
-            "Drop reasons",
-            *_rows(
-                con,
-                "SELECT coalesce(drop_reason, '(kept)') AS drop_reason, count(*) AS traces FROM traces GROUP BY 1 ORDER BY 2 DESC",
-            ),
-        ),
-        (
-            "Dataset",
-            *_rows(
-                con,
-                "SELECT split, coalesce(bucket, '') AS bucket, source, count(*) AS rows FROM dataset GROUP BY ALL ORDER BY ALL",
-            ),
-        ),
+        ("Funnel per source", *queries.funnel_per_source(con)),
+        ("Drop reasons", *queries.outcomes(con)),
+        ("Dataset", *queries.rows_per_split_bucket_source(con)),
     ]
-    sf = shortfall_rows(out)
-    if sf:
-        tables.append(("Mix shortfall", list(sf[0]), [tuple(r.values()) for r in sf]))
-    tables += audit_tables(out)  # the verifier audit, when the build made one
-    for title, cols, rows in tables:
-        sections.append(f"<h2>{html.escape(title)}</h2>{_table(cols, rows)}")
-    total, kept = con.sql("SELECT count(*), count(*) FILTER (WHERE kept) FROM traces").fetchall()[0]
+    if shortfall:
+        tables.append(("Mix shortfall", list(shortfall[0]), [tuple(r.values()) for r in shortfall]))
+    tables += extra
+    for heading, cols, rows in tables:
+        sections.append(f"<h2>{html.escape(heading)}</h2>{_table(cols, rows)}")
+    total, kept = queries.trace_totals(con)
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(out.name)}: tracekit report</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}: tracekit report</title>
 <link rel="icon" href="data:,">
 <style>
 body {{ font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
 img {{ max-width: 100%; }} table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }} th {{ background: #f3f3f3; }}
 </style></head><body>
-<h1>{html.escape(out.name)}</h1>
+<h1>{html.escape(title)}</h1>
 <p>{total:,} traces sampled, {kept:,} kept in the dataset.</p>
 {"".join(sections)}
 </body></html>
 """
-    path = out / "report.html"
     path.write_text(redact_text(page), encoding="utf-8")
     return path

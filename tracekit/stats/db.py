@@ -5,43 +5,44 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+
+from tracekit.ledger.shards import SPLIT_REGEX, list_shards
+from tracekit.record import DATASET_SCHEMA
 
 
-def _glob(folder: Path, pattern: str) -> list[str]:
-    return sorted(str(p) for p in folder.glob(pattern))
-
-
-def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with views `traces` and `dataset` over the build in `out`.
+def connect(*, ledger: Path, dataset: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with views `traces` over the ledger shards in `ledger` and `dataset` over the
+    dataset files in `dataset` (`{split}-*.parquet`, plus a `split` column). The `dataset` view has every
+    dataset column even when no trace was kept.
 
     Example:
-        >>> con = connect("out/quickstart")  # doctest: +SKIP
+        >>> con = connect(ledger=Path("out/quickstart/ledger"), dataset=Path("out/quickstart/dataset/data"))  # doctest: +SKIP
         >>> con.sql("SELECT verdict, count(*) FROM traces GROUP BY 1").show()  # doctest: +SKIP
     """
-    out = Path(out)
-    if not (out / "ledger").exists():
-        raise FileNotFoundError(f"{out} has no ledger/ folder: is it the output folder of a finished build?")
+    ledger = Path(ledger)
+    if not ledger.exists():
+        raise FileNotFoundError(f"no ledger at {ledger}: is {ledger.parent} the output folder of a finished build?")
+    shards = [str(p) for p in list_shards(ledger)]
+    if not shards:
+        raise FileNotFoundError(f"{ledger} holds no parquet shards")
     con = duckdb.connect()
-    ledger = _glob(out / "ledger", "*.parquet")
-    if not ledger:
-        raise FileNotFoundError(f"{out / 'ledger'} holds no parquet shards")
-    src = f"read_parquet({ledger!r}, union_by_name=true)"
+    src = f"read_parquet({shards!r}, union_by_name=true)"
     con.execute(f"CREATE VIEW traces AS SELECT * FROM {src}")
     if "completion_chars" not in con.sql("SELECT * FROM traces LIMIT 0").columns:
         # a ledger written before that column: measure the text (reads every completion)
         con.execute(
             f"CREATE OR REPLACE VIEW traces AS SELECT *, length(completion) AS completion_chars FROM {src}"
         )
-    data = _glob(out / "dataset" / "data", "*.parquet")
+    data = [str(p) for p in list_shards(Path(dataset))] if dataset is not None else []
     if data:
         con.execute(
             "CREATE VIEW dataset AS SELECT * EXCLUDE (filename), "
-            "regexp_extract(filename, '([a-z]+)-[^/]*\\.parquet$', 1) AS split "
+            f"regexp_extract(filename, '{SPLIT_REGEX}', 1) AS split "
             f"FROM read_parquet({data!r}, filename=true, union_by_name=true)"
         )
     else:
-        con.execute(
-            "CREATE VIEW dataset AS SELECT NULL::VARCHAR AS trace_id, NULL::VARCHAR AS source, "
-            "NULL::VARCHAR AS domain, NULL::VARCHAR AS split WHERE false"
-        )
+        empty = DATASET_SCHEMA.empty_table().append_column("split", pa.array([], pa.string()))
+        con.register("empty_dataset", empty)
+        con.execute("CREATE VIEW dataset AS SELECT * FROM empty_dataset")
     return con

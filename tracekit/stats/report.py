@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
+import duckdb
 from rich.table import Table
 
-from tracekit.stats.db import connect
+from tracekit.stats.queries import drop_reasons, trace_totals
 from tracekit.stats.summary import SUMMARIES, run_summary
 
 Format = Literal["table", "json", "csv"]
+NamedTable = tuple[str, list[str], list[tuple[Any, ...]]]  # (title, columns, rows)
 
 
 def _jsonable(v: Any) -> Any:
@@ -49,20 +51,20 @@ def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: 
     return buf.getvalue().rstrip("\n")
 
 
-def run_sql(out: str | Path, sql: str, *, fmt: Format = "table") -> str:
-    con = connect(out)
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str, *, fmt: Format = "table") -> str:
+    """The result of `sql` over the views, rendered."""
     rel = con.sql(sql)
     if rel is None:
         return ""
     return render(list(rel.columns), rel.fetchall(), fmt)
 
 
-def print_stats(out: str | Path, *, fmt: Format = "table") -> None:
-    from tracekit.verify.math.audit import audit_tables
-
-    con = connect(out)
+def print_stats(
+    con: duckdb.DuckDBPyConnection, *, fmt: Format = "table", extra: Sequence[NamedTable] = ()
+) -> None:
+    """Every canned summary (`SUMMARIES`), then the `extra` tables (e.g. the verifier audit), rendered."""
     tables = [(name, *run_summary(con, name)) for name in SUMMARIES]
-    tables += audit_tables(Path(out))  # the verifier audit, when the build made one
+    tables += list(extra)
     if fmt == "json":
         result = {
             name: [{c: _jsonable(v) for c, v in zip(cols, r, strict=True)} for r in rows]
@@ -77,16 +79,11 @@ def print_stats(out: str | Path, *, fmt: Format = "table") -> None:
         print()
 
 
-def final_table(out: Path, *, seconds: float) -> Table:
-    """What a build ends with: sampled, kept, dropped by reason, and the bad rows skipped."""
-    con = connect(out)
-    total, kept = con.sql(
-        "SELECT count(*), coalesce(sum(CASE WHEN kept THEN 1 ELSE 0 END), 0) FROM traces"
-    ).fetchall()[0]
-    reasons = con.sql(
-        "SELECT drop_reason, count(*) FROM traces WHERE NOT kept GROUP BY 1 ORDER BY 2 DESC"
-    ).fetchall()
-    t = Table(title=f"{out.name}: {total:,} traces in {seconds:,.1f}s", title_justify="left")
+def final_table(con: duckdb.DuckDBPyConnection, *, name: str, seconds: float, bad_rows: int = 0) -> Table:
+    """What a build ends with: sampled, kept, dropped by reason, and the bad source rows skipped."""
+    total, kept = trace_totals(con)
+    _, reasons = drop_reasons(con)
+    t = Table(title=f"{name}: {total:,} traces in {seconds:,.1f}s", title_justify="left")
     t.add_column("")
     t.add_column("traces", justify="right")
     t.add_column("%", justify="right")
@@ -95,24 +92,6 @@ def final_table(out: Path, *, seconds: float) -> Table:
     t.add_row("[green]kept[/]", f"{kept:,}", pct(kept))
     for reason, n in reasons:
         t.add_row(f"  dropped: {reason}", f"{n:,}", pct(n))
-    bad = bad_rows(out)
-    if bad:
-        t.add_row("[yellow]unreadable source rows skipped[/]", f"{bad:,}", "")
+    if bad_rows:
+        t.add_row("[yellow]unreadable source rows skipped[/]", f"{bad_rows:,}", "")
     return t
-
-
-def bad_rows(out: Path) -> int:
-    total = 0
-    for f in (out / "logs" / "sample" / "stats").glob("*.json"):
-        try:
-            for step in json.loads(f.read_text()):
-                stats = step.get("stats", {})
-                if "bad_rows" in stats:
-                    total += int(
-                        stats["bad_rows"].get("total", 0)
-                        if isinstance(stats["bad_rows"], dict)
-                        else stats["bad_rows"]
-                    )
-        except (OSError, json.JSONDecodeError, AttributeError):
-            continue
-    return total

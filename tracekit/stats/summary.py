@@ -19,6 +19,8 @@ STAGE_OF_REASON = {
     "contaminated": "decontaminated",
 }
 FUNNEL = ("sampled", "verified", "filtered", "deduped", "decontaminated", "mixed")
+# columns of the funnel: traces left after each stage
+FUNNEL_COLUMNS = ("sampled", "complete", "verified", "filtered", "deduped", "decontaminated", "kept")
 
 
 def _stage_case() -> str:
@@ -74,7 +76,7 @@ def funnel_sql() -> str:
     stage = _stage_case()
     cols = ", ".join(
         f"count(*) - sum(CASE WHEN st IN ({', '.join(repr(s) for s in FUNNEL[: i + 1])}) THEN 1 ELSE 0 END) AS {name}"
-        for i, name in enumerate(("complete", "verified", "filtered", "deduped", "decontaminated", "kept"))
+        for i, name in enumerate(FUNNEL_COLUMNS[1:])
     )
     return f"SELECT source, count(*) AS sampled, {cols} FROM (SELECT source, {stage} AS st FROM traces) GROUP BY source ORDER BY source"
 
