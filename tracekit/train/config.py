@@ -2,8 +2,8 @@
 
 Example:
     >>> cfg = TrainConfig(model="Qwen/Qwen2.5-7B-Instruct", data="out/r1-800k/dataset", output_dir="runs/q7b")
-    >>> cfg.lr_scheduler
-    'cosine'
+    >>> cfg.lr_scheduler, cfg.checkpointing
+    ('cosine', True)
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CHECKPOINTING_FROM_TOKENS = 8192  # micro-batch tokens from which checkpointing is on by default (TRL: always)
 
 
 class TrainConfig(BaseModel):
@@ -56,8 +58,9 @@ class TrainConfig(BaseModel):
     )
     packing: bool = Field(
         default=True,
-        description="Best-fit-decreasing packing with per-document attention (position ids restart per "
-        "document); false pads each micro-batch to its longest row.",
+        description="Best-fit-decreasing packing of documents into rows of max_length tokens; false puts one "
+        "document in each micro-batch slot. Either way a micro-batch is one padding-free row with per-document "
+        "attention (position ids restart per document).",
     )
 
     # --- schedule
@@ -89,22 +92,47 @@ class TrainConfig(BaseModel):
     gradient_accumulation_steps: int = Field(default=1, gt=0, description="Micro-batches per optimizer step.")
 
     # --- hardware
-    gradient_checkpointing: bool = Field(default=False, description="Recompute activations in backward.")
+    gradient_checkpointing: bool | None = Field(
+        default=None,
+        description="Recompute each decoder layer's activations in backward; null = on when a micro-batch holds "
+        f"{CHECKPOINTING_FROM_TOKENS} tokens or more (max_length * per_device_batch_size).",
+    )
     bf16: bool = Field(
         default=False,
         description="bf16 compute with fp32 master weights (autocast, or FSDP2 mixed precision).",
     )
-    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flash_attention_3"] = Field(
+    attn_implementation: Literal[
+        "auto", "flash_attention_3", "flash_attention_2", "flex_attention", "sdpa", "eager"
+    ] = Field(
         default="auto",
-        description="Attention kernel; `auto` = flash_attention_2 when installed on GPU, else sdpa. Packed "
-        "documents never attend to each other on any of them.",
+        description="Per-document attention kernel: flash-attn's varlen kernels, flex_attention with a document "
+        "block mask, or sdpa/eager called once per document. `auto` = flash-attn when installed on a GPU, else "
+        "flex_attention on a GPU, else sdpa. On every one the work is the sum over documents.",
+    )
+    compile: bool = Field(
+        default=False,
+        description="torch.compile each decoder layer and the lm-head loss's elementwise part (dynamic shapes).",
+    )
+    liger_kernels: bool | None = Field(
+        default=None,
+        description="Liger's RMSNorm/SwiGLU/RoPE kernels in the model; null = when liger-kernel is installed "
+        "and training on a GPU.",
+    )
+    memory_budget_gib: float | None = Field(
+        default=None,
+        gt=0,
+        description="Memory per device that the plan must fit in; null = the GPU's memory (host RAM on CPU). "
+        "Set it to plan for another card, e.g. 80.",
     )
     distributed: Literal["auto", "ddp", "fsdp2"] = Field(
         default="auto",
         description="Under torchrun: `ddp`, `fsdp2` (sharded), or `auto` (= fsdp2 on GPU, ddp on CPU).",
     )
-    loss_chunk_size: int = Field(
-        default=4096, gt=0, description="Tokens per lm-head chunk in the loss (bounds logits memory)."
+    loss_chunk_size: int | None = Field(
+        default=None,
+        gt=0,
+        description="Tokens per lm-head chunk in the loss (bounds logits memory); null = 2^28 / vocab rounded "
+        "down to a power of two (1024 for a 150k vocabulary).",
     )
     peak_tflops: float | None = Field(
         default=None,
@@ -139,6 +167,18 @@ class TrainConfig(BaseModel):
         if isinstance(self.eval_split, str) and self.eval_split == self.train_split:
             raise ValueError(f"eval_split: {self.eval_split!r} is also the train split")
         return self
+
+    @property
+    def micro_batch_tokens(self) -> int:
+        """Most tokens one micro-batch can hold."""
+        return self.max_length * self.per_device_batch_size
+
+    @property
+    def checkpointing(self) -> bool:
+        """Whether gradient checkpointing is on (the explicit setting, else the token threshold)."""
+        if self.gradient_checkpointing is not None:
+            return self.gradient_checkpointing
+        return self.micro_batch_tokens >= CHECKPOINTING_FROM_TOKENS
 
     @classmethod
     def from_yaml(cls, path: Path, *, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -1,12 +1,14 @@
 """`CausalLMLoss`: the model's decoder + lm-head on trainable positions only, as one module.
 
-The lm-head runs only where a label exists (prompt tokens never get logits) and in chunks under activation
-checkpointing, so a 32k-token row with a 150k vocabulary never materialises its full fp32 logits. It returns
+The lm-head runs only where a label exists (prompt tokens never get logits; the positions come from the host, so
+picking them forces no device sync) and in token chunks through `chunked_lm_head_loss`, which computes each
+chunk's logits, loss and gradients in the forward and keeps only the gradients: a 32k-token row with a 150k
+vocabulary never holds more than one chunk of logits, and the backward does no second lm-head pass. It returns
 the summed token loss; the trainer divides by the trainable tokens of the whole optimizer step. Wrapping this
 module (not the bare model) in DDP/FSDP2 keeps their hooks on the forward that actually runs.
 
 Example:
-    >>> loss_sum, n = CausalLMLoss(model)(input_ids=ids, labels=labels, position_ids=pos)  # doctest: +SKIP
+    >>> loss_sum = CausalLMLoss(model)(batch)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,56 +16,169 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
-from tracekit.train.data import IGNORE_INDEX
+from tracekit.train.packing import MicroBatch
+
+# Tokens per lm-head chunk = this / vocab, rounded down to a power of two (1024 for a 150k vocabulary): one
+# chunk's float32 logits stay under 1 GiB, while each chunk's read-modify-write of the float32 weight gradient
+# (8 bytes per weight) stays small next to the chunk's 6 * tokens * weights FLOPs.
+LOGITS_PER_CHUNK = 1 << 28
 
 
-def _chunk_loss(
-    hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, softcap: float | None
-) -> torch.Tensor:
-    logits = F.linear(hidden, weight).float()
+def auto_chunk_size(vocab_size: int) -> int:
+    """Tokens per lm-head chunk for a vocabulary (see LOGITS_PER_CHUNK), at least 256.
+
+    >>> auto_chunk_size(151936), auto_chunk_size(32000)
+    (1024, 8192)
+    """
+    n = max(1, LOGITS_PER_CHUNK // vocab_size)
+    return max(256, 1 << (n.bit_length() - 1))
+
+
+_FP32_OUT_MM: dict[str, bool] = {}
+
+
+def _accumulate_mm(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """acc += a @ b; on CUDA with float32 output straight from the low-precision product when torch can."""
+    if acc.dtype != a.dtype and acc.device.type == "cuda" and _FP32_OUT_MM.get("ok", True):
+        try:
+            torch.addmm(acc, a, b, out_dtype=acc.dtype, out=acc)
+            _FP32_OUT_MM["ok"] = True
+            return
+        except (TypeError, RuntimeError):
+            _FP32_OUT_MM["ok"] = False
+    acc.add_(a @ b)
+
+
+def _compute_dtype(device: torch.device, fallback: torch.dtype) -> torch.dtype:
+    dev = device.type
+    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else fallback
+
+
+def logits_loss_and_grad(
+    logits: torch.Tensor, targets: torch.Tensor, softcap: float | None, need_grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Summed CE of one chunk's logits (float32 softmax) and d(sum CE)/d(logits) in the logits' dtype."""
+    z = logits.float()
     if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return F.cross_entropy(logits, targets, reduction="sum")
+        tanh = torch.tanh(z / softcap)
+        z = tanh * softcap
+    lse = torch.logsumexp(z, dim=-1)
+    loss = (lse - z.gather(1, targets[:, None]).squeeze(1)).sum()
+    if not need_grad:
+        return loss, None
+    # in place over the float32 logits: one chunk-sized float32 buffer at a time
+    probs = z.sub_(lse[:, None]).exp_()
+    probs.scatter_add_(1, targets[:, None], torch.full_like(targets[:, None], -1, dtype=probs.dtype))
+    if softcap:
+        probs.mul_(1 - tanh * tanh)
+    return loss, probs.to(logits.dtype)
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def _compiled_logits_loss_and_grad() -> Any:
+    if "fn" not in _COMPILED:
+        _COMPILED["fn"] = torch.compile(logits_loss_and_grad, dynamic=True)
+    return _COMPILED["fn"]
+
+
+class _ChunkedLMHeadLoss(torch.autograd.Function):
+    """sum_t CE(h_t W^T, y_t) with the gradients of h and W computed chunk by chunk during the forward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        hidden: torch.Tensor,
+        weight: torch.Tensor,
+        targets: torch.Tensor,
+        chunk: int,
+        softcap: float | None,
+        dtype: torch.dtype,
+        elementwise: Any,
+    ) -> torch.Tensor:
+        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        w = weight.to(dtype)
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        # (empty when no gradient is needed: the loop then never writes them)
+        grad_h = torch.empty_like(hidden if need_grad else hidden[:0])
+        grad_w = torch.zeros(weight.shape if need_grad else (0,), dtype=torch.float32, device=weight.device)
+        with torch.autocast(hidden.device.type, enabled=False):
+            for start in range(0, hidden.shape[0], chunk):
+                h = hidden[start : start + chunk].to(dtype)
+                part, g = elementwise(h @ w.t(), targets[start : start + chunk], softcap, need_grad)
+                total += part
+                if g is not None:
+                    grad_h[start : start + chunk] = (g @ w).to(grad_h.dtype)
+                    _accumulate_mm(grad_w, g.t(), h)
+        if need_grad:
+            ctx.save_for_backward(grad_h, grad_w.to(weight.dtype))
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        grad_h, grad_w = ctx.saved_tensors
+        return grad_h * grad_out, grad_w * grad_out, None, None, None, None, None
+
+
+def chunked_lm_head_loss(
+    *,
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    chunk_size: int,
+    softcap: float | None = None,
+    compile: bool = False,
+) -> torch.Tensor:
+    """Summed cross-entropy of `hidden` [n, H] through the lm-head `weight` [V, H] against `targets` [n].
+
+    The matmuls run in the autocast dtype when autocast is on (the softmax always in float32), like the model's
+    own lm-head under autocast; gradients flow to `hidden` and `weight` when they require them. `compile` fuses
+    each chunk's softmax and gradient into fewer passes over the logits.
+    """
+    dtype = _compute_dtype(hidden.device, weight.dtype)
+    fn = _compiled_logits_loss_and_grad() if compile else logits_loss_and_grad
+    loss: torch.Tensor = _ChunkedLMHeadLoss.apply(hidden, weight, targets, chunk_size, softcap, dtype, fn)
+    return loss
 
 
 class CausalLMLoss(torch.nn.Module):
-    """Summed next-token loss over positions whose (pre-shifted) label is not IGNORE_INDEX."""
+    """Summed next-token loss over a micro-batch's trainable positions (see the module docstring)."""
 
-    def __init__(self, model: Any, *, chunk_size: int = 4096) -> None:
+    def __init__(self, model: Any, *, chunk_size: int | None = None, compile: bool = False) -> None:
         super().__init__()
         self.model = model
-        self.chunk_size = chunk_size
+        vocab = model.get_output_embeddings().weight.shape[0]
+        self.chunk_size = chunk_size or auto_chunk_size(vocab)
+        self.compile_loss = compile
 
-    def forward(
-        self,
-        *,
-        input_ids: torch.Tensor,
-        labels: torch.Tensor,
-        position_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, batch: MicroBatch) -> torch.Tensor:
         decoder = self.model.get_decoder()
+        layout = batch.layout
+        # A mask mapping skips transformers' own mask building; the layout reaches the attention function.
         hidden = decoder(
-            input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask, use_cache=False
+            input_ids=batch.input_ids,
+            position_ids=batch.position_ids,
+            attention_mask={"full_attention": layout, "sliding_attention": layout},
+            use_cache=False,
         ).last_hidden_state
-        keep = labels != IGNORE_INDEX
-        h = hidden[keep]
-        y = labels[keep]
         head = self.model.get_output_embeddings()
         if head.bias is not None:
             raise NotImplementedError("lm heads with a bias are not supported")
+        weight = head.weight
+        if hasattr(weight, "full_tensor"):  # an FSDP2 DTensor outside its module's forward
+            weight = weight.full_tensor()
+        h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.trainable_index)
         softcap = getattr(self.model.config, "final_logit_softcapping", None)
-        total = hidden.new_zeros((), dtype=torch.float32)
-        if h.shape[0] == 0:  # keep every parameter in the graph (DDP) with a zero contribution
-            return total + 0.0 * head.weight.sum() + 0.0 * hidden.sum(), y.new_zeros(())
-        for start in range(0, h.shape[0], self.chunk_size):
-            hc, yc = h[start : start + self.chunk_size], y[start : start + self.chunk_size]
-            if torch.is_grad_enabled() and h.shape[0] > self.chunk_size:
-                part = checkpoint(_chunk_loss, hc, yc, head.weight, softcap, use_reentrant=False)
-            else:
-                part = _chunk_loss(hc, yc, head.weight, softcap)
-            total = total + part
-        return total, y.new_tensor(y.numel())
+        loss = chunked_lm_head_loss(
+            hidden=h,
+            weight=weight,
+            targets=batch.targets,
+            chunk_size=self.chunk_size,
+            softcap=softcap,
+            compile=self.compile_loss,
+        )
+        if batch.num_trainable == 0:  # keep every parameter in the graph (DDP) with a zero contribution
+            loss = loss + 0.0 * hidden.sum()
+        return loss

@@ -1,9 +1,11 @@
 """Best-fit-decreasing packing and micro-batch collation (pure functions).
 
-Packed rows are padding-free: the documents of a micro-batch are concatenated into one row whose position ids
-restart at 0 for each document. transformers turns restarting position ids into per-document attention
-(a block-diagonal causal mask with SDPA/eager on CPU, varlen flash-attention on GPU), and labels were shifted
-per document before packing, so no token attends to or predicts across a document boundary.
+A micro-batch is padding-free: the documents of all its units (packed rows, or single documents without
+packing) are laid end to end in one flat row whose position ids restart at 0 for each document, with a
+`DocumentLayout` that makes attention per document (see attention.py: no dense mask, no work across documents).
+Labels were shifted per document before packing, so no token attends to or predicts across a document boundary.
+Everything the step loop needs to know about a micro-batch (token counts, which positions are trained, the
+document lengths) is computed here on the host, so the loop never reads it back from the device.
 
 Example:
     >>> pack_best_fit_decreasing(lengths=[5, 3, 4, 2], capacity=7)
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tracekit.train.attention import DocumentLayout
 from tracekit.train.data import IGNORE_INDEX, TokenizedDoc
 
 
@@ -45,19 +48,46 @@ def pack_best_fit_decreasing(*, lengths: Sequence[int], capacity: int) -> list[l
 
 @dataclass
 class MicroBatch:
-    """Tensors for one forward/backward plus counts for logging."""
+    """Tensors for one forward/backward (CPU until `to`) and host-side counts for logging and MFU."""
 
-    input_ids: Any
-    labels: Any
-    position_ids: Any
-    attention_mask: Any | None
-    num_tokens: int  # real (non-padding) tokens
-    num_padding: int
+    input_ids: Any  # [1, T]
+    labels: Any  # [1, T], IGNORE_INDEX where nothing is trained
+    position_ids: Any  # [1, T], restarting at 0 per document
+    trainable_index: Any  # [n] positions of the flat row whose label is set
+    targets: Any  # [n] their labels
+    layout: DocumentLayout
+    num_tokens: int
     num_trainable: int
+    sum_sq_lengths: int  # sum over documents of length^2 (attention work)
+
+    def pin_memory(self) -> MicroBatch:
+        return self._map(lambda t: t.pin_memory(), self.layout.pin_memory())
+
+    def to(self, device: Any, *, non_blocking: bool = False) -> MicroBatch:
+        """Copy to `device`; from pinned memory with `non_blocking` the copy never waits for the device."""
+        return self._map(
+            lambda t: t.to(device, non_blocking=non_blocking),
+            self.layout.to(device, non_blocking=non_blocking),
+        )
+
+    def _map(self, fn: Any, layout: DocumentLayout) -> MicroBatch:
+        return MicroBatch(
+            input_ids=fn(self.input_ids),
+            labels=fn(self.labels),
+            position_ids=fn(self.position_ids),
+            trainable_index=fn(self.trainable_index),
+            targets=fn(self.targets),
+            layout=layout,
+            num_tokens=self.num_tokens,
+            num_trainable=self.num_trainable,
+            sum_sq_lengths=self.sum_sq_lengths,
+        )
 
 
-def collate_packed(docs: Sequence[TokenizedDoc]) -> MicroBatch:
-    """Concatenate documents into one padding-free row with per-document position ids."""
+def collate_documents(
+    docs: Sequence[TokenizedDoc], *, backend: str = "sdpa", window: int | None = None
+) -> MicroBatch:
+    """Lay documents end to end in one flat row with per-document positions and attention layout."""
     import torch
 
     ids: list[int] = []
@@ -67,33 +97,15 @@ def collate_packed(docs: Sequence[TokenizedDoc]) -> MicroBatch:
         ids.extend(d.input_ids)
         labels.extend(d.labels)
         pos.extend(range(len(d)))
+    index = [t for t, y in enumerate(labels) if y != IGNORE_INDEX]
     return MicroBatch(
         input_ids=torch.tensor([ids], dtype=torch.long),
         labels=torch.tensor([labels], dtype=torch.long),
         position_ids=torch.tensor([pos], dtype=torch.long),
-        attention_mask=None,
+        trainable_index=torch.tensor(index, dtype=torch.long),
+        targets=torch.tensor([labels[t] for t in index], dtype=torch.long),
+        layout=DocumentLayout.build(lengths=[len(d) for d in docs], backend=backend, window=window),
         num_tokens=len(ids),
-        num_padding=0,
-        num_trainable=sum(1 for y in labels if y != IGNORE_INDEX),
-    )
-
-
-def collate_padded(docs: Sequence[TokenizedDoc], *, pad_token_id: int = 0) -> MicroBatch:
-    """Right-pad documents to the longest one, with an attention mask."""
-    import torch
-
-    width = max(len(d) for d in docs)
-    ids = [d.input_ids + [pad_token_id] * (width - len(d)) for d in docs]
-    labels = [d.labels + [IGNORE_INDEX] * (width - len(d)) for d in docs]
-    att = [[1] * len(d) + [0] * (width - len(d)) for d in docs]
-    pos = [list(range(len(d))) + [0] * (width - len(d)) for d in docs]
-    n_real = sum(len(d) for d in docs)
-    return MicroBatch(
-        input_ids=torch.tensor(ids, dtype=torch.long),
-        labels=torch.tensor(labels, dtype=torch.long),
-        position_ids=torch.tensor(pos, dtype=torch.long),
-        attention_mask=torch.tensor(att, dtype=torch.long),
-        num_tokens=n_real,
-        num_padding=width * len(docs) - n_real,
-        num_trainable=sum(d.num_trainable for d in docs),
+        num_trainable=len(index),
+        sum_sq_lengths=sum(len(d) ** 2 for d in docs),
     )

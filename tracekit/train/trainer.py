@@ -1,13 +1,18 @@
 """`SFTTrainer`: the bundled supervised fine-tuning loop, readable top to bottom.
 
-setup (ranks, seed) -> tokenizer + template -> rows -> tokens + assistant masks (checked) -> packing
--> model (+ gradient checkpointing, DDP/FSDP2) -> AdamW + warmup/cosine -> [resume] -> steps -> export.
+setup (ranks, seed) -> tokenizer + template -> memory plan (printed; a config that cannot fit is refused)
+-> rows -> tokens + assistant masks (checked) -> packing -> model (per-document attention, gradient
+checkpointing, Liger, torch.compile, DDP/FSDP2) -> AdamW + warmup/cosine -> [resume] -> steps -> export.
 
 One optimizer step takes `per_device_batch_size * gradient_accumulation_steps * world_size` units (packed rows
 when packing, else single rows) from a per-epoch shuffle that depends only on (seed, epoch), so the data
 position is the step number and resuming replays nothing and skips nothing. Each micro-batch's summed token
 loss is divided by the trainable tokens of the whole step (every micro-batch of every rank), which makes
 1x8 and 8x1 accumulation the same update.
+
+The step loop never waits for the device: token counts come from the host-side micro-batches, the loss and the
+gradient norm stay on the device until a logging step reads all the steps since the last one at once, and the
+next micro-batch is collated, pinned and copied (non-blocking) before the current one's forward is queued.
 
 Example:
     >>> cfg = TrainConfig(model="tiny", data="out/x/dataset", output_dir="runs/x", max_steps=10)  # doctest: +SKIP
@@ -18,23 +23,28 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 import os
 import random
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from tracekit.train.attention import resolve_backend, use_document_attention
 from tracekit.train.chat_masks import format_masked_example
 from tracekit.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tracekit.train.config import TrainConfig
 from tracekit.train.data import IGNORE_INDEX, TokenizedDoc, load_rows, split_held_out, tokenize_rows
 from tracekit.train.export import export_model, push_folder
-from tracekit.train.loss import CausalLMLoss
-from tracekit.train.packing import MicroBatch, collate_packed, collate_padded, pack_best_fit_decreasing
+from tracekit.train.loss import CausalLMLoss, auto_chunk_size
+from tracekit.train.memory import GIB, MemoryPlan, ModelShape, check_fits
+from tracekit.train.packing import MicroBatch, collate_documents, pack_best_fit_decreasing
 
 # Dense bf16 peak TFLOP/s per GPU, for MFU.
 _PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0}
@@ -49,6 +59,54 @@ def lr_lambda(*, step: int, total: int, warmup: int, kind: str, min_ratio: float
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     decay = 0.5 * (1 + math.cos(math.pi * progress)) if kind == "cosine" else 1 - progress
     return min_ratio + (1 - min_ratio) * decay
+
+
+def autocast_context(*, device: torch.device, bf16: bool, sharded: bool) -> Any:
+    """bf16 autocast over fp32 weights (unsharded runs; FSDP2 casts through its mixed-precision policy).
+
+    The cast cache is off: with it, every layer's bf16 weight copy stays alive until the forward ends (the
+    size of the model in bf16); without it each copy lives only while its layer runs, and a checkpointed layer
+    casts again in its recompute either way.
+    """
+    if not bf16 or sharded:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
+
+
+def stage(mb: MicroBatch, device: torch.device) -> MicroBatch:
+    """Put a host micro-batch on `device`: pinned, then copied without waiting for the device's queue."""
+    if device.type != "cuda":
+        return mb
+    return mb.pin_memory().to(device, non_blocking=True)
+
+
+@dataclass
+class StepResult:
+    """One optimizer step: device scalars read at the next logging step, host counts known at once."""
+
+    step: int
+    loss_sum: torch.Tensor
+    grad_norm: torch.Tensor
+    lr: float
+    tokens: int
+    trainable: int
+    step_trainable: int  # all ranks: the loss divisor
+    flops: float
+
+
+class _Lookahead:
+    """Yields each item while the next one is already made (collated, pinned, its copy queued)."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items = items
+        self._next = next(items, None)
+
+    def __next__(self) -> Any:
+        current = self._next
+        if current is None:
+            raise StopIteration
+        self._next = next(self._items, None)
+        return current
 
 
 class SFTTrainer:
@@ -71,6 +129,12 @@ class SFTTrainer:
             torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
         mode = self.cfg.distributed
         self.sharded = self.world > 1 and (mode == "fsdp2" or (mode == "auto" and cuda))
+        self.backend = resolve_backend(requested=self.cfg.attn_implementation, device=self.device)
+        if self.backend == "flex_attention" and not cuda:
+            raise ValueError(
+                "attn_implementation: flex_attention trains on GPUs only (PyTorch has no CPU backward for it); "
+                "use sdpa, the default on CPU"
+            )
 
     def _log(self, msg: str) -> None:
         if self.rank == 0:
@@ -86,6 +150,40 @@ class SFTTrainer:
         self.chat_template = template or self.tokenizer.chat_template
         if not self.chat_template:
             raise ValueError("chat_template: the tokenizer has none; set `chat_template` in the train config")
+
+    def _device_memory(self) -> tuple[float, str]:
+        if self.cfg.memory_budget_gib is not None:
+            return (
+                self.cfg.memory_budget_gib * GIB,
+                f"the memory_budget_gib of {self.cfg.memory_budget_gib} GiB",
+            )
+        if self.device.type == "cuda":
+            props = torch.cuda.get_device_properties(self.device)
+            return float(props.total_memory), f"{self.device} ({props.name})"
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")), "this host's RAM"
+
+    def _plan_memory(self) -> MemoryPlan:
+        """Print the expected peak memory per device; refuse (MemoryPlanError) a config that cannot fit."""
+        from transformers import AutoConfig
+
+        cfg = self.cfg
+        self.shape = ModelShape.from_config(AutoConfig.from_pretrained(cfg.model))
+        self.chunk_size = cfg.loss_chunk_size or auto_chunk_size(self.shape.vocab)
+        budget, where = self._device_memory()
+        plan = check_fits(
+            shape=self.shape,
+            max_length=cfg.max_length,
+            batch=cfg.per_device_batch_size,
+            checkpointing=cfg.checkpointing,
+            bf16=cfg.bf16,
+            chunk=self.chunk_size,
+            world=self.world,
+            sharded=self.sharded,
+            budget=budget,
+            where=where,
+        )
+        self._log(plan.summary(budget=budget))
+        return plan
 
     def _load_docs(self) -> None:
         cfg = self.cfg
@@ -125,24 +223,51 @@ class SFTTrainer:
             return pack_best_fit_decreasing(lengths=[len(d) for d in docs], capacity=self.cfg.max_length)
         return [[i] for i in range(len(docs))]
 
+    def _use_liger(self) -> bool:
+        installed = importlib.util.find_spec("liger_kernel") is not None
+        if self.cfg.liger_kernels is None:
+            return installed and self.device.type == "cuda"
+        if self.cfg.liger_kernels and not installed:
+            raise ValueError("liger_kernels: true, but the liger-kernel package is not installed")
+        return self.cfg.liger_kernels
+
+    def _apply_liger(self, model: Any) -> None:
+        # Norms, SwiGLU and RoPE only: the loss is tracekit's own chunked lm-head loss.
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
+        _apply_liger_kernel_to_instance(
+            model=model,
+            rope=True,
+            rms_norm=True,
+            swiglu=True,
+            cross_entropy=False,
+            fused_linear_cross_entropy=False,
+        )
+
     def _load_model(self) -> None:
         from transformers import AutoModelForCausalLM
 
         cfg = self.cfg
-        attn = cfg.attn_implementation
-        if attn == "auto":
-            try:
-                import flash_attn  # noqa: F401
-
-                attn = "flash_attention_2" if self.device.type == "cuda" else "sdpa"
-            except ImportError:
-                attn = "sdpa"
-        model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=torch.float32, attn_implementation=attn)
+        model = AutoModelForCausalLM.from_pretrained(
+            cfg.model, dtype=torch.float32, attn_implementation="sdpa"
+        )
         model.config.use_cache = False
-        if cfg.gradient_checkpointing:
+        use_document_attention(model)
+        self.window = None
+        if getattr(model.config, "use_sliding_window", False) or "sliding_attention" in (
+            getattr(model.config, "layer_types", None) or []
+        ):
+            self.window = getattr(model.config, "sliding_window", None)
+        liger = self._use_liger()
+        if liger:
+            self._apply_liger(model)
+        if cfg.checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if cfg.compile:
+            for layer in model.get_decoder().layers:
+                layer.compile(dynamic=True)
         self.hf_model = model
-        module = CausalLMLoss(model, chunk_size=cfg.loss_chunk_size).to(self.device)
+        module = CausalLMLoss(model, chunk_size=self.chunk_size, compile=cfg.compile).to(self.device)
         if self.sharded:
             from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
@@ -165,13 +290,18 @@ class SFTTrainer:
             )
         else:
             self.module = self.model = module
-        n_params = sum(p.numel() for p in model.parameters())
         emb: Any = model.get_input_embeddings().weight
-        self.flop_params = n_params - emb.numel()
-        self.vocab_hidden = emb.numel()
+        head: Any = model.get_output_embeddings().weight
+        n_params = sum(p.numel() for p in model.parameters())
+        tied = head is emb
+        # FLOPs per token: 6 x (non-embedding weights) for every token, 6 x (head) for trained tokens only
+        self.flop_params = n_params - emb.numel() - (0 if tied else head.numel())
+        self.head_params = head.numel()
         self.layers_hidden = model.config.num_hidden_layers * model.config.hidden_size
         self._log(
-            f"model {cfg.model}: {n_params / 1e6:.1f}M parameters, attention {attn}, ranks {self.world}"
+            f"model {cfg.model}: {n_params / 1e6:.1f}M parameters, attention {self.backend} per document, "
+            f"gradient checkpointing {'on' if cfg.checkpointing else 'off'}, Liger {'on' if liger else 'off'}, "
+            f"compile {'on' if cfg.compile else 'off'}, ranks {self.world}"
         )
 
     def _make_optimizer(self, total_steps: int) -> None:
@@ -185,7 +315,9 @@ class SFTTrainer:
             {"params": decay, "weight_decay": cfg.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        fused = self.device.type == "cuda" and not self.sharded
+        # fused: one kernel for every parameter, and its step counts stay on the device (the for-loop version
+        # reads them back with .item() every step)
+        fused = not self.sharded
         self.optimizer = torch.optim.AdamW(
             groups,
             lr=cfg.learning_rate,
@@ -217,7 +349,7 @@ class SFTTrainer:
         if not picked:  # a rank with nothing left in the last step still runs forward/backward, at zero loss
             d = docs[0]
             picked = [TokenizedDoc(input_ids=d.input_ids, labels=[IGNORE_INDEX] * len(d), row=d.row)]
-        return collate_packed(picked) if self.cfg.packing else collate_padded(picked)
+        return collate_documents(picked, backend=self.backend, window=self.window)
 
     def _my_micro_batches(self, plan: list[list[int]]) -> list[list[int]]:
         slots = self.cfg.gradient_accumulation_steps
@@ -234,48 +366,131 @@ class SFTTrainer:
             mine = mine[:busiest]
         return mine
 
+    def _staged_micro_batches(self, start: int, total: int) -> Iterator[tuple[list[int], MicroBatch]]:
+        """(unit ids, device micro-batch) of this rank for steps start..total-1, in order."""
+        for step in range(start, total):
+            for unit_ids in self._my_micro_batches(self._step_plan(step)):
+                yield unit_ids, stage(self._collate(unit_ids, self.units, self.docs), self.device)
+
     # ------------------------------------------------------------------ one forward
-    def _forward(self, mb: MicroBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        dev = self.device
-        autocast = (
-            torch.autocast(dev.type, dtype=torch.bfloat16)
-            if self.cfg.bf16 and not self.sharded
-            else contextlib.nullcontext()
-        )
-        with autocast:
-            out: tuple[torch.Tensor, torch.Tensor] = self.model(
-                input_ids=mb.input_ids.to(dev),
-                labels=mb.labels.to(dev),
-                position_ids=mb.position_ids.to(dev),
-                attention_mask=None if mb.attention_mask is None else mb.attention_mask.to(dev),
-            )
+    def _forward(self, mb: MicroBatch) -> torch.Tensor:
+        with autocast_context(device=self.device, bf16=self.cfg.bf16, sharded=self.sharded):
+            out: torch.Tensor = self.model(mb)
         return out
 
-    def _all_reduce(self, values: list[float]) -> list[float]:
-        if self.world == 1:
-            return values
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(t)
-        return t.tolist()
+    def _all_reduce(self, values: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            torch.distributed.all_reduce(values)
+        return values
 
     def evaluate(self) -> float | None:
-        """Mean token loss on the held-out rows (all ranks take part)."""
+        """Mean token loss on the held-out rows (all ranks take part); one read of the device at the end."""
         if not self.eval_docs:
             return None
         units = self.eval_units
         per_rank = math.ceil(len(units) / self.world)
         mine = [[u] if u < len(units) else [] for u in range(self.rank, per_rank * self.world, self.world)]
-        total, count = 0.0, 0.0
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
         self.model.eval()
         with torch.no_grad():
             for unit in mine:
-                loss_sum, n = self._forward(self._collate(unit, units, self.eval_docs))
-                total, count = total + float(loss_sum), count + float(n)
+                mb = self._collate(unit, units, self.eval_docs)
+                total += self._forward(stage(mb, self.device)).double()
+                count += mb.num_trainable if unit else 0
         self.model.train()
-        total, count = self._all_reduce([total, count])
-        return total / max(count, 1.0)
+        both = self._all_reduce(
+            torch.stack([total, torch.tensor(float(count), dtype=torch.float64).to(total)])
+        )
+        loss_sum, n = both.tolist()
+        return float(loss_sum / max(n, 1.0))
 
     # ------------------------------------------------------------------ the loop
+    def _train_step(self, step: int, batches: _Lookahead) -> StepResult:
+        """Forward/backward of this rank's micro-batches and the optimizer update; never waits for the device."""
+        cfg = self.cfg
+        plan = self._step_plan(step)
+        step_trainable = sum(
+            self.docs[i].num_trainable for unit_ids in plan for u in unit_ids for i in self.units[u]
+        )
+        loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
+        tokens = trainable = 0
+        sum_sq = 0
+        n_mine = len(self._my_micro_batches(plan))
+        for k in range(n_mine):
+            unit_ids, mb = next(batches)
+            sync = k == n_mine - 1
+            if self.sharded:
+                self.model.set_requires_gradient_sync(sync)
+            ctx = (
+                self.model.no_sync()
+                if self.world > 1 and not self.sharded and not sync
+                else contextlib.nullcontext()
+            )
+            with ctx:
+                part = self._forward(mb)
+                (part * (self.world / max(step_trainable, 1))).backward()
+            loss_sum += part.detach()
+            # An empty slot's stand-in forward (zero loss) is no data: keep it out of tokens/s and fractions.
+            if unit_ids:
+                tokens += mb.num_tokens
+                trainable += mb.num_trainable
+                sum_sq += mb.sum_sq_lengths
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.module.parameters(), cfg.max_grad_norm if cfg.max_grad_norm else float("inf")
+        )
+        if hasattr(grad_norm, "full_tensor"):
+            grad_norm = grad_norm.full_tensor()
+        lr = float(self.scheduler.get_last_lr()[0])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        flops = (
+            6.0 * self.flop_params * tokens
+            + 6.0 * self.head_params * trainable
+            + 6.0 * self.layers_hidden * sum_sq
+        )
+        return StepResult(
+            step=step,
+            loss_sum=loss_sum,
+            grad_norm=grad_norm.detach().float(),
+            lr=lr,
+            tokens=tokens,
+            trainable=trainable,
+            step_trainable=step_trainable,
+            flops=flops,
+        )
+
+    def _flush(self, pending: list[StepResult], elapsed: float) -> list[dict[str, Any]]:
+        """Metrics records of the steps since the last flush: the one read of the device per logging step."""
+        n = len(pending)
+        device_vals = torch.stack([torch.stack([r.loss_sum, r.grad_norm]) for r in pending]).double()
+        host = [[r.tokens, r.trainable, r.flops, elapsed / n] for r in pending]
+        if self.world > 1:  # one collective for every value of every pending step
+            merged = torch.cat([device_vals, torch.tensor(host, dtype=torch.float64).to(self.device)], dim=1)
+            both = self._all_reduce(merged).tolist()
+        else:
+            both = [d + h for d, h in zip(device_vals.tolist(), host, strict=True)]
+        records = []
+        for r, (loss_sum, norm_sum, tokens, trainable, flops, dt_sum) in zip(pending, both, strict=True):
+            dt = dt_sum / self.world  # mean step time across ranks
+            records.append(
+                {
+                    "step": r.step + 1,
+                    "epoch": round((r.step + 1) / self.steps_per_epoch, 4),
+                    "loss": loss_sum / max(r.step_trainable, 1),
+                    "lr": r.lr,
+                    "grad_norm": norm_sum / self.world,  # identical on every rank
+                    "tokens_per_s": tokens / dt,
+                    "mfu": flops / dt / (self.peak * 1e12 * self.world) if self.peak else None,
+                    "trainable_fraction": trainable / max(tokens, 1),
+                    "padding_fraction": 0.0,  # micro-batches are padding-free rows
+                    "tokens": int(tokens),
+                    "step_time_s": dt,
+                }
+            )
+        return records
+
     def train(self, *, resume: bool = False) -> Path:
         cfg = self.cfg
         self._setup_distributed()
@@ -283,6 +498,7 @@ class SFTTrainer:
         random.seed(cfg.seed)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self._load_tokenizer()
+        self._plan_memory()
         self._load_docs()
         self.units = self._units(self.docs)
         self.eval_units = self._units(self.eval_docs) if self.eval_docs else []
@@ -321,92 +537,27 @@ class SFTTrainer:
         if peak is None and self.device.type == "cuda":
             name = torch.cuda.get_device_name(self.device)
             peak = next((v for k, v in _PEAK_TFLOPS.items() if k in name), None)
+        self.peak = peak
         self._log(f"training {total_steps} steps ({self.steps_per_epoch} per epoch, {len(self.units)} units)")
 
+        batches = _Lookahead(self._staged_micro_batches(start, total_steps))
+        pending: list[StepResult] = []
+        window_start = time.perf_counter()
         for step in range(start, total_steps):
-            plan = self._step_plan(step)
-            step_trainable = sum(
-                self.docs[i].num_trainable for unit_ids in plan for u in unit_ids for i in self.units[u]
-            )
-            t0 = time.perf_counter()
-            loss_sum = 0.0
-            n_tok = n_pad = n_train = 0.0
-            attn_flops = 0.0
-            mine = self._my_micro_batches(plan)
-            for k, unit_ids in enumerate(mine):
-                mb = self._collate(unit_ids, self.units, self.docs)
-                sync = k == len(mine) - 1
-                if self.sharded:
-                    self.model.set_requires_gradient_sync(sync)
-                ctx = (
-                    self.model.no_sync()
-                    if self.world > 1 and not self.sharded and not sync
-                    else contextlib.nullcontext()
-                )
-                with ctx:
-                    part, _ = self._forward(mb)
-                    (part * (self.world / max(step_trainable, 1))).backward()
-                loss_sum += float(part.detach())
-                # An empty slot's stand-in forward (zero loss) is no data: keep it out of tokens/s and fractions.
-                if unit_ids:
-                    n_tok, n_pad, n_train = (
-                        n_tok + mb.num_tokens,
-                        n_pad + mb.num_padding,
-                        n_train + mb.num_trainable,
-                    )
-                attn_flops += sum(
-                    6.0 * self.layers_hidden * len(self.docs[i]) ** 2 for u in unit_ids for i in self.units[u]
-                )
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                self.module.parameters(), cfg.max_grad_norm if cfg.max_grad_norm else float("inf")
-            )
-            if hasattr(grad_norm, "full_tensor"):
-                grad_norm = grad_norm.full_tensor()
-            lr = self.scheduler.get_last_lr()[0]
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            dt = time.perf_counter() - t0
-
-            flops = 6.0 * self.flop_params * n_tok + 6.0 * self.vocab_hidden * n_train + attn_flops
-            loss_sum, n_tok, n_pad, n_train, flops, dt_max = self._all_reduce(
-                [loss_sum, n_tok, n_pad, n_train, flops, dt]
-            )
-            dt = dt_max / self.world  # mean step time across ranks
-            record: dict[str, Any] = {
-                "step": step + 1,
-                "epoch": round((step + 1) / self.steps_per_epoch, 4),
-                "loss": loss_sum / max(step_trainable, 1),
-                "lr": lr,
-                "grad_norm": float(grad_norm),
-                "tokens_per_s": n_tok / dt,
-                "mfu": flops / dt / (peak * 1e12 * self.world) if peak else None,
-                "trainable_fraction": n_train / max(n_tok, 1),
-                "padding_fraction": n_pad / max(n_tok + n_pad, 1),
-                "tokens": int(n_tok),
-                "step_time_s": dt,
-            }
+            pending.append(self._train_step(step, batches))
             last = step + 1 == total_steps
-            if cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or last) or (last and self.eval_docs):
-                record["eval_loss"] = self.evaluate()
-            if self.rank == 0:
-                with metrics_path.open("a") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                if (step + 1) % cfg.logging_every == 0 or last:
-                    self._log(
-                        f"step {step + 1}/{total_steps} loss {record['loss']:.4f} lr {lr:.2e} "
-                        f"grad_norm {record['grad_norm']:.3f} tok/s {record['tokens_per_s']:.0f} "
-                        + (f"mfu {record['mfu']:.1%} " if record["mfu"] is not None else "")
-                        + f"trainable {record['trainable_fraction']:.1%} pad {record['padding_fraction']:.1%}"
-                        + (
-                            f" eval_loss {record['eval_loss']:.4f}"
-                            if record.get("eval_loss") is not None
-                            else ""
-                        )
-                    )
-            if cfg.save_every and ((step + 1) % cfg.save_every == 0 or last):
+            evaluate = bool(cfg.eval_every and (step + 1) % cfg.eval_every == 0) or (
+                last and bool(self.eval_docs)
+            )
+            save = bool(cfg.save_every and ((step + 1) % cfg.save_every == 0 or last))
+            if not ((step + 1) % cfg.logging_every == 0 or last or evaluate or save):
+                continue
+            records = self._flush(pending, time.perf_counter() - window_start)
+            pending = []
+            if evaluate:
+                records[-1]["eval_loss"] = self.evaluate()
+            self._write_records(metrics_path, records, total_steps)
+            if save:
                 epoch, batch = divmod(step + 1, self.steps_per_epoch)
                 save_checkpoint(
                     output_dir=self.output_dir,
@@ -424,7 +575,24 @@ class SFTTrainer:
                     sharded=self.sharded,
                     keep=cfg.save_total_limit,
                 )
+            window_start = time.perf_counter()
         return self._export()
+
+    def _write_records(self, path: Path, records: list[dict[str, Any]], total_steps: int) -> None:
+        if self.rank != 0:
+            return
+        with path.open("a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in records)
+        for r in records:
+            if r["step"] % self.cfg.logging_every and r["step"] != total_steps and "eval_loss" not in r:
+                continue
+            self._log(
+                f"step {r['step']}/{total_steps} loss {r['loss']:.4f} lr {r['lr']:.2e} "
+                f"grad_norm {r['grad_norm']:.3f} tok/s {r['tokens_per_s']:.0f} "
+                + (f"mfu {r['mfu']:.1%} " if r["mfu"] is not None else "")
+                + f"trainable {r['trainable_fraction']:.1%}"
+                + (f" eval_loss {r['eval_loss']:.4f}" if r.get("eval_loss") is not None else "")
+            )
 
     def _export(self) -> Path:
         cfg = self.cfg
@@ -443,6 +611,7 @@ class SFTTrainer:
                 if cfg.export_dtype == "bfloat16" or (cfg.export_dtype == "auto" and cfg.bf16)
                 else torch.float32
             )
+            self.hf_model.set_attn_implementation("sdpa")  # the export must not name tracekit's function
             export_model(
                 model=self.hf_model,
                 state_dict=state_dict,
