@@ -251,8 +251,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         overrides[key] = yaml.safe_load(value)
     try:
+        if args.plan:
+            from tracekit.train.cli import plan_train
+
+            print(plan_train(Path(args.config), world_size=args.world_size, overrides=overrides or None))
+            return 0
         final = run_train(Path(args.config), resume=args.resume, overrides=overrides or None)
-    except (FileNotFoundError, ValueError) as e:  # config problems name the file and key
+    except (FileNotFoundError, ValueError) as e:  # config problems (and unfit memory plans) name the key
         _err(str(e))
         return EXIT_BAD_INPUT
     print(f"final model: {final}")
@@ -335,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    t.add_argument("--plan", action="store_true", help="print the memory plan per GPU and exit (2: does not fit)")
+    t.add_argument("--world-size", type=int, default=1, help="GPUs the --plan is for (default 1)")
     t.set_defaults(func=cmd_train)
 
     pu = sub.add_parser("push", help="upload a build's dataset, card, plots and recipe to the Hub (resumable)")

@@ -193,3 +193,57 @@ def test_train_refuses_a_config_that_cannot_fit_with_exit_2(tmp_path, tiny_datas
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "memory plan per device" in proc.stdout and "expected peak" in proc.stdout
+
+
+def _qwen25_config(size: str):
+    """Published Qwen2.5 shapes (config only; nothing downloaded)."""
+    from transformers import Qwen2Config
+
+    hidden, inter, layers, heads, kv = {"7b": (3584, 18944, 28, 28, 4), "32b": (5120, 27648, 64, 40, 8)}[size]
+    return Qwen2Config(
+        vocab_size=152064,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        tie_word_embeddings=False,
+    )
+
+
+def test_presets_fit_the_gpus_their_comments_name():
+    from pathlib import Path
+
+    from tracekit.train.config import TrainConfig
+    from tracekit.train.memory import plan_for_config
+
+    pipelines = Path(__file__).resolve().parents[2] / "pipelines"
+    r1 = TrainConfig.from_yaml(pipelines / "train-r1-distill-7b.yaml")
+    kw = {"model_config": _qwen25_config("7b"), "cuda": True, "budget": 80 * GIB, "where": "an 80 GB GPU"}
+    plan = plan_for_config(config=r1, world=8, **kw)  # 8 x 80 GB, 32K tokens, global batch 128
+    assert plan.peak < 0.92 * 80 * GIB and plan.checkpointing and plan.sharding > 0
+    with pytest.raises(MemoryPlanError, match="set gradient_checkpointing: true"):
+        plan_for_config(config=r1.model_copy(update={"gradient_checkpointing": False}), world=8, **kw)
+    s1 = TrainConfig.from_yaml(pipelines / "train-s1.yaml")
+    kw["model_config"] = _qwen25_config("32b")
+    plan_for_config(config=s1, world=16, **kw)  # 2 nodes of 8 x 80 GB
+    with pytest.raises(MemoryPlanError, match="more GPUs"):
+        plan_for_config(config=s1, world=8, **kw)
+
+
+@pytest.mark.slow
+def test_plan_command_prints_the_plan_or_refuses(tmp_path, tiny_dataset_dir):
+    tok = build_tokenizer("qwen2_5")
+    model_dir = tmp_path / "m"
+    build_model(tok, hidden=64, layers=2).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    cfg = _write_config(tmp_path, model_dir, tiny_dataset_dir, max_length=4096, gradient_checkpointing=True)
+    cmd = [sys.executable, "-m", "tracekit.cli", "train", str(cfg), "--plan", "--world-size", "2"]
+    proc = subprocess.run([*cmd, "--set", "memory_budget_gib=4"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "expected peak" in proc.stdout and "(2 GPUs)" in proc.stdout
+    assert not (tmp_path / "o").exists()  # a plan trains nothing
+    proc = subprocess.run(
+        [*cmd, "--set", "memory_budget_gib=0.001"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2 and "does not fit" in proc.stderr and "Traceback" not in proc.stderr

@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -71,6 +71,7 @@ class DocumentLayout:
     doc_ids: torch.Tensor | None = None  # flex: document of each position, padded to whole blocks
     kv_blocks: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # flex, see below
     window: int | None = None
+    _block_mask: Any = field(default=None, repr=False, compare=False)  # flex: built on first use, then reused
 
     @classmethod
     def build(cls, *, lengths: Sequence[int], backend: str, window: int | None = None) -> DocumentLayout:
@@ -104,6 +105,7 @@ class DocumentLayout:
     def _map(self, fn: Any) -> DocumentLayout:
         return replace(
             self,
+            _block_mask=None,
             cu_seqlens=fn(self.cu_seqlens),
             doc_ids=None if self.doc_ids is None else fn(self.doc_ids),
             kv_blocks=None if self.kv_blocks is None else tuple(fn(t) for t in self.kv_blocks),  # type: ignore[arg-type]
@@ -241,9 +243,10 @@ def _per_document(
     groups = q.shape[1] // k.shape[1]
     k, v = _repeat_kv(k, groups), _repeat_kv(v, groups)
     outs = []
-    start = 0
-    for n in layout.lengths:  # host ints: slicing never reads the device
-        qs, ks, vs = q[:, :, start : start + n], k[:, :, start : start + n], v[:, :, start : start + n]
+    # split by host-known lengths: no device read, and its backward is one concatenation (slicing would add a
+    # zero-filled full-size gradient per document)
+    for qs, ks, vs in zip(*(t.split(layout.lengths, dim=2) for t in (q, k, v)), strict=True):
+        n = qs.shape[2]
         band = _band(n, window, q.device)
         if eager:
             scores = torch.matmul(qs, ks.transpose(-1, -2)).float() * scale
@@ -256,7 +259,6 @@ def _per_document(
         else:
             out = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=band, scale=scale)
         outs.append(out.transpose(1, 2))
-        start += n
     return torch.cat(outs, dim=1)
 
 
@@ -312,9 +314,12 @@ def _flex_fn(device_type: str) -> Any:
 
 
 def document_block_mask(layout: DocumentLayout) -> Any:
-    """The flex BlockMask of `layout` (built from its host-computed block lists; no mask evaluation)."""
+    """The flex BlockMask of `layout` (built from its host-computed block lists; no mask evaluation), made once
+    per micro-batch and reused by every layer, recompute and backward."""
     from torch.nn.attention.flex_attention import BlockMask
 
+    if layout._block_mask is not None:
+        return layout._block_mask
     assert layout.doc_ids is not None and layout.kv_blocks is not None
     doc = layout.doc_ids
     window = layout.window
@@ -327,7 +332,7 @@ def document_block_mask(layout: DocumentLayout) -> Any:
 
     kv_num, kv_idx, full_num, full_idx = layout.kv_blocks
     total = layout.num_tokens
-    return BlockMask.from_kv_blocks(
+    layout._block_mask = BlockMask.from_kv_blocks(
         kv_num,
         kv_idx,
         full_num,
@@ -336,6 +341,7 @@ def document_block_mask(layout: DocumentLayout) -> Any:
         mask_mod=document_causal,
         seq_lengths=(total, total),
     )
+    return layout._block_mask
 
 
 def _flex(

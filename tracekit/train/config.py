@@ -180,6 +180,10 @@ class TrainConfig(BaseModel):
             return self.gradient_checkpointing
         return self.micro_batch_tokens >= CHECKPOINTING_FROM_TOKENS
 
+    def sharded(self, *, world: int, cuda: bool) -> bool:
+        """Whether `world` ranks shard the model (FSDP2) rather than replicate it (DDP)."""
+        return world > 1 and (self.distributed == "fsdp2" or (self.distributed == "auto" and cuda))
+
     @classmethod
     def from_yaml(cls, path: Path, *, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """Read a YAML file (optionally under a top-level `train:` key) and apply `overrides`.

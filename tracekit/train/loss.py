@@ -17,23 +17,8 @@ from typing import Any
 
 import torch
 
+from tracekit.train.memory import auto_chunk_size
 from tracekit.train.packing import MicroBatch
-
-# Tokens per lm-head chunk = this / vocab, rounded down to a power of two (1024 for a 150k vocabulary): one
-# chunk's float32 logits stay under 1 GiB, while each chunk's read-modify-write of the float32 weight gradient
-# (8 bytes per weight) stays small next to the chunk's 6 * tokens * weights FLOPs.
-LOGITS_PER_CHUNK = 1 << 28
-
-
-def auto_chunk_size(vocab_size: int) -> int:
-    """Tokens per lm-head chunk for a vocabulary (see LOGITS_PER_CHUNK), at least 256.
-
-    >>> auto_chunk_size(151936), auto_chunk_size(32000)
-    (1024, 8192)
-    """
-    n = max(1, LOGITS_PER_CHUNK // vocab_size)
-    return max(256, 1 << (n.bit_length() - 1))
-
 
 _FP32_OUT_MM: dict[str, bool] = {}
 

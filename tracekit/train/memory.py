@@ -25,6 +25,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tracekit.train.config import TrainConfig
+
+# Tokens per lm-head chunk = this / vocab, rounded down to a power of two (1024 for a 150k vocabulary): one
+# chunk's float32 logits stay under 1 GiB, while each chunk's read-modify-write of the float32 weight gradient
+# (8 bytes per weight) stays small next to the chunk's 6 * tokens * weights FLOPs.
+LOGITS_PER_CHUNK = 1 << 28
+
+
+def auto_chunk_size(vocab_size: int) -> int:
+    """Tokens per lm-head chunk for a vocabulary (see LOGITS_PER_CHUNK), at least 256.
+
+    >>> auto_chunk_size(151936), auto_chunk_size(32000)
+    (1024, 8192)
+    """
+    n = max(1, LOGITS_PER_CHUNK // vocab_size)
+    return max(256, 1 << (n.bit_length() - 1))
+
+
 GIB = 2**30
 ALLOCATOR_HEADROOM = 0.92  # share of a device's memory a plan may use (context, fragmentation)
 RECOMPUTE_FACTOR = (
@@ -159,6 +177,25 @@ def plan_memory(
         sharding=sharding,
         tokens=tokens,
         checkpointing=checkpointing,
+    )
+
+
+def plan_for_config(
+    *, config: TrainConfig, model_config: Any, world: int, cuda: bool, budget: float, where: str
+) -> MemoryPlan:
+    """The memory plan of a train config on `world` devices; raises MemoryPlanError if it cannot fit `budget`."""
+    shape = ModelShape.from_config(model_config)
+    return check_fits(
+        shape=shape,
+        max_length=config.max_length,
+        batch=config.per_device_batch_size,
+        checkpointing=config.checkpointing,
+        bf16=config.bf16,
+        chunk=config.loss_chunk_size or auto_chunk_size(shape.vocab),
+        world=world,
+        sharded=config.sharded(world=world, cuda=cuda),
+        budget=budget,
+        where=where,
     )
 
 

@@ -42,8 +42,8 @@ from tracekit.train.checkpoint import latest_checkpoint, load_checkpoint, save_c
 from tracekit.train.config import TrainConfig
 from tracekit.train.data import IGNORE_INDEX, TokenizedDoc, load_rows, split_held_out, tokenize_rows
 from tracekit.train.export import export_model, push_folder
-from tracekit.train.loss import CausalLMLoss, auto_chunk_size
-from tracekit.train.memory import GIB, MemoryPlan, ModelShape, check_fits
+from tracekit.train.loss import CausalLMLoss
+from tracekit.train.memory import GIB, MemoryPlan, auto_chunk_size, plan_for_config
 from tracekit.train.packing import MicroBatch, collate_documents, pack_best_fit_decreasing
 
 # Dense bf16 peak TFLOP/s per GPU, for MFU.
@@ -109,6 +109,16 @@ class _Lookahead:
         return current
 
 
+def device_memory(*, config: TrainConfig, device: torch.device) -> tuple[float, str]:
+    """Bytes a memory plan may fill on `device` (config.memory_budget_gib overrides) and how to name it."""
+    if config.memory_budget_gib is not None:
+        return config.memory_budget_gib * GIB, f"the memory_budget_gib of {config.memory_budget_gib} GiB"
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return float(props.total_memory), f"{device} ({props.name})"
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")), "this host's RAM"
+
+
 class SFTTrainer:
     """Supervised fine-tuning on `messages` rows with assistant-only loss; see the module docstring."""
 
@@ -127,8 +137,7 @@ class SFTTrainer:
             torch.cuda.set_device(self.device)
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
-        mode = self.cfg.distributed
-        self.sharded = self.world > 1 and (mode == "fsdp2" or (mode == "auto" and cuda))
+        self.sharded = self.cfg.sharded(world=self.world, cuda=cuda)
         self.backend = resolve_backend(requested=self.cfg.attn_implementation, device=self.device)
         if self.backend == "flex_attention" and not cuda:
             raise ValueError(
@@ -151,34 +160,16 @@ class SFTTrainer:
         if not self.chat_template:
             raise ValueError("chat_template: the tokenizer has none; set `chat_template` in the train config")
 
-    def _device_memory(self) -> tuple[float, str]:
-        if self.cfg.memory_budget_gib is not None:
-            return (
-                self.cfg.memory_budget_gib * GIB,
-                f"the memory_budget_gib of {self.cfg.memory_budget_gib} GiB",
-            )
-        if self.device.type == "cuda":
-            props = torch.cuda.get_device_properties(self.device)
-            return float(props.total_memory), f"{self.device} ({props.name})"
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")), "this host's RAM"
-
     def _plan_memory(self) -> MemoryPlan:
         """Print the expected peak memory per device; refuse (MemoryPlanError) a config that cannot fit."""
         from transformers import AutoConfig
 
-        cfg = self.cfg
-        self.shape = ModelShape.from_config(AutoConfig.from_pretrained(cfg.model))
-        self.chunk_size = cfg.loss_chunk_size or auto_chunk_size(self.shape.vocab)
-        budget, where = self._device_memory()
-        plan = check_fits(
-            shape=self.shape,
-            max_length=cfg.max_length,
-            batch=cfg.per_device_batch_size,
-            checkpointing=cfg.checkpointing,
-            bf16=cfg.bf16,
-            chunk=self.chunk_size,
+        budget, where = device_memory(config=self.cfg, device=self.device)
+        plan = plan_for_config(
+            config=self.cfg,
+            model_config=AutoConfig.from_pretrained(self.cfg.model),
             world=self.world,
-            sharded=self.sharded,
+            cuda=self.device.type == "cuda",
             budget=budget,
             where=where,
         )
@@ -267,7 +258,8 @@ class SFTTrainer:
             for layer in model.get_decoder().layers:
                 layer.compile(dynamic=True)
         self.hf_model = model
-        module = CausalLMLoss(model, chunk_size=self.chunk_size, compile=cfg.compile).to(self.device)
+        chunk = cfg.loss_chunk_size or auto_chunk_size(model.get_output_embeddings().weight.shape[0])
+        module = CausalLMLoss(model, chunk_size=chunk, compile=cfg.compile).to(self.device)
         if self.sharded:
             from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
