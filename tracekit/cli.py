@@ -21,7 +21,7 @@ def _err(msg: str) -> None:
 
 def _load(recipe: str) -> Any:
     from tracekit.recipe import RecipeError, load_recipe
-    from tracekit.recipe.checks import check_sources, check_votes
+    from tracekit.recipe.checks import check_benchmarks, check_sources, check_votes
 
     try:
         loaded = load_recipe(recipe)
@@ -30,7 +30,7 @@ def _load(recipe: str) -> Any:
         for p in e.problems:
             print("  " + p.format(recipe), file=sys.stderr)
         return None
-    problems = [*check_sources(loaded), *check_votes(loaded)]
+    problems = [*check_sources(loaded), *check_votes(loaded), *check_benchmarks(loaded)]
     if problems:
         _err(f"{recipe} has {len(problems)} problem(s):")
         for p in problems:

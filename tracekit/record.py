@@ -16,7 +16,23 @@ import pyarrow as pa
 Verdict = Literal["correct", "incorrect", "error", "unverified"]
 VERDICTS: tuple[str, ...] = ("correct", "incorrect", "error", "unverified")
 
-CONTAMINATION_TYPE = pa.struct([("benchmark", pa.string()), ("item", pa.string()), ("ngram", pa.string())])
+# One benchmark match. method: ngram | whole_item | rephrase | judge (how it was decided); score:
+# share of the item's n-grams found (ngram), 1 (whole_item), similarity (rephrase, judge); ngram:
+# the matched n-gram or whole item (normalised); item_text: the benchmark item's text (cut to
+# CONTAMINATION_TEXT_CHARS); judge: the judge's answer, when one was asked.
+CONTAMINATION_TYPE = pa.struct(
+    [
+        ("benchmark", pa.string()),
+        ("item", pa.string()),
+        ("ngram", pa.string()),
+        ("method", pa.string()),
+        ("score", pa.float32()),
+        ("item_text", pa.string()),
+        ("judge", pa.string()),
+    ]
+)
+CONTAMINATION_METHODS: tuple[str, ...] = ("ngram", "whole_item", "rephrase", "judge")
+CONTAMINATION_TEXT_CHARS = 2000
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
 # (name, arrow type, description). The order is the column order of ledger shards.
@@ -67,7 +83,16 @@ LEDGER_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("filter_flags", pa.list_(pa.string()), "every filter that flagged this trace"),
     ("duplicate_of", pa.string(), "trace_id of the kept duplicate, if this one is a duplicate"),
     ("dedup_cluster", pa.string(), "near-duplicate prompt cluster id, if any"),
-    ("contamination", pa.list_(CONTAMINATION_TYPE), "benchmark hits (benchmark, item, matched n-gram)"),
+    (
+        "contamination",
+        pa.list_(CONTAMINATION_TYPE),
+        "benchmark matches (benchmark, item, matched n-gram, method, score, item text, judge answer)",
+    ),
+    (
+        "contamination_cleared",
+        pa.list_(CONTAMINATION_TYPE),
+        "rephrase candidates a judge was asked about and said are a different problem (with its answer)",
+    ),
     ("bucket", pa.string(), "mix bucket the trace was selected into"),
     ("split", pa.string(), "dataset split (train/test) if kept"),
     ("kept", pa.bool_(), "true if the trace is in the dataset"),
@@ -118,7 +143,14 @@ def seed_from_trace_id(tid: str) -> int:
 def empty_record() -> dict[str, Any]:
     """A metadata dict with every ledger column present (None, or the neutral value)."""
     rec: dict[str, Any] = dict.fromkeys(LEDGER_COLUMNS)
-    rec.update(verdict="unverified", filter_flags=[], contamination=[], kept=True, prompt_messages=[])
+    rec.update(
+        verdict="unverified",
+        filter_flags=[],
+        contamination=[],
+        contamination_cleared=[],
+        kept=True,
+        prompt_messages=[],
+    )
     return rec
 
 

@@ -39,6 +39,10 @@ class BenchmarkSource:
     local_id_column: str | None = None
 
 
+class BenchmarkFileError(ValueError):
+    """A benchmark file that cannot be read as the recipe says (missing, or without the named column)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BenchmarkTexts:
     name: str
@@ -175,7 +179,12 @@ def load_benchmark(src: BenchmarkSource, *, data_dir: str | None = None) -> Benc
     """The item ids and texts of one benchmark (local copy first, then the Hub)."""
     local = _local_path(src, data_dir)
     if local is not None:
-        rows = _read_local(local)
+        if not local.exists():
+            raise BenchmarkFileError(f"benchmark {src.name!r}: file {local} not found")
+        try:
+            rows = _read_local(local)
+        except (OSError, ValueError) as e:
+            raise BenchmarkFileError(f"benchmark {src.name!r}: {local} cannot be read ({e})") from e
         column, id_column = src.local_column or src.column, src.local_id_column or src.id_column
     elif src.hub:
         from datasets import load_dataset
@@ -184,9 +193,17 @@ def load_benchmark(src: BenchmarkSource, *, data_dir: str | None = None) -> Benc
         column, id_column = src.column, src.id_column
     else:
         where = f"{data_dir}/{src.local_file}" if data_dir and src.local_file else "no path or hub given"
-        raise FileNotFoundError(f"benchmark {src.name!r}: no local copy ({where}) and no Hub dataset id")
-    if rows and column not in rows[0]:
-        raise KeyError(f"benchmark {src.name!r}: column {column!r} not in {sorted(rows[0])}")
+        raise BenchmarkFileError(f"benchmark {src.name!r}: no local copy ({where}) and no Hub dataset id")
+    where = str(local) if local is not None else f"hf://datasets/{src.hub} ({src.split})"
+    for i, r in enumerate(rows):
+        if column not in r:
+            raise BenchmarkFileError(
+                f"benchmark {src.name!r}: {where} row {i} has no column {column!r} (it has: {', '.join(sorted(r))})"
+            )
+        if id_column and id_column not in r:
+            raise BenchmarkFileError(
+                f"benchmark {src.name!r}: {where} row {i} has no id column {id_column!r} (it has: {', '.join(sorted(r))})"
+            )
     items = [
         str(r[id_column]) if id_column and r.get(id_column) is not None else str(i)
         for i, r in enumerate(rows)

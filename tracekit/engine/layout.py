@@ -120,6 +120,11 @@ class BuildLayout:
         """Token usage per task and the managed vLLM server's logs."""
         return self.logs / "teacher"
 
+    @property
+    def judge_logs(self) -> Path:
+        """The logs of a decontamination judge's managed vLLM server."""
+        return self.logs / "judge"
+
     def stage_logs(self, stage: str) -> Path:
         """datatrove's logging folder of one stage (completion markers, task logs, stats)."""
         return self.logs / stage
@@ -164,6 +169,11 @@ class BuildLayout:
     def decision(self, stage: str) -> Path:
         """The decision table a global stage (dedup, decontam, mix) writes."""
         return self.decisions / f"{stage}.parquet"
+
+    @property
+    def judge_answers(self) -> Path:
+        """The decontamination judge's answers (resume: a rerun asks only what is unanswered)."""
+        return self.decisions / "decontam-judge.jsonl"
 
     @property
     def shortfall(self) -> Path:

@@ -55,6 +55,10 @@ def fingerprint(loaded: LoadedRecipe) -> str:
         from tracekit.teachers.live import RUNTIME_ENGINE_ARGS
 
         teacher["engine"] = {k: v for k, v in teacher["engine"].items() if k not in RUNTIME_ENGINE_ARGS}
+    judge = ((data.get("decontaminate") or {}).get("rephrase") or {}).get("judge")
+    if isinstance(judge, dict):  # where and how fast the judge runs, not what it answers
+        for key in _TEACHER_RUNTIME_KEYS:
+            judge.pop(key, None)
     return stable_hash(json.dumps(_without_nones(data), sort_keys=True), size=16)
 
 

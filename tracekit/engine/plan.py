@@ -148,14 +148,19 @@ def _with_local_paths(loaded: LoadedRecipe, cfg: Any) -> Any:
     """A copy of a decontamination config whose local paths are resolved against the recipe's folder."""
     from tracekit.decontam.config import BenchmarkEntry
 
-    benches = [
-        b.model_copy(update={"path": str(loaded.resolve_path(b.path))})
-        if isinstance(b, BenchmarkEntry) and b.path
-        else b
-        for b in cfg.benchmarks
-    ]
+    benches = (
+        cfg.benchmarks
+        if cfg.benchmarks == "eval"
+        else [
+            b.model_copy(update={"path": str(loaded.resolve_path(b.path))})
+            if isinstance(b, BenchmarkEntry) and b.path
+            else b
+            for b in cfg.benchmarks
+        ]
+    )
     data_dir = str(loaded.resolve_path(cfg.data_dir)) if cfg.data_dir else None
-    return cfg.model_copy(update={"benchmarks": benches, "data_dir": data_dir})
+    eval_config = str(loaded.resolve_path(cfg.eval_config)) if cfg.eval_config else None
+    return cfg.model_copy(update={"benchmarks": benches, "data_dir": data_dir, "eval_config": eval_config})
 
 
 def _per_trace_stages(
@@ -231,7 +236,14 @@ def _global_stages(loaded: LoadedRecipe, layout: BuildLayout, *, rnd: int = 0) -
         from tracekit.decontam.stage import DecontamStage
 
         cfg = _with_local_paths(loaded, r.decontaminate)
-        add("decontam", DecontamStage(config=cfg, input_dir=traces, output_path=str(layout.decision("decontam"))))
+        step = DecontamStage(
+            config=cfg,
+            input_dir=traces,
+            output_path=str(layout.decision("decontam")),
+            judge_cache=str(layout.judge_answers),
+            judge_log_dir=str(layout.judge_logs),
+        )
+        add("decontam", step)
     if r.mix is not None:
         from tracekit.mix.config import MixConfig
         from tracekit.mix.stage import MixStage

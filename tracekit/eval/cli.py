@@ -21,20 +21,23 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    # defaults live in EvalConfig: a flag left out takes the --config file's value, else EvalConfig's
     p.add_argument(
         "models", nargs="*", help="model paths / Hub ids (managed vLLM) or served names (--base-url)"
     )
     p.add_argument(
-        "--bench", action="append", required=True, help="registry name, NAME=FILE or a file (repeat)"
+        "--config",
+        help="YAML file of these settings (EvalConfig's field names; paths relative to it); flags override it",
     )
+    p.add_argument("--bench", action="append", help="registry name, NAME=FILE or a file (repeat)")
     p.add_argument(
         "--output", help="output folder: ledger/, results.json, results.md (default: out/eval/<id>, printed)"
     )
-    p.add_argument("--k", default="1", help="comma-separated k values, e.g. 1,4,16")
-    p.add_argument("--n", type=int, default=16, help="samples per problem")
-    p.add_argument("--max-tokens", type=int, default=32768)
-    p.add_argument("--temperature", type=float, default=0.6)
-    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--k", help="comma-separated k values, e.g. 1,4,16 (default 1)")
+    p.add_argument("--n", type=int, help="samples per problem (default 16)")
+    p.add_argument("--max-tokens", type=int, help="default 32768")
+    p.add_argument("--temperature", type=float, help="default 0.6")
+    p.add_argument("--top-p", type=float, help="default 0.95")
     p.add_argument("--engine", action="append", metavar="KEY=VALUE", help="vLLM engine argument (repeat)")
     p.add_argument(
         "--engine-env", action="append", metavar="KEY=VALUE", help="environment of the managed vLLM"
@@ -49,41 +52,46 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
         "--fresh-after", type=dt.date.fromisoformat, help="keep problems published after YYYY-MM-DD"
     )
     p.add_argument("--limit", type=int, help="first N problems of each benchmark")
-    p.add_argument(
-        "--train-data", action="append", default=[], help="tracekit build output to check overlap with"
-    )
-    p.add_argument("--sandbox", choices=["bwrap", "process"], default="bwrap", help="code sandbox")
+    p.add_argument("--train-data", action="append", help="tracekit build output to check overlap with")
+    p.add_argument("--sandbox", choices=["bwrap", "process"], help="code sandbox (default bwrap)")
     p.add_argument("--workers", type=int, help="verifier processes (default: all cores)")
-    p.add_argument("--max-concurrency", type=int, default=64, help="requests in flight")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-concurrency", type=int, help="requests in flight (default 64)")
+    p.add_argument("--seed", type=int, help="default 0")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from tracekit.eval.config import EvalConfig
+    from tracekit.eval.config import EvalConfig, read_eval_config_file
 
-    return EvalConfig(
-        models=args.models,
-        benchmarks=args.bench,
-        output=args.output,
-        k=[int(x) for x in str(args.k).split(",") if x.strip()],
-        n=args.n,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        engine=_key_values(args.engine, "--engine"),
-        engine_env={k: str(v) for k, v in _key_values(args.engine_env, "--engine-env").items()},
-        base_url=args.base_url,
-        api_key_env=args.api_key_env,
-        samples=args.samples,
-        data_dir=args.data_dir,
-        fresh_after=args.fresh_after,
-        limit=args.limit,
-        train_data=args.train_data,
-        sandbox=args.sandbox,
-        verify_workers=args.workers,
-        max_concurrency=args.max_concurrency,
-        seed=args.seed,
-    )
+    settings: dict[str, Any] = read_eval_config_file(args.config) if args.config else {}
+    given = {
+        "models": args.models or None,
+        "benchmarks": args.bench,
+        "output": args.output,
+        "k": [int(x) for x in str(args.k).split(",") if x.strip()] if args.k is not None else None,
+        "n": args.n,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "engine": _key_values(args.engine, "--engine") if args.engine else None,
+        "engine_env": (
+            {k: str(v) for k, v in _key_values(args.engine_env, "--engine-env").items()}
+            if args.engine_env
+            else None
+        ),
+        "base_url": args.base_url,
+        "api_key_env": args.api_key_env,
+        "samples": args.samples,
+        "data_dir": args.data_dir,
+        "fresh_after": args.fresh_after,
+        "limit": args.limit,
+        "train_data": args.train_data,
+        "sandbox": args.sandbox,
+        "verify_workers": args.workers,
+        "max_concurrency": args.max_concurrency,
+        "seed": args.seed,
+    }
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return EvalConfig.model_validate(settings)
 
 
 def run_eval_command(args: argparse.Namespace, *, train_ledgers: dict[str, Path] | None = None) -> int:
@@ -94,6 +102,7 @@ def run_eval_command(args: argparse.Namespace, *, train_ledgers: dict[str, Path]
     from pydantic import ValidationError
 
     from tracekit.eval.benchmarks import BenchmarkLoadError
+    from tracekit.eval.config import EvalConfigFileError
     from tracekit.eval.run import run_eval
     from tracekit.eval.samples_file import SamplesFileError
 
@@ -103,6 +112,7 @@ def run_eval_command(args: argparse.Namespace, *, train_ledgers: dict[str, Path]
     except (
         ValidationError,
         BenchmarkLoadError,
+        EvalConfigFileError,
         SamplesFileError,
         FileNotFoundError,
         argparse.ArgumentTypeError,

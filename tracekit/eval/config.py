@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,3 +80,68 @@ class EvalConfig(BaseModel):
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
         }
+
+
+class EvalConfigFileError(ValueError):
+    """An eval config file that cannot be read; the message names the file."""
+
+
+# EvalConfig fields that hold paths (relative ones are resolved against the config file's folder)
+_PATH_FIELDS = ("output", "samples", "data_dir")
+
+
+def read_eval_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings of a `tracekit eval --config` YAML file (EvalConfig's field names), paths resolved.
+
+    Relative paths (`output`, `samples`, `data_dir`, `train_data`, benchmark files) are taken relative
+    to the file's folder, as a recipe's are. Fields are checked when an `EvalConfig` is made from them.
+
+    Example:
+        >>> read_eval_config_file("evals/student.yaml")["benchmarks"]  # doctest: +SKIP
+        ['aime25', 'mine=/abs/evals/mine.jsonl']
+    """
+    import yaml
+
+    from tracekit.eval.benchmarks import BenchmarkLoadError, parse_bench_arg
+
+    file = Path(path)
+    if not file.is_file():
+        raise EvalConfigFileError(f"eval config {file} not found")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise EvalConfigFileError(f"eval config {file}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise EvalConfigFileError(f"eval config {file}: expected a mapping of settings, got {type(data).__name__}")
+    base = file.resolve().parent
+
+    def resolve(p: Any) -> str:
+        q = Path(str(p))
+        return str(q if q.is_absolute() else base / q)
+
+    for key in _PATH_FIELDS:
+        if data.get(key) is not None:
+            data[key] = resolve(data[key])
+    if isinstance(data.get("train_data"), list):
+        data["train_data"] = [resolve(p) for p in data["train_data"]]
+    if isinstance(data.get("benchmarks"), list):
+        benches = []
+        for arg in data["benchmarks"]:
+            try:
+                name, bench_path = parse_bench_arg(str(arg))
+            except BenchmarkLoadError as e:
+                raise EvalConfigFileError(f"eval config {file}: benchmarks: {e}") from None
+            benches.append(str(arg) if bench_path is None else f"{name}={resolve(bench_path)}")
+        data["benchmarks"] = benches
+    return data
+
+
+def load_eval_config(path: str | Path) -> EvalConfig:
+    """An EvalConfig from a `tracekit eval --config` file (see `read_eval_config_file`)."""
+    from pydantic import ValidationError
+
+    try:
+        return EvalConfig.model_validate(read_eval_config_file(path))
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise EvalConfigFileError(f"eval config {path}: {problems}") from None

@@ -38,7 +38,7 @@ from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
 
 __all__ = ["DECISION_COLUMNS", "FinalizeStep", "apply_decisions", "dataset_rows"]
 
-DECISION_COLUMNS = ("duplicate_of", "dedup_cluster", "contamination", "bucket", "split")
+DECISION_COLUMNS = ("duplicate_of", "dedup_cluster", "contamination", "contamination_cleared", "bucket", "split")
 
 
 def apply_decisions(df: pl.DataFrame, decisions: list[pl.DataFrame]) -> pl.DataFrame:

@@ -176,8 +176,17 @@ def _funnel(con: duckdb.DuckDBPyConnection) -> list[str]:
         _md_table([n for n, _ in totals], [[v for _, v in totals]]),
         "Per source:\n\n" + _md_table(*queries.funnel_per_source(con)),
         "Drop reasons:\n\n" + _md_table(*queries.drop_reasons(con)),
-        "Decontamination hits per benchmark:\n\n" + _md_table(*queries.contamination(con)),
+        "Decontamination matches per benchmark and method (`ngram`: a shared word n-gram, `whole_item`: a "
+        "short item found whole, `rephrase`: similar wording with the same numbers and formulas, `judge`: "
+        "an LLM judge said it is the same problem):\n\n" + _md_table(*queries.contamination(con)),
+        "One example per benchmark and method (the lowest score):\n\n"
+        + _md_table(*queries.contamination_examples(con)),
+        *_cleared(queries.judge_cleared(con)),
     ]
+
+
+def _cleared(t: queries.Table) -> list[str]:
+    return ["Candidates the judge said are different problems (kept):\n\n" + _md_table(*t)] if t[1] else []
 
 
 def _plots(links: list[str]) -> list[str]:

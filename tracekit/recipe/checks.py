@@ -68,4 +68,42 @@ def check_votes(loaded: LoadedRecipe) -> list[Problem]:
                 key_of(own, ("sources", i, "verify", "math")),
                 f"majority voting is for math answers; source {s.name!r} has domain {s.domain!r}",
             )
+
+def check_benchmarks(loaded: LoadedRecipe) -> list[Problem]:
+    """The decontamination benchmarks that are files (user files, local registry copies, an eval
+    config and its files) exist and hold the named columns. Hub datasets are not checked here."""
+    from tracekit.decontam.benchmarks import eval_benchmark_texts
+    from tracekit.decontam.config import BenchmarkEntry
+    from tracekit.decontam.registry import BENCHMARKS, BenchmarkFileError, _local_path, load_benchmark
+
+    cfg = loaded.recipe.decontaminate
+    if cfg is None:
+        return []
+    data_dir = str(loaded.resolve_path(cfg.data_dir)) if cfg.data_dir else None
+    problems: list[Problem] = []
+    if cfg.benchmarks == "eval":
+        assert cfg.eval_config is not None
+        path: tuple[str | int, ...] = ("decontaminate", "eval_config")
+        file = loaded.resolve_path(cfg.eval_config)
+        try:
+            from tracekit.eval.benchmarks import parse_bench_arg
+            from tracekit.eval.config import EvalConfigFileError, load_eval_config
+
+            ev = load_eval_config(file)
+            if any(parse_bench_arg(a)[1] is not None for a in ev.benchmarks):
+                eval_benchmark_texts(str(file), data_dir=data_dir)
+        except (BenchmarkFileError, EvalConfigFileError, ValueError) as e:
+            problems.append(Problem(path, str(e), loaded.line(path)))
+        return problems
+    for i, b in enumerate(cfg.benchmarks):
+        src = BENCHMARKS[b] if isinstance(b, str) else b.source()
+        if isinstance(b, BenchmarkEntry) and b.path:
+            src = b.model_copy(update={"path": str(loaded.resolve_path(b.path))}).source()
+        if _local_path(src, data_dir) is None:
+            continue  # read from the Hub when the build runs
+        try:
+            load_benchmark(src, data_dir=data_dir)
+        except BenchmarkFileError as e:
+            key: tuple[str | int, ...] = ("decontaminate", "benchmarks", i)
+            problems.append(Problem(key, str(e), loaded.line(key)))
     return problems

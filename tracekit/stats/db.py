@@ -29,11 +29,22 @@ def connect(*, ledger: Path, dataset: Path | None = None) -> duckdb.DuckDBPyConn
     con = duckdb.connect()
     src = f"read_parquet({shards!r}, union_by_name=true)"
     con.execute(f"CREATE VIEW traces AS SELECT * FROM {src}")
-    if "completion_chars" not in con.sql("SELECT * FROM traces LIMIT 0").columns:
+    columns = con.sql("SELECT * FROM traces LIMIT 0").columns
+    extra = []
+    if "completion_chars" not in columns:
         # a ledger written before that column: measure the text (reads every completion)
-        con.execute(
-            f"CREATE OR REPLACE VIEW traces AS SELECT *, length(completion) AS completion_chars FROM {src}"
+        extra.append("length(completion) AS completion_chars")
+    if "contamination_cleared" not in columns:
+        # a ledger written before the decontamination methods: its hits are all n-gram hits
+        hit = "STRUCT(benchmark VARCHAR, item VARCHAR, ngram VARCHAR, method VARCHAR, score FLOAT, item_text VARCHAR, judge VARCHAR)"
+        extra.append(
+            "list_transform(contamination, lambda c: {'benchmark': c.benchmark, 'item': c.item, 'ngram': c.ngram, "
+            "'method': 'ngram', 'score': NULL, 'item_text': NULL, 'judge': NULL})::" + hit + "[] AS contamination"
         )
+        extra.append(f"[]::{hit}[] AS contamination_cleared")
+    if extra:
+        replaced = " EXCLUDE (contamination)" if "contamination_cleared" not in columns else ""
+        con.execute(f"CREATE OR REPLACE VIEW traces AS SELECT *{replaced}, {', '.join(extra)} FROM {src}")
     data = [str(p) for p in list_shards(Path(dataset))] if dataset is not None else []
     if data:
         con.execute(

@@ -165,8 +165,18 @@ def outcomes(con: duckdb.DuckDBPyConnection) -> Table:
 
 
 def contamination(con: duckdb.DuckDBPyConnection) -> Table:
-    """Decontamination hits per benchmark (traces and prompts)."""
+    """Decontamination matches per benchmark and method (traces, prompts, items, lowest score)."""
     return table(con, SUMMARIES["contamination"])
+
+
+def contamination_examples(con: duckdb.DuckDBPyConnection) -> Table:
+    """Per benchmark and method, the lowest-scoring match: the prompt beside the benchmark item."""
+    return table(con, SUMMARIES["contamination examples"])
+
+
+def judge_cleared(con: duckdb.DuckDBPyConnection) -> Table:
+    """Per benchmark, the candidates a decontamination judge called different problems."""
+    return table(con, SUMMARIES["judge cleared"])
 
 
 def example_rows(con: duckdb.DuckDBPyConnection, *, limit: int = 2) -> list[dict[str, Any]]:

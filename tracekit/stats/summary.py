@@ -58,14 +58,31 @@ SUMMARIES: dict[str, str] = {
           SELECT prompt_id, count(*) AS n, sum(CASE WHEN kept THEN 1 ELSE 0 END) AS k
           FROM traces GROUP BY prompt_id) GROUP BY n ORDER BY n""",
     "contamination": """
-        SELECT c.benchmark, count(DISTINCT trace_id) AS traces, count(DISTINCT prompt_id) AS prompts
+        SELECT c.benchmark, coalesce(c.method, 'ngram') AS method, count(DISTINCT trace_id) AS traces,
+               count(DISTINCT prompt_id) AS prompts, count(DISTINCT c.item) AS items,
+               round(min(c.score)::DOUBLE, 3) AS min_score
         FROM (SELECT trace_id, prompt_id, unnest(contamination) AS c FROM traces)
-        GROUP BY ALL ORDER BY traces DESC""",
+        GROUP BY ALL ORDER BY c.benchmark, method""",
     "references": """
         SELECT source,
                coalesce(gold_source, CASE WHEN verify_detail = 'no_majority' THEN 'no_majority' END, '(none)') AS reference,
                count(DISTINCT prompt_id) AS prompts, count(*) AS traces
         FROM traces GROUP BY ALL ORDER BY ALL""",
+    "contamination examples": """
+        SELECT benchmark, method, score, prompt, item_text, judge FROM (
+          SELECT c.benchmark, coalesce(c.method, 'ngram') AS method, round(c.score::DOUBLE, 3) AS score,
+                 left(regexp_replace(prompt, '\s+', ' ', 'g'), 160) AS prompt,
+                 left(regexp_replace(coalesce(c.item_text, c.ngram, ''), '\s+', ' ', 'g'), 160) AS item_text,
+                 c.judge,
+                 row_number() OVER (PARTITION BY c.benchmark, coalesce(c.method, 'ngram')
+                                    ORDER BY c.score, prompt_id) AS n
+          FROM (SELECT prompt_id, prompt, unnest(contamination) AS c FROM traces))
+        WHERE n = 1 ORDER BY benchmark, method""",
+    "judge cleared": """
+        SELECT c.benchmark, count(*) AS candidates, count(DISTINCT prompt_id) AS prompts,
+               any_value(left(c.judge, 60)) AS an_answer
+        FROM (SELECT prompt_id, unnest(contamination_cleared) AS c FROM traces)
+        GROUP BY ALL ORDER BY c.benchmark""",
     "dataset": """
         SELECT split, source, domain, count(*) AS rows FROM dataset GROUP BY ALL ORDER BY split, source""",
 }
