@@ -11,7 +11,8 @@ import pytest
 from datatrove.executor import LocalPipelineExecutor
 from pydantic import ValidationError
 
-from tracekit.decontam import BENCHMARKS, DecontamConfig, DecontamStage, load_benchmark
+from tracekit.decontam import BENCHMARKS, BenchmarkEntry, DecontamConfig, DecontamStage, load_benchmark
+from tracekit.decontam.registry import BenchmarkFileError
 from tracekit.dedup.ngrams import normalized_words
 from tracekit.record import CONTAMINATION_TYPE, LEDGER_SCHEMA, empty_record
 
@@ -107,7 +108,15 @@ def test_completion_field_and_user_file(tmp_path: Path) -> None:
     )
     res = run(tmp_path, folder, cfg)
     assert res["t"]["contamination"] == [
-        {"benchmark": "mine", "item": "q7", "ngram": "the quick brown fox jumps over the lazy"}
+        {
+            "benchmark": "mine",
+            "item": "q7",
+            "ngram": "the quick brown fox jumps over the lazy",
+            "method": "ngram",
+            "score": 1.0,  # all 3 of the item's 8-grams
+            "item_text": "the quick brown fox jumps over the lazy dog twice",
+            "judge": None,
+        }
     ]
     only_prompt = cfg.model_copy(update={"fields": ["prompt"]})
     assert run(tmp_path / "p", folder, only_prompt)["t"]["contamination"] == []
@@ -124,8 +133,18 @@ def test_config_errors_are_clear() -> None:
 
 
 def test_missing_local_copy_without_hub_fails_loudly(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="olympiadbench"):
+    with pytest.raises(BenchmarkFileError, match="olympiadbench"):
         load_benchmark(BENCHMARKS["olympiadbench"], data_dir=str(tmp_path))
+
+
+def test_a_file_without_the_named_column_names_file_and_column(tmp_path: Path) -> None:
+    f = tmp_path / "mine.jsonl"
+    f.write_text(json.dumps({"question": "q"}) + "\n" + json.dumps({"prompt": "p"}) + "\n")
+    entry = BenchmarkEntry(name="mine", path=str(f), column="question")
+    with pytest.raises(BenchmarkFileError, match=r"mine\.jsonl row 1 has no column 'question' \(it has: prompt\)"):
+        load_benchmark(entry.source())
+    with pytest.raises(BenchmarkFileError, match="id column 'qid'"):
+        load_benchmark(BenchmarkEntry(name="mine", path=str(f), column="question", id_column="qid").source())
 
 
 def test_runs_through_local_executor(tmp_path: Path) -> None:
