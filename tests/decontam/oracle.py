@@ -15,8 +15,35 @@ from dataclasses import dataclass
 NUMBER_WORDS = {
     w: str(v)
     for w, v in zip(
-        "zero two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety".split(),
+        [
+            "zero",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+            "thirty",
+            "forty",
+            "fifty",
+            "sixty",
+            "seventy",
+            "eighty",
+            "ninety",
+        ],
         [0, *range(2, 21), 30, 40, 50, 60, 70, 80, 90],
         strict=True,
     )
@@ -24,9 +51,39 @@ NUMBER_WORDS = {
 ALIASES = {"dfrac": "frac", "tfrac": "frac", "dbinom": "binom", "tbinom": "binom", "le": "leq", "ge": "geq",
            "ne": "neq", "lvert": "vert", "rvert": "vert"}  # fmt: skip
 DROPPED = set(
-    "left right big Big bigg Bigg bigl bigr Bigl Bigr displaystyle textstyle quad qquad mathrm text textbf "
-    "textit mathbf mathit mathsf mathcal mbox operatorname hspace vspace limits nolimits emph boldsymbol "
-    "mathbb".split()
+    [
+        "left",
+        "right",
+        "big",
+        "Big",
+        "bigg",
+        "Bigg",
+        "bigl",
+        "bigr",
+        "Bigl",
+        "Bigr",
+        "displaystyle",
+        "textstyle",
+        "quad",
+        "qquad",
+        "mathrm",
+        "text",
+        "textbf",
+        "textit",
+        "mathbf",
+        "mathit",
+        "mathsf",
+        "mathcal",
+        "mbox",
+        "operatorname",
+        "hspace",
+        "vspace",
+        "limits",
+        "nolimits",
+        "emph",
+        "boldsymbol",
+        "mathbb",
+    ]
 )
 OPERATORS = set("+-*/^=<>()[]|!%")
 MATH_KINDS = {"number", "operator", "command"}

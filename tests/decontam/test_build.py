@@ -48,7 +48,10 @@ def change_one_number(text: str, rng: random.Random) -> str | None:
 
 def shares_ngram(a: str, b: str, n: int = 8) -> bool:
     wa, wb = normalized_words([a, b]).to_list()
-    return bool({tuple(wa[i : i + n]) for i in range(len(wa) - n + 1)} & {tuple(wb[i : i + n]) for i in range(len(wb) - n + 1)})
+    return bool(
+        {tuple(wa[i : i + n]) for i in range(len(wa) - n + 1)}
+        & {tuple(wb[i : i + n]) for i in range(len(wb) - n + 1)}
+    )
 
 
 def rule_would_flag(items: list[str], weights: oracle.Weights, k: int, prompt: str) -> bool:
@@ -136,7 +139,9 @@ def test_short_items_rephrasings_and_template_negatives_in_a_build(tmp_path: Pat
 def test_benchmarks_from_an_eval_config(tmp_path: Path) -> None:
     evals = tmp_path / "evals"
     evals.mkdir()
-    mine = [{"id": "m1", "problem": "Find the sum of the first 40 odd numbers greater than 7.", "answer": "1" }]
+    mine = [
+        {"id": "m1", "problem": "Find the sum of the first 40 odd numbers greater than 7.", "answer": "1"}
+    ]
     (evals / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mine))
     (evals / "student.yaml").write_text(
         yaml.safe_dump(
@@ -151,7 +156,11 @@ def test_benchmarks_from_an_eval_config(tmp_path: Path) -> None:
         )
     )
     aime = jsonl_rows("aime25.jsonl")[3]["problem"]
-    prompts = [f"Please solve: {aime}", "Here: find the sum of the first 40 odd numbers greater than 7.", CLEAN[0]]
+    prompts = [
+        f"Please solve: {aime}",
+        "Here: find the sum of the first 40 odd numbers greater than 7.",
+        CLEAN[0],
+    ]
     recipe = replay(
         tmp_path,
         prompts,
@@ -169,7 +178,9 @@ def test_benchmarks_from_an_eval_config(tmp_path: Path) -> None:
     from tracekit.cli import build_parser
     from tracekit.eval.cli import config_from_args
 
-    args = build_parser().parse_args(["eval", "--config", str(evals / "student.yaml"), "--n", "4", "--k", "1,4"])
+    args = build_parser().parse_args(
+        ["eval", "--config", str(evals / "student.yaml"), "--n", "4", "--k", "1,4"]
+    )
     cfg = config_from_args(args)
     assert cfg.benchmarks == ["aime25", f"mine={evals / 'mine.jsonl'}"]
     assert cfg.output == str(evals / "eval-out") and (cfg.n, cfg.k) == (4, [1, 4])

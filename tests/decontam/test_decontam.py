@@ -141,7 +141,9 @@ def test_a_file_without_the_named_column_names_file_and_column(tmp_path: Path) -
     f = tmp_path / "mine.jsonl"
     f.write_text(json.dumps({"question": "q"}) + "\n" + json.dumps({"prompt": "p"}) + "\n")
     entry = BenchmarkEntry(name="mine", path=str(f), column="question")
-    with pytest.raises(BenchmarkFileError, match=r"mine\.jsonl row 1 has no column 'question' \(it has: prompt\)"):
+    with pytest.raises(
+        BenchmarkFileError, match=r"mine\.jsonl row 1 has no column 'question' \(it has: prompt\)"
+    ):
         load_benchmark(entry.source())
     with pytest.raises(BenchmarkFileError, match="id column 'qid'"):
         load_benchmark(BenchmarkEntry(name="mine", path=str(f), column="question", id_column="qid").source())

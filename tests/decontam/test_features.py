@@ -121,13 +121,19 @@ def test_rephrase_scores_numbers_and_formulas_match_the_oracle() -> None:
     scan = index.scan(prompts, min_score=0.2, topk=topk)
     for row, prompt in enumerate(prompts):
         expect = sorted(((weights.score(k, prompt), k) for k in range(len(items))), reverse=True)
-        got = [(float(s), int(k)) for k, s in zip(scan.cand_item[row], scan.cand_score[row], strict=True) if k >= 0]
+        got = [
+            (float(s), int(k))
+            for k, s in zip(scan.cand_item[row], scan.cand_score[row], strict=True)
+            if k >= 0
+        ]
         for s, k in got:
             assert s == pytest.approx(weights.score(k, prompt), abs=1e-4)
             miss, extra = oracle.compare_numbers(items[k], prompt)
             j = [kk for _, kk in got].index(k)
             assert (int(scan.cand_missing[row, j]), int(scan.cand_extra[row, j])) == (miss, extra)
-            assert float(scan.cand_math[row, j]) == pytest.approx(oracle.formula_share(items[k], prompt), abs=1e-5)
+            assert float(scan.cand_math[row, j]) == pytest.approx(
+                oracle.formula_share(items[k], prompt), abs=1e-5
+            )
         # the best ones, best first (ties may swap)
         above = [s for s, _ in expect if s >= 0.2]
         assert len(got) == min(topk, len(above))
