@@ -7,6 +7,7 @@ import random
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import read_ledger, run_cli, write_recipe
@@ -23,6 +24,8 @@ CLEAN = [
     "Write a haiku about autumn leaves falling on a quiet pond.",
     "Let $z$ be a complex number with $|z - 3i| = 7$. Find the largest possible value of $|z + 4|$.",
 ]
+
+pytestmark = pytest.mark.slow  # real builds (or a transformers model): seconds each
 
 
 def jsonl_rows(name: str) -> list[dict]:

@@ -21,6 +21,8 @@ from tests.conftest import read_ledger, run_cli
 from tests.decontam.test_build import BENCH_DIR, replay
 from tracekit.decontam.judge import JUDGE_PROMPT, parse_verdict
 
+pytestmark = pytest.mark.slow  # real builds (or a transformers model): seconds each
+
 
 class ScriptedJudge:
     """A chat/completions endpoint whose answers depend on markers in the prompt."""
@@ -56,7 +58,9 @@ class ScriptedJudge:
                     text = "Hard to say without more context."
                 elif "[badjson]" in prompt:
                     text = "Yes, they are the same problem."
-                self.reply(200, json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}))
+                self.reply(
+                    200, json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "stop"}]})
+                )
 
             def reply(self, status: int, text: str) -> None:
                 data = text.encode()
@@ -171,7 +175,9 @@ def test_judge_decides_retries_and_records_its_answers(judge_server: ScriptedJud
     assert stats["judge cleared"][0]["candidates"] == 2
 
 
-def test_unreachable_judge_stops_the_build_and_a_rerun_resumes(judge_server: ScriptedJudge, tmp_path: Path) -> None:
+def test_unreachable_judge_stops_the_build_and_a_rerun_resumes(
+    judge_server: ScriptedJudge, tmp_path: Path
+) -> None:
     prompts = [f"{TREES} [same]", f"{PIZZA} [diff]", f"{APPLES} [down]", f"{TEA} [down]"]
     recipe = judge_recipe(tmp_path, judge_server.url, prompts)
     judge_server.down = True
