@@ -40,9 +40,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracekit.decontam import BENCHMARKS, DecontamConfig, DecontamStage, load_benchmark
-from tracekit.decontam.config import RephraseConfig
-from tracekit.decontam.features import STOPWORDS, ItemIndex
-from tracekit.decontam.rephrase import rule_flags
+from tracekit.decontam.config import JudgeFields, RephraseConfig
+from tracekit.decontam.features import STOPWORDS, ItemIndex, ScanResult
+from tracekit.decontam.rephrase import judge_candidates, rule_flags
 from tracekit.decontam.stage import BenchmarkIndex
 from tracekit.dedup.ngrams import normalized_words
 from tracekit.record import LEDGER_SCHEMA, empty_record
@@ -287,30 +287,37 @@ def run_ngram(items: Items, texts: list[str]) -> tuple[list[set[int]], float]:
     return [{items.key[(h["benchmark"], h["item"])] for h in hs} for hs in hits], dt
 
 
-def run_scan(index: ItemIndex, texts: list[str], *, floor: float, topk: int) -> tuple[object, float]:
+def run_scan(index: ItemIndex, texts: list[str], *, floor: float, topk: int) -> tuple[ScanResult, float]:
     quiet_gc()
     t0 = time.perf_counter()
     r = index.scan(texts, min_score=floor, topk=topk)
     return r, time.perf_counter() - t0
 
 
-def rephrase_flags(index: ItemIndex, r: object, cfg: RephraseConfig) -> list[set[int]]:
+def rephrase_flags(index: ItemIndex, r: ScanResult, cfg: RephraseConfig) -> list[set[int]]:
     flags = rule_flags(
         cfg,
         distinct_numbers=index.distinct_numbers,
-        items=r.cand_item,  # type: ignore[attr-defined]
-        scores=r.cand_score,  # type: ignore[attr-defined]
-        missing=r.cand_missing,  # type: ignore[attr-defined]
-        extra=r.cand_extra,  # type: ignore[attr-defined]
+        formula_pairs=index.math_pairs,
+        items=r.cand_item,
+        scores=r.cand_score,
+        missing=r.cand_missing,
+        extra=r.cand_extra,
+        formula=r.cand_math,
     )
     out: list[set[int]] = [set() for _ in range(len(flags))]
     for row, j in zip(*np.nonzero(flags), strict=True):
-        out[row].add(int(r.cand_item[row, j]))  # type: ignore[attr-defined]
+        out[row].add(int(r.cand_item[row, j]))
     return out
 
 
-def whole_flags(r: object) -> list[set[int]]:
-    whole = r.whole  # type: ignore[attr-defined]
+def judge_load(r: ScanResult, judge: JudgeFields) -> np.ndarray:
+    """Per text: whether the judge would be asked about it (its defaults), and about which items."""
+    return judge_candidates(judge, items=r.cand_item, scores=r.cand_score, missing=r.cand_missing).any(axis=1)
+
+
+def whole_flags(r: ScanResult) -> list[set[int]]:
+    whole = r.whole
     return [{int(x) for x in row if x >= 0} for row in whole]
 
 
@@ -379,7 +386,7 @@ def calibrate(items: Items, n: int, seed: int) -> None:
         f"calibration corpus: {len(corpus.texts)} texts; "
         + ", ".join(f"{k} {int((kinds == k).sum())}" for k in sorted(set(corpus.kind)))
     )
-    for extra, math in ((0, 0.8), (0, 0.9), (1, 0.9)):
+    for extra, math in ((0, 0.0), (0, 0.9), (1, 0.9)):
         for bucket, lo, hi in (("3+ numbers", 3, 10**6), ("1-2 numbers", 1, 2), ("no numbers", 0, 0)):
             print(
                 f"\nmax_extra_numbers={extra}, min_math_share={math}, items with {bucket}: threshold -> flagged positives / negatives"
@@ -414,17 +421,17 @@ def rule_flags_sweep(
     math: float = 0.0,
     pairs: int = 3,
 ) -> list[set[int]]:
-    items_ = r.cand_item  # type: ignore[attr-defined]
+    items_ = r.cand_item
     dn = index.distinct_numbers[np.where(items_ >= 0, items_, 0)]
     mp = index.math_pairs[np.where(items_ >= 0, items_, 0)]
     ok = (
-        ((mp < pairs) | (r.cand_math >= math - 1e-6))  # type: ignore[attr-defined]
+        ((mp < pairs) | (r.cand_math >= math - 1e-6))
         & (items_ >= 0)
         & (dn >= lo)
         & (dn <= hi)
-        & (r.cand_missing == 0)  # type: ignore[attr-defined]
-        & (r.cand_extra <= extra)  # type: ignore[attr-defined]
-        & (r.cand_score >= thr - 1e-6)  # type: ignore[attr-defined]
+        & (r.cand_missing == 0)
+        & (r.cand_extra <= extra)
+        & (r.cand_score >= thr - 1e-6)
     )
     out: list[set[int]] = [set() for _ in range(len(items_))]
     for row, j in zip(*np.nonzero(ok), strict=True):
@@ -491,6 +498,13 @@ def main() -> None:
             f"| {name} | {s['flags']} | {s['precision']:.4f} | {s['recall']:.4f} ({s['planted']}) | "
             f"{s['fp_clean']} / {s['fp_template']} / {s['fp_same_numbers']} | {n / dt:,.0f} |"
         )
+    load = judge_load(r, JudgeFields(model="-"))
+    kinds = np.array(corpus.kind)
+    print(
+        f"\njudge load at its defaults (min_score {JudgeFields(model='-').min_score}, no missing number, best item): "
+        + ", ".join(f"{k} {load[kinds == k].mean():.1%}" for k in counts if (kinds == k).any())
+        + " of the texts would be asked about (texts with an n-gram or whole-item hit are not asked)"
+    )
     negatives = counts["template"]
     fp = rows[2][1]["fp_template"]
     tp = rows[2][1]["flags"] - rows[2][1]["fp_clean"] - fp - rows[2][1]["fp_same_numbers"]
