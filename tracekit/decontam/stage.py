@@ -82,7 +82,8 @@ class BenchmarkIndex:
 
     def match(self, texts: list[str], *, min_matches: int = 1, max_hits: int = 16) -> list[list[Hit]]:
         """Benchmark hits per text: one entry per (benchmark, item), with its first matching n-gram
-        and (with `item_ngrams`) the share of the item's n-grams the text holds as `score`."""
+        and (with `item_ngrams`) the share of the item's n-grams the text holds as `score`; the
+        `max_hits` items with the highest share are kept."""
         out: list[list[Hit]] = [[] for _ in texts]
         if not texts or not len(self.hashes):
             return out
@@ -102,13 +103,20 @@ class BenchmarkIndex:
                 hits.setdefault((int(self.benchmark[k]), int(self.item[k])), []).append(g)
         for d, hits in per_doc.items():
             doc_words: list[str] | None = None
+            ranked = []
             for (b, i), gs in hits.items():
                 distinct = len({int(grams.hashes[g]) for g in gs})
-                if distinct < min_matches or len(out[d]) >= max_hits:
+                if distinct < min_matches:
                     continue
+                total = int(self.item_ngrams[b][i]) if self.item_ngrams is not None else 0
+                ranked.append((-(distinct / max(total, 1)), b, i, gs[0], distinct, total))
+            # the items most covered first: boilerplate shared with many items must not crowd out the
+            # item that is there whole when more than max_hits items match
+            ranked.sort(key=lambda x: x[0])
+            for _, b, i, g0, distinct, total in ranked[:max_hits]:
                 if doc_words is None:
                     doc_words = words[d].to_list()
-                start = int(grams.starts[gs[0]])
+                start = int(grams.starts[g0])
                 hit: Hit = {
                     "benchmark": self.names[b],
                     "item": self.items[b][i],
@@ -116,7 +124,7 @@ class BenchmarkIndex:
                     "method": "ngram",
                 }
                 if self.item_ngrams is not None:
-                    hit["score"] = min(1.0, distinct / max(int(self.item_ngrams[b][i]), 1))
+                    hit["score"] = min(1.0, distinct / max(total, 1))
                 out[d].append(hit)
         return out
 
