@@ -71,8 +71,8 @@ SUMMARIES: dict[str, str] = {
     "contamination examples": """
         SELECT benchmark, method, score, prompt, item_text, judge FROM (
           SELECT c.benchmark, coalesce(c.method, 'ngram') AS method, round(c.score::DOUBLE, 3) AS score,
-                 left(regexp_replace(prompt, '\s+', ' ', 'g'), 160) AS prompt,
-                 left(regexp_replace(coalesce(c.item_text, c.ngram, ''), '\s+', ' ', 'g'), 160) AS item_text,
+                 left(regexp_replace(prompt, '\\s+', ' ', 'g'), 160) AS prompt,
+                 left(regexp_replace(coalesce(c.item_text, c.ngram, ''), '\\s+', ' ', 'g'), 160) AS item_text,
                  c.judge,
                  row_number() OVER (PARTITION BY c.benchmark, coalesce(c.method, 'ngram')
                                     ORDER BY c.score, prompt_id) AS n
