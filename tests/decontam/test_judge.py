@@ -203,3 +203,38 @@ def test_unreachable_judge_stops_the_build_and_a_rerun_resumes(
     assert [h["method"] for h in rows[prompts[0]]["contamination"]] == ["judge"]
     assert rows[prompts[1]]["contamination"] == [] and rows[prompts[1]]["contamination_cleared"]
     assert all(rows[p]["contamination"][0]["method"] == "judge" for p in prompts[2:])
+
+
+def test_vllm_judge_is_started_asked_and_stopped(tmp_path: Path) -> None:
+    """`judge: {kind: vllm}` starts vLLM's server (CPU build, a tiny random model), asks it, stops it."""
+    import subprocess
+
+    from tests.teachers.conftest import ENGINE, ENGINE_ENV
+    from tests.teachers.tiny_model import save_tiny_model
+
+    model = save_tiny_model(tmp_path / "tiny")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(
+        json.dumps({"id": "q0", "problem": "Compute 17 times 23, then subtract 91 from it."}) + "\n"
+    )
+    engine = {**ENGINE, "max_model_len": 2048}  # the judge prompt is longer than the teachers' tests'
+    judge = {"kind": "vllm", "model": str(model), "engine": engine, "env": ENGINE_ENV, "max_tokens": 4}
+    recipe = replay(
+        tmp_path,
+        ["Multiply 17 by 23 and then take away 91.", "Write a haiku about autumn leaves."],
+        decontaminate={
+            "benchmarks": [{"name": "mine", "path": str(bench), "id_column": "id"}],
+            "rephrase": {"judge": judge},
+        },
+    )
+    r = run_cli("build", str(recipe), timeout=1500)
+    assert r.returncode == 0, r.stderr
+    rows = {row["prompt"]: row for row in read_ledger(tmp_path / "out")}
+    asked = rows["Multiply 17 by 23 and then take away 91."]
+    entries = asked["contamination"] + asked["contamination_cleared"]
+    # a random model answers anything: its reply is recorded whatever it says
+    assert [(e["item"], e["judge"] is not None) for e in entries] == [("q0", True)]
+    assert rows["Write a haiku about autumn leaves."]["contamination_cleared"] == []
+    assert (tmp_path / "out" / "logs" / "judge" / "vllm-judge.log").exists()
+    left = subprocess.run(["pgrep", "-f", "--", f"--model {model}"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "the judge's vLLM server outlived the build"

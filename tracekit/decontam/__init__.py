@@ -1,4 +1,4 @@
-"""Benchmark decontamination: word n-gram overlap against a registry of benchmarks and user files."""
+"""Benchmark decontamination: word n-grams, short items matched whole, rephrased problems (rule or judge)."""
 
 from tracekit._lazy import lazy_exports
 
@@ -13,6 +13,11 @@ __getattr__ = lazy_exports(
         "DEFAULT_BENCHMARKS": "registry",
         "DecontamConfig": "config",
         "DecontamStage": "stage",
+        "ItemIndex": "features",
+        "Judge": "judge",
+        "JudgeUnavailable": "judge",
+        "RephraseConfig": "config",
+        "benchmark_texts": "benchmarks",
         "load_benchmark": "registry",
     },
 )
@@ -25,5 +30,10 @@ __all__ = [
     "DEFAULT_BENCHMARKS",
     "DecontamConfig",
     "DecontamStage",
+    "ItemIndex",
+    "Judge",
+    "JudgeUnavailable",
+    "RephraseConfig",
+    "benchmark_texts",
     "load_benchmark",
 ]
