@@ -373,14 +373,11 @@ class DecontamStage(DecisionStage):
 
         rc = self.config.rephrase
         assert rc is not None and rc.judge is not None
-        cache = (
-            Path(self.judge_cache)
-            if self.judge_cache
-            else Path(self.output_path).with_name("decontam-judge.jsonl")
-        )
+        if not self.judge_cache:
+            raise ValueError("DecontamStage: a judge needs `judge_cache` (where its answers are kept)")
         judge = Judge(
             config=rc.judge,
-            cache_path=cache,
+            cache_path=Path(self.judge_cache),
             log_dir=Path(self.judge_log_dir) if self.judge_log_dir else None,
         )
         verdicts = judge.ask(pending.pairs)
