@@ -68,6 +68,8 @@ def check_votes(loaded: LoadedRecipe) -> list[Problem]:
                 key_of(own, ("sources", i, "verify", "math")),
                 f"majority voting is for math answers; source {s.name!r} has domain {s.domain!r}",
             )
+    return problems
+
 
 def check_benchmarks(loaded: LoadedRecipe) -> list[Problem]:
     """The decontamination benchmarks that are files (user files, local registry copies, an eval
