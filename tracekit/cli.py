@@ -21,7 +21,7 @@ def _err(msg: str) -> None:
 
 def _load(recipe: str) -> Any:
     from tracekit.recipe import RecipeError, load_recipe
-    from tracekit.recipe.checks import check_benchmarks, check_sources, check_votes
+    from tracekit.recipe.checks import check_benchmarks, check_sources, check_verifier_domains, check_votes
 
     try:
         loaded = load_recipe(recipe)
@@ -30,7 +30,12 @@ def _load(recipe: str) -> Any:
         for p in e.problems:
             print("  " + p.format(recipe), file=sys.stderr)
         return None
-    problems = [*check_sources(loaded), *check_votes(loaded), *check_benchmarks(loaded)]
+    problems = [
+        *check_sources(loaded),
+        *check_votes(loaded),
+        *check_benchmarks(loaded),
+        *check_verifier_domains(loaded),
+    ]
     if problems:
         _err(f"{recipe} has {len(problems)} problem(s):")
         for p in problems:
@@ -44,22 +49,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     from tracekit.engine.output import resolved_recipe
     from tracekit.engine.preview import first_prompt
+    from tracekit.recipe.checks import check_hub_sources
 
     loaded = _load(args.recipe)
     if loaded is None:
         return EXIT_BAD_INPUT
     print(f"# {args.recipe}: OK\n# resolved recipe (every default filled in)")
     print(yaml.safe_dump(resolved_recipe(loaded), sort_keys=False, allow_unicode=True))
+    unchecked = check_hub_sources(loaded)
+    if unchecked:  # the recipe is well formed, but what it reads could not all be looked at
+        _err(f"{args.recipe}: {len(unchecked)} source problem(s):")
+        for p in unchecked:
+            print("  " + p.format(args.recipe), file=sys.stderr)
+        return EXIT_BAD_INPUT
     src = loaded.recipe.sources[0]
     try:
         msgs = first_prompt(loaded)
-    except Exception as e:  # e.g. a Hub source with no network: the recipe is valid, the preview is not
+    except Exception as e:  # a source that reads its metadata but not its rows: the preview says so
         where = f"hub {src.hub!r}" if src.hub else f"path {src.path!r}"
         _err(
-            f"{args.recipe}: sources[0] ({src.name}, {where}) could not be read to render the first prompt "
-            f"(its columns were not checked): {type(e).__name__}: {e}"
+            f"{args.recipe}: sources[0] ({src.name}, {where}) could not be read to render the first prompt: "
+            f"{type(e).__name__}: {e}"
         )
-        return 0
+        return EXIT_BAD_INPUT
     print("# first rendered prompt")
     if msgs is None:
         print("(the first source has no readable rows)")

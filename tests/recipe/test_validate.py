@@ -91,10 +91,12 @@ def test_unreachable_hub_source_is_named_not_a_traceback(tmp_path: Path) -> None
     recipe = write(
         tmp_path,
         "r.yaml",
-        "name: t\noutput: out\nsources:\n  - name: remote\n    hub: no-such-org/no-such-dataset\n",
+        "name: t\noutput: out\nsources:\n  - name: remote\n    hub: no-such-org/no-such-dataset\n"
+        "    columns: {prompt: question, answer: gold}\n",
     )
     r = run_cli("validate", str(recipe), env={"HF_HUB_OFFLINE": "1"})
-    assert r.returncode == 0, r.stderr  # the recipe itself is valid
-    assert "sources[0] (remote, hub 'no-such-org/no-such-dataset') could not be read" in r.stderr
+    assert r.returncode == 2, r.stderr  # what the recipe reads could not be looked at
+    assert f"{recipe}:5: sources[0].hub: source 'remote': Hub dataset 'no-such-org/no-such-dataset' could not be reached" in r.stderr
+    assert "not checked: that split 'train' exists, its columns (prompt=question, answer=gold)" in r.stderr
     assert "Traceback" not in r.stderr
     assert "# resolved recipe" in r.stdout

@@ -145,6 +145,21 @@ class BuildLayout:
         return self.work / "sampled"
 
     @property
+    def rewritten(self) -> Path:
+        """Traces after the `rewrite` stage, before the verify stage."""
+        return self.work / "rewritten"
+
+    @property
+    def rewrite_requests(self) -> Path:
+        """The rewriting model's cache of answered requests (resume)."""
+        return self.work / "rewrite-requests"
+
+    @property
+    def judge_requests(self) -> Path:
+        """The LLM judge's cache of answered requests (`verify: {llm}`; resume)."""
+        return self.work / "judge-requests"
+
+    @property
     def staged(self) -> Path:
         """Final ledger and dataset shards of a recipe with no global stage, before finalize moves them."""
         return self.work / "final"
@@ -193,7 +208,20 @@ class BuildLayout:
         """Raw samples of a live teacher in resample round `rnd`."""
         return self.rounds / f"r{rnd}" / "sampled"
 
+    def round_rewritten(self, rnd: int) -> Path:
+        """Rewritten traces of resample round `rnd`."""
+        return self.rounds / f"r{rnd}" / "rewritten"
+
     @property
     def temporary(self) -> tuple[Path, ...]:
         """Work folders removed when a build finishes (the decisions stay: the card reads them)."""
-        return (self.traces, self.staged, self.sampled, self.requests, self.rounds)
+        return (
+            self.traces,
+            self.staged,
+            self.sampled,
+            self.rewritten,
+            self.requests,
+            self.rewrite_requests,
+            self.judge_requests,
+            self.rounds,
+        )

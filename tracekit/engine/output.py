@@ -49,8 +49,11 @@ def fingerprint(loaded: LoadedRecipe) -> str:
     data["executor"] = {"tasks": data["executor"].get("tasks")}
     data.pop("publish", None)
     teacher = data["teacher"]
-    for key in _TEACHER_RUNTIME_KEYS:  # where and how fast the teacher runs, not what it writes
-        teacher.pop(key, None)
+    tools = [data.get("rewrite") and data["rewrite"]["teacher"]]  # models used as tools, same rule
+    tools += [v["llm"]["judge"] for v in [data["verify"], *(s.get("verify") for s in data["sources"])] if v and v.get("llm")]
+    for model in [teacher, *(t for t in tools if t)]:
+        for key in _TEACHER_RUNTIME_KEYS:  # where and how fast the teacher runs, not what it writes
+            model.pop(key, None)
     if isinstance(teacher.get("engine"), dict):
         from tracekit.teachers.live import RUNTIME_ENGINE_ARGS
 

@@ -63,7 +63,11 @@ def stage_names(loaded: LoadedRecipe) -> list[str]:
     building them would probe the sandbox and load verifiers in the CLI as well as in the build)."""
     r = loaded.recipe
     return stage_kinds(
-        live_teacher=r.teacher.kind != "dataset", dedup=r.dedup, decontaminate=r.decontaminate, mix=r.mix
+        live_teacher=r.teacher.kind != "dataset",
+        rewrite=r.rewrite,
+        dedup=r.dedup,
+        decontaminate=r.decontaminate,
+        mix=r.mix,
     )
 
 
@@ -92,37 +96,42 @@ def _workers(loaded: LoadedRecipe, tasks: int) -> int:
     return max(1, min(w, tasks))
 
 
-def _verify_step(name: str, cfg: Any) -> Any:
+def _verify_step(name: str, cfg: Any, layout: BuildLayout | None) -> Any:
     if name == "math":
         from tracekit.verify.math_step import MathVerifyStep
 
         return MathVerifyStep(config=cfg)
+    if name == "llm":
+        from tracekit.verify.llm_step import LLMVerifyStep
+
+        return LLMVerifyStep(config=cfg, cache_dir=str(layout.judge_requests) if layout else None)
     from tracekit.verify.code_step import CodeVerifyStep
 
     return CodeVerifyStep(config=cfg)
 
 
-def per_trace_steps(loaded: LoadedRecipe) -> list[PipelineStep]:
+def per_trace_steps(loaded: LoadedRecipe, layout: BuildLayout | None = None) -> list[PipelineStep]:
     """parse -> verifiers (in the order of `verify:`) -> filters (in the order of `filters:`)."""
     from tracekit.parse.step import ParseStep
+    from tracekit.verify.config import VERIFIERS
 
     r = loaded.recipe
     steps: list[PipelineStep] = [ParseStep(tokenizer=local_tokenizer(loaded))]
     # verifiers in the recipe's order; a source with its own settings gets its own step
-    order = [k for k in (loaded.raw.get("verify") or {}) if k in ("math", "code")]
+    order = [k for k in (loaded.raw.get("verify") or {}) if k in VERIFIERS]
     for src in r.sources:
-        for k in ("math", "code"):
+        for k in VERIFIERS:
             if src.verify is not None and getattr(src.verify, k) is not None and k not in order:
                 order.append(k)
     for name in order:
         own = {s.name: getattr(s.verify, name) for s in r.sources if s.verify and getattr(s.verify, name)}
         cfg = getattr(r.verify, name)
         if cfg is not None:
-            step = _verify_step(name, cfg)
+            step = _verify_step(name, cfg, layout)
             step.skip_sources = frozenset(own)
             steps.append(step)
         for src_name, src_cfg in own.items():
-            step = _verify_step(name, src_cfg)
+            step = _verify_step(name, src_cfg, layout)
             step.only_sources = frozenset({src_name})
             steps.append(step)
     if r.filters:
@@ -201,20 +210,31 @@ def _per_trace_stages(
     # no global stage: the last per-trace writer writes the final shards (never in a round: rounds mix)
     final = not has_global_stage(loaded)
     prefix = rnd.prefix if rnd else ""
-    if r.teacher.kind == "dataset":  # replay: no GPU work, one pass does it all
-        pipeline = [*read, *teach, *per_trace_steps(loaded), *writer("sample", layout.traces, final=final, prefix=prefix)]
+    if r.teacher.kind == "dataset" and r.rewrite is None:  # replay: no GPU work, one pass does it all
+        pipeline = [*read, *teach, *per_trace_steps(loaded, layout), *writer("sample", layout.traces, final=final, prefix=prefix)]
         return [Stage(name("sample"), pipeline, tasks, workers)]
-    # live teachers: sampling on GPU tasks, parse/verify/filters on CPU tasks
+    # live teachers: sampling on GPU tasks, (rewrite,) parse/verify/filters on CPU tasks
     from tracekit.ledger.reader import TraceShardReader
 
     sampled = layout.round_sampled(rnd.number) if rnd else layout.sampled
-    sample = [*read, *teach, *writer("sample", sampled)]
+    stages = [Stage(name("sample"), [*read, *teach, *writer("sample", sampled)], tasks, workers)]
+    if r.rewrite is not None:
+        from tracekit.rewrite.step import RewriteStep
+
+        rewritten = layout.round_rewritten(rnd.number) if rnd else layout.rewritten
+        rewrite = RewriteStep(
+            config=r.rewrite, cache_dir=str(layout.rewrite_requests), usage_dir=str(layout.teacher_logs)
+        )
+        pipeline = [TraceShardReader(folder=str(sampled)), rewrite, *writer("rewrite", rewritten)]
+        stages.append(Stage(name("rewrite"), pipeline, tasks, workers))
+        sampled = rewritten
     verify = [
         TraceShardReader(folder=str(sampled)),
-        *per_trace_steps(loaded),
+        *per_trace_steps(loaded, layout),
         *writer("verify", layout.traces, final=final, prefix=prefix),
     ]
-    return [Stage(name("sample"), sample, tasks, workers), Stage(name("verify"), verify, tasks, workers)]
+    stages.append(Stage(name("verify"), verify, tasks, workers))
+    return stages
 
 
 def _global_stages(loaded: LoadedRecipe, layout: BuildLayout, *, rnd: int = 0) -> list[Stage]:

@@ -1,14 +1,17 @@
 """The stages of a build, in order: the one list the plan, the executors and `tracekit status` share.
 
   sample    sources -> teacher -> parse -> verify -> filters -> work/traces   (tasks: N)
-  verify    live teachers only: work/sampled -> parse -> verify -> filters -> work/traces   (tasks: N)
+            (live teacher or `rewrite:`: sources -> teacher -> work/sampled)
+  rewrite   `rewrite:` only: work/sampled -> rewriting model -> work/rewritten   (tasks: N)
+  verify    live teachers or `rewrite:`: work/sampled (or rewritten) -> parse -> verify -> filters
+            -> work/traces   (tasks: N)
   dedup     work/traces -> work/decisions/dedup.parquet       (tasks: 1)
   decontam  work/traces -> work/decisions/decontam.parquet    (tasks: 1)
   mix       work/traces + decisions -> work/decisions/mix.parquet   (tasks: 1)
   finalize  work/traces + decisions -> ledger/ + dataset/data/   (tasks: N)
 
 A resample round (`mix: {fill: resample}`) runs the stages before finalize again under the names
-`sample-r1`, `verify-r1`, ..., `mix-r1`, each with its own logs (so its tasks are its own to resume).
+`sample-r1`, `rewrite-r1`, `verify-r1`, ..., `mix-r1`, each with its own logs (so its tasks are its own to resume).
 
     >>> round_name("sample", 2), kind_of("sample-r2"), kind_of("mix")
     ('sample-r2', 'sample', 'mix')
@@ -24,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datatrove.pipeline.base import PipelineStep
 
-STAGE_ORDER = ("sample", "verify", "dedup", "decontam", "mix", "finalize")
-PER_TRACE = ("sample", "verify")
+STAGE_ORDER = ("sample", "rewrite", "verify", "dedup", "decontam", "mix", "finalize")
+PER_TRACE = ("sample", "rewrite", "verify")
 GLOBAL = ("dedup", "decontam", "mix")
 
 
@@ -69,12 +72,18 @@ def order_key(name: str) -> tuple[int, int, str]:
 
 
 def stage_kinds(
-    *, live_teacher: bool, dedup: Any = None, decontaminate: Any = None, mix: Any = None
+    *,
+    live_teacher: bool,
+    rewrite: Any = None,
+    dedup: Any = None,
+    decontaminate: Any = None,
+    mix: Any = None,
 ) -> list[str]:
     """The stages a recipe runs (without resample rounds): the `STAGE_ORDER` entries it needs."""
     wanted = {
         "sample": True,
-        "verify": live_teacher,
+        "rewrite": rewrite is not None,
+        "verify": live_teacher or rewrite is not None,
         "dedup": dedup is not None,
         "decontam": decontaminate is not None,
         "mix": mix is not None,

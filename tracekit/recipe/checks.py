@@ -22,6 +22,11 @@ def check_sources(loaded: LoadedRecipe) -> list[Problem]:
         cols = peek_columns(src, loaded.base_dir)
         if cols is None:
             continue
+        for col in src.match or {}:
+            if col not in cols:
+                path = ("sources", i, "match", col)
+                msg = f"column {col!r} does not exist in {files[0].name} (it has: {', '.join(cols)})"
+                problems.append(Problem(path, msg, loaded.line(path)))
         for key, col in src.columns.model_dump().items():
             if col is None or col in cols:
                 continue
@@ -109,3 +114,90 @@ def check_benchmarks(loaded: LoadedRecipe) -> list[Problem]:
             key: tuple[str | int, ...] = ("decontaminate", "benchmarks", i)
             problems.append(Problem(key, str(e), loaded.line(key)))
     return problems
+
+
+def check_verifier_domains(loaded: LoadedRecipe) -> list[Problem]:
+    """One verifier per domain: with two (say `math` and `llm` both on math), the later would silently
+    overwrite the earlier's verdict. Checked for the recipe's `verify:` and for each source's own."""
+    problems: list[Problem] = []
+    r = loaded.recipe
+
+    def check(cfg: object, base: tuple[str | int, ...]) -> None:
+        seen: dict[str, str] = {}
+        for name in ("math", "code", "llm"):
+            v = getattr(cfg, name, None)
+            for d in getattr(v, "domains", None) or []:
+                if d in seen:
+                    path = (*base, name, "domains")
+                    msg = f"domain {d!r} is already checked by `{seen[d]}`; give each domain one verifier"
+                    problems.append(Problem(path, msg, loaded.line(path)))
+                seen.setdefault(d, name)
+
+    check(r.verify, ("verify",))
+    for i, s in enumerate(r.sources):
+        if s.verify is not None:
+            check(s.verify, ("sources", i, "verify"))
+    return problems
+
+
+def check_hub_sources(loaded: LoadedRecipe) -> list[Problem]:
+    """Each Hub source's split and named columns, read from the dataset card's metadata on the Hub (no
+    data downloaded). A source the Hub does not answer for is named with what could not be checked, so
+    `tracekit validate` never passes a recipe it could not look at. Once the Hub is unreachable the
+    other Hub sources are not tried again (each try would wait for the network)."""
+    problems: list[Problem] = []
+    down: str | None = None  # why the Hub did not answer, once it did not
+    for i, src in enumerate(loaded.recipe.sources):
+        if src.hub is None:
+            continue
+        path: tuple[str | int, ...] = ("sources", i, "hub")
+        named = {k: v for k, v in src.columns.model_dump().items() if v is not None}
+        named.update({f"match.{k}": k for k in src.match or {}})
+        unchecked = (
+            f"not checked: that split {src.split!r} exists, its columns "
+            f"({', '.join(f'{k}={v}' for k, v in named.items())}), its row count, the first prompt"
+        )
+        if down is None:
+            try:
+                splits, cols = hub_split_columns(src.hub, src.config)
+            except Exception as e:  # offline, refused, timed out; or the dataset is not there
+                reason = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
+                if type(e).__name__ in ("RepositoryNotFoundError", "GatedRepoError"):
+                    msg = f"source {src.name!r}: Hub dataset {src.hub!r} was not found or is not readable ({reason}); {unchecked}"
+                    problems.append(Problem(path, msg, loaded.line(path)))
+                    continue
+                down = reason
+        if down is not None:
+            msg = f"source {src.name!r}: Hub dataset {src.hub!r} could not be reached ({down}); {unchecked}"
+            problems.append(Problem(path, msg, loaded.line(path)))
+            continue
+        p: tuple[str | int, ...]
+        if splits and src.split not in splits:
+            p = ("sources", i, "split")
+            msg = f"split {src.split!r} does not exist in {src.hub} (it has: {', '.join(splits)})"
+            problems.append(Problem(p, msg, loaded.line(p)))
+        for key, col in named.items():
+            if cols and col not in cols and not (key == "prompt" and src.columns.messages):
+                p = ("sources", i, "match", col) if key.startswith("match.") else ("sources", i, "columns", key)
+                msg = f"column {col!r} does not exist in {src.hub} (it has: {', '.join(cols)})"
+                problems.append(Problem(p, msg, loaded.line(p)))
+    return problems
+
+
+def hub_split_columns(repo: str, config: str | None) -> tuple[list[str], list[str]]:
+    """(splits, columns) of a Hub dataset config from its card's `dataset_info`; empty lists when the
+    card does not say. Raises when the Hub does not answer."""
+    from huggingface_hub import HfApi
+
+    card = HfApi().dataset_info(repo, timeout=30).card_data
+    meta = card.to_dict().get("dataset_info") if card is not None else None
+    entries = meta if isinstance(meta, list) else [meta] if isinstance(meta, dict) else []
+    wanted = config or "default"
+    entry = next((e for e in entries if e.get("config_name", "default") == wanted), None)
+    if entry is None and len(entries) == 1 and config is None:
+        entry = entries[0]
+    if entry is None:
+        return [], []
+    splits = [sp["name"] for sp in entry.get("splits") or [] if "name" in sp]
+    cols = [f["name"] for f in entry.get("features") or [] if isinstance(f, dict) and "name" in f]
+    return splits, cols

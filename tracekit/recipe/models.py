@@ -12,6 +12,7 @@ from tracekit.engine.config import ExecutorConfig, LocalExecutorConfig
 from tracekit.filters.config import FilterList
 from tracekit.mix.config import MixConfig
 from tracekit.publish.config import PublishConfig
+from tracekit.rewrite.config import RewriteConfig
 from tracekit.sources.config import SourceConfig
 from tracekit.teachers.config import DatasetTeacherConfig, TeacherConfig
 from tracekit.verify.config import VerifyConfig
@@ -31,6 +32,9 @@ class Recipe(BaseModel):
     seed: int = Field(0, description="seed for every random choice (mix, splits)")
     sources: list[SourceConfig] = Field(..., min_length=1)
     teacher: TeacherConfig = Field(default_factory=DatasetTeacherConfig)
+    rewrite: RewriteConfig | None = Field(
+        None, description="send every trace through a model with a template before it is verified"
+    )
     tokenizer: str | None = Field(
         None, description="HF tokenizer (name or local path) used to count tokens; none: counts stay empty"
     )

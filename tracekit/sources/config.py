@@ -46,6 +46,12 @@ class SourceConfig(BaseModel):
     columns: ColumnsConfig = Field(default_factory=lambda: ColumnsConfig())
     difficulty: str | None = Field(None, description="difficulty label for every row of this source")
     limit: int | None = Field(None, ge=1, description="read only rows numbered below this (per file)")
+    match: dict[str, list[str | int | bool]] | None = Field(
+        None,
+        description="read only rows whose column holds one of the listed values, e.g. "
+        "{source: [amc_aime, math]} (a subset of a mixed dataset); other rows are skipped, their row "
+        "numbers kept",
+    )
     verify: VerifyConfig | None = Field(
         None, description="verifier settings for this source only (override the recipe's `verify:`)"
     )
@@ -65,6 +71,13 @@ class SourceConfig(BaseModel):
             from tracekit.teachers.config import SamplingConfig
 
             SamplingConfig.model_validate(v)  # same names and bounds as the teacher's `sampling`
+        return v
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _match_lists(cls, v: Any) -> Any:
+        if isinstance(v, dict):  # a single value is a list of one
+            return {k: x if isinstance(x, list) else [x] for k, x in v.items()}
         return v
 
     @model_validator(mode="after")

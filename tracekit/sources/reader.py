@@ -125,6 +125,9 @@ class SourceReader(PipelineStep):
                 if isinstance(item, BadRow):
                     self._bad(item)
                     continue
+                if src.match and not all(item.data.get(k) in allowed for k, allowed in src.match.items()):
+                    self.stat_update("unmatched_rows")
+                    continue
                 file = rel.get(item.file)
                 if file is None:
                     file = rel[item.file] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 R1_PROMPT_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
 R1_PROMPT_TEMPLATE = "{prompt}\n" + R1_PROMPT_SUFFIX
@@ -173,3 +173,61 @@ TeacherConfig = Annotated[
     DatasetTeacherConfig | VllmTeacherConfig | OpenAITeacherConfig, Field(discriminator="kind")
 ]
 LiveTeacherConfig = VllmTeacherConfig | OpenAITeacherConfig
+
+
+class EndpointModelConfig(BaseModel):
+    """A model behind OpenAI-compatible endpoints used as a tool, one request per item: a judge that
+    checks answers (`verify: {llm: {judge: ...}}`) or a model that rewrites traces (`rewrite: {teacher:
+    ...}`). A hosted API, or `vllm serve MODEL` started beforehand.
+
+    Example: `{base_urls: [https://api.openai.com/v1], model: gpt-4o-mini, api_key_env: OPENAI_API_KEY,
+    sampling: {temperature: 0.7, max_tokens: 16384}}`. `sampling` keys go into each request as they are.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["openai"] = Field(
+        default="openai", description="openai: OpenAI-compatible endpoints (the only kind for a tool model)"
+    )
+    base_urls: list[str] = Field(..., min_length=1, description="endpoints ending in /v1")
+    model: str = Field(..., description="the served model name sent in each request")
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the API key"
+    )
+    system_prompt: str | None = Field(default=None, description="system message of every request")
+    sampling: dict[str, Any] = Field(
+        default_factory=dict,
+        description="request parameters sent as they are (temperature, max_tokens, top_p, ...); one "
+        "answer per request, seeded from the trace id",
+    )
+    max_concurrency: int = Field(default=16, ge=1, description="requests in flight per endpoint")
+    timeout_s: float = Field(default=600.0, gt=0, description="seconds one request may take before a retry")
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    price: PriceConfig | None = Field(default=None, description="prices for the usage log's cost")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _only_endpoints(cls, v: Any) -> Any:
+        if v == "vllm":
+            raise ValueError(
+                "a judge or rewriting model is reached over HTTP: start it with `vllm serve MODEL` "
+                "(or use a hosted API) and give `kind: openai` with its `base_urls`"
+            )
+        return v
+
+    @field_validator("sampling")
+    @classmethod
+    def _sampling(cls, v: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(set(v) & {"model", "messages", "n", "stream"})
+        if reserved:
+            raise ValueError(f"`sampling` cannot set {reserved}: one answer per request, model and messages are tracekit's")
+        return v
+
+
+class JudgeModelConfig(EndpointModelConfig):
+    """A judge model: greedy and short by default."""
+
+    sampling: dict[str, Any] = Field(
+        default_factory=lambda: {"temperature": 0.0, "max_tokens": 1024},
+        description="request parameters sent as they are (default greedy, 1024 tokens)",
+    )

@@ -22,6 +22,8 @@ class VerifyResult:
     extracted_answer: str | None = None
 
 
+METHOD_JUDGE = "judge"  # verify_method of every verdict an LLM judge decided
+
 # Drop reasons written by every verify step (public names: they show in stats and the card).
 DROP_INCORRECT = "incorrect"
 DROP_VERIFY_ERROR = "verify_error"

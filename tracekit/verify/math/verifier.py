@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 
-from tracekit.verify.base import VerifyResult
+from tracekit.verify.base import METHOD_JUDGE, VerifyResult
 from tracekit.verify.math.config import MathVerifyConfig
 from tracekit.verify.math.equivalence import EquivalenceSettings, Unparseable, compare
 from tracekit.verify.math.extract import extract_answer, extract_gold, mcq_letter
@@ -24,7 +24,6 @@ from tracekit.verify.math.normalize import CleanAnswer, clean_answer
 from tracekit.verify.math.worker import SympyWorker
 
 METHOD_RULE = "math_rule"
-METHOD_JUDGE = "judge"
 
 JudgeFn = Callable[..., bool | None]
 
