@@ -238,6 +238,18 @@ class SandboxRunner:
         self._pool: SandboxPool | None = None
         self._pool_lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (datatrove deep-copies and pickles every step to its tasks) starts with no warm
+        sandboxes: they are processes of this one, and a lock cannot be copied."""
+        state = self.__dict__.copy()
+        state["_pool"] = None
+        del state["_pool_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pool_lock = threading.Lock()
+
     def check(self) -> None:
         """Raise `SandboxUnavailable` with a clear message when this runner cannot work here."""
 

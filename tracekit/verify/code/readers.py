@@ -1,5 +1,6 @@
 """Read tests in the shapes datasets publish them: APPS/TACO `input_output`, LiveCodeBench public and
-private tests, open-r1 `verification_info`, HumanEval `test` + `entry_point`, MBPP `test_list`.
+private tests, open-r1 `verification_info`, HumanEval `test` + `entry_point`, MBPP `test_list`,
+deepmind/code_contests `{input: [...], output: [...]}`.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def _from_dict(d: dict[str, Any], *, fn_name: str | None, entry_point: str | Non
         asserts = [*d["test_list"], *(d.get("challenge_test_list") or [])]
         cases = tuple(TestCase(assert_code=(prefix + "\n" + a).strip() + "\n") for a in asserts)
         return TestSuite(mode="assert", cases=cases)
+    if set(d) == {"input", "output"} and isinstance(d["input"], list):  # deepmind/code_contests tests
+        d = {"inputs": d["input"], "outputs": d["output"]}
     if "inputs" in d and "outputs" in d:
         inputs, outputs = d["inputs"], d["outputs"]
         if len(inputs) != len(outputs):

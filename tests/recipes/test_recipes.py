@@ -1,0 +1,213 @@
+"""The shipped seed-system recipes: each validates, and a test-sized version of each (the shipped YAML
+with local sources under `limit:` and its models pointed at local scripted servers) builds end to end
+with the real sampling, rewrite, verifier, dedup/decontamination and mix paths. The scripted answers
+(tests/recipes/world.py) tell the test which traces every stage must keep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chat_server import ChatServer, user_text
+from tests.conftest import REPO, read_dataset, read_ledger, run_cli
+from tests.recipes import world
+from tracekit.recipe import load_recipe
+from tracekit.recipe.checks import check_sources, check_verifier_domains, check_votes
+
+SHIPPED = ["bespoke-stratos-17k", "sky-t1-17k", "openthoughts-114k"]
+KEYS = {"TK_TEACHER_KEY": "sk-teacher-secret", "TK_TOOL_KEY": "sk-tool-secret"}
+
+
+def build(recipe: Path) -> None:
+    r = run_cli("build", str(recipe), env=KEYS, timeout=900)
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+def assert_no_secret(out: Path) -> None:
+    for f in out.rglob("*"):
+        if f.is_file() and f.suffix in (".json", ".yaml", ".log", ".md", ".html", ".txt", ".jsonl", ".parquet"):
+            data = f.read_bytes()
+            assert b"sk-teacher-secret" not in data and b"sk-tool-secret" not in data, f
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_recipe_validates(name: str) -> None:
+    loaded = load_recipe(REPO / "pipelines" / f"{name}.yaml")
+    assert [*check_sources(loaded), *check_votes(loaded), *check_verifier_domains(loaded)] == []
+    # the Hub is unreachable here: validate names every Hub source and what it could not check
+    r = run_cli("validate", str(REPO / "pipelines" / f"{name}.yaml"), env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    hubs = [s for s in loaded.recipe.sources if s.hub]
+    for i, s in enumerate(loaded.recipe.sources):
+        if s.hub:
+            line = loaded.line(("sources", i, "hub"))
+            assert f"{name}.yaml:{line}: sources[{i}].hub: source '{s.name}': Hub dataset '{s.hub}' could not be reached" in r.stderr
+    assert r.stderr.count("not checked: that split") == len(hubs)
+
+
+@pytest.mark.parametrize("name", ["train-bespoke-stratos-7b", "train-sky-t1-32b", "train-openthinker-7b"])
+def test_train_presets_load(name: str) -> None:
+    from tracekit.train.config import TrainConfig
+
+    cfg = TrainConfig.from_yaml(REPO / "pipelines" / f"{name}.yaml")
+    # the published setups: lr 1e-5, 3 epochs, 96 rows per step on 8 GPUs, cosine with 10% warmup
+    assert (cfg.learning_rate, cfg.epochs, cfg.warmup_ratio, cfg.lr_scheduler) == (1e-5, 3, 0.1, "cosine")
+    assert 8 * cfg.per_device_batch_size * cfg.gradient_accumulation_steps == 96 and not cfg.packing
+
+
+def by_number(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(world.number(r["prompt"]), []).append(r)
+    return out
+
+
+@pytest.mark.slow
+def test_bespoke_stratos_builds(tmp_path: Path) -> None:
+    rows = {
+        "apps": world.apps_rows(4, 100),
+        "taco-medium": world.taco_rows(6, 200, ["MEDIUM", "EASY"]),
+        "taco-test": world.taco_rows(3, 300, ["HARD"]),
+        "numina-amc-aime": world.numina_rows(9, ["amc_aime", "math", "cn_k12"]),
+        "numina-math": world.numina_rows(9, ["amc_aime", "math", "cn_k12"]),
+        "numina-olympiads": world.numina_rows(9, ["olympiads", "cn_k12", "math"]),
+    }
+    teacher = ChatServer(lambda b: world.teacher_reply(b, thinking_field=True))
+    judge = ChatServer(world.judge_reply)
+    with teacher as t_url, judge as j_url:
+        recipe, spec = world.derive("bespoke-stratos-17k", tmp_path, rows, limit=8, teacher_url=t_url, tool_url=j_url)
+        build(recipe)
+    out = tmp_path / "out"
+    ledger = read_ledger(out)
+    # `match:` picked each subset's rows (cn_k12 never sampled), `limit:` the rows numbered below 8
+    expected_sources = {
+        "numina-amc-aime": {i for i in range(8) if i % 3 == 0},
+        "numina-math": {i for i in range(8) if i % 3 == 1},
+        "numina-olympiads": {i for i in range(8) if i % 3 == 0},
+        "apps": set(range(100, 104)),
+        "taco-medium": {i for i in range(200, 206) if i % 2 == 0},
+        "taco-test": set(range(300, 303)),
+    }
+    for src, nums in expected_sources.items():
+        assert {world.number(r["prompt"]) for r in ledger if r["source"] == src} == nums, src
+    assert len(ledger) == sum(len(v) for v in expected_sources.values())  # n = 1
+    # the shipped prompts went out: system prompt, per-domain templates, one answer per request
+    sent = teacher.requests
+    assert all(b["n"] == 1 and b["model"] == spec["teacher"]["model"] for b in sent)
+    assert all(b["messages"][0] == {"role": "system", "content": spec["teacher"]["system_prompt"]} for b in sent)
+    math_src = spec["sources"][3]
+    assert any(user_text(b) == math_src["prompt_template"].replace("{prompt}", world.math_question(3)) for b in sent)
+    assert all(h.get("Authorization") == "Bearer sk-teacher-secret" for h in teacher.headers)
+    # verification: math by the judge (method judge), code in the sandbox
+    for r in ledger:
+        i = world.number(r["prompt"])
+        assert r["verdict"] == ("incorrect" if world.wrong(i) else "correct"), r
+        assert r["verify_method"] == ("judge" if r["domain"] == "math" else "code_sandbox")
+        assert r["reasoning"] == f"Let me think about question {i} step by step."
+    assert len(judge.requests) == sum(1 for r in ledger if r["domain"] == "math")
+    # no mix: every verified trace is in the dataset, with the thinking in the assistant turn
+    data = read_dataset(out)
+    assert sorted(d["trace_id"] for d in data) == sorted(r["trace_id"] for r in ledger if r["verdict"] == "correct")
+    assert all("<think>" in d["messages"][-1]["content"] for d in data)
+    assert_no_secret(out)
+
+
+@pytest.mark.slow
+def test_sky_t1_builds(tmp_path: Path) -> None:
+    rows = {
+        "apps": world.apps_rows(5, 100),
+        "taco-medium": world.taco_rows(4, 200, ["MEDIUM"]),
+        "taco-test": world.taco_rows(2, 300, ["EASY"]),
+        "numina-amc-aime": world.numina_rows(7, ["amc_aime"]),
+        "numina-math": world.numina_rows(7, ["math", "aops_forum"]),
+        "numina-olympiads": world.numina_rows(7, ["olympiads"]),
+    }
+
+    def smaller_mix(recipe: dict[str, Any]) -> None:
+        recipe["mix"]["buckets"][0]["count"] = 4  # of 8 correct code traces
+        recipe["mix"]["buckets"][1]["count"] = 20  # more than the 10 correct math traces: a shortfall
+
+    teacher = ChatServer(lambda b: world.teacher_reply(b, thinking_field=False))  # QwQ: thinking inline
+    rewriter = ChatServer(world.rewriter_reply)
+    with teacher as t_url, rewriter as r_url:
+        recipe, spec = world.derive(
+            "sky-t1-17k", tmp_path, rows, limit=7, teacher_url=t_url, tool_url=r_url, edit=smaller_mix
+        )
+        build(recipe)
+    out = tmp_path / "out"
+    ledger = read_ledger(out)
+    # the shipped teacher settings: greedy, 16K tokens, no system prompt (QwQ's template adds its own)
+    assert all(b["temperature"] == 0.0 and b["max_tokens"] == 16384 and b["messages"][0]["role"] == "user" for b in teacher.requests)
+    # every answer was rewritten by the shipped rewriter; the ledger keeps both texts and the model
+    assert len(rewriter.requests) == len(ledger) == len(teacher.requests)
+    assert all(b["model"] == "gpt-4o-mini" and b["temperature"] == 0.7 for b in rewriter.requests)
+    for r in ledger:
+        i = world.number(r["prompt"])
+        assert r["rewrite_model"] == "gpt-4o-mini"
+        assert r["original_completion"].startswith(f"Let me think about question {i}")
+        assert r["completion"].startswith("<|begin_of_thought|>") and r["think_format"] == "thought"
+        assert r["verdict"] == ("incorrect" if world.wrong(i) else "correct"), r
+        # what was verified is the rewritten text: its solution section holds the answer
+        assert r["verify_method"] in ("math_rule", "code_sandbox")
+    # the mix: one trace per question, 4 code, all 10 correct math (20 asked: short by 10)
+    correct = [r for r in ledger if r["verdict"] == "correct"]
+    assert (sum(r["domain"] == "code" for r in correct), sum(r["domain"] == "math" for r in correct)) == (8, 10)
+    data = read_dataset(out)
+    buckets = [d["bucket"] for d in data]
+    assert buckets.count("code") == 4 and buckets.count("math") == 10
+    # the dataset holds the rewritten thinking and solution in tracekit's one format, <think> then the answer
+    assert all(d["messages"][-1]["content"].startswith("<think>\nReformatted reasoning.\n</think>") for d in data)
+    shortfall = json.loads((out / "work" / "decisions" / "mix.shortfall.json").read_text())
+    short = {b["bucket"]: b["short"] for b in (shortfall if isinstance(shortfall, list) else shortfall["buckets"])}
+    assert short == {"code": 0, "math": 10}
+    assert_no_secret(out)
+
+
+@pytest.mark.slow
+def test_openthoughts_builds(tmp_path: Path) -> None:
+    numina = world.numina_rows(12, ["amc_aime", "olympiads", "aops_forum", "math", "cn_k12", "synthetic_math"])
+    numina[7].update(problem=numina[1]["problem"], solution=numina[1]["solution"])  # a duplicate: dedup keeps one
+    aime = json.loads((world.SHARED_DATA / "benchmarks" / "aime24.jsonl").read_text().splitlines()[0])
+    numina[8]["problem"] = aime["problem"] + " (#8)"  # a benchmark question: decontamination drops it
+    rows = {
+        "numina": numina,
+        "apps": world.apps_rows(3, 100),
+        "taco": world.taco_rows(3, 200, ["MEDIUM"]),
+        "code-contests": world.code_contests_rows(3, 300),
+        "camel-physics": world.camel_rows(3, 400),
+        "camel-chemistry": world.camel_rows(3, 500),
+        "camel-biology": world.camel_rows(3, 600),
+    }
+    teacher = ChatServer(lambda b: world.teacher_reply(b, thinking_field=True))
+    judge = ChatServer(world.judge_reply)
+    with teacher as t_url, judge as j_url:
+        recipe, spec = world.derive("openthoughts-114k", tmp_path, rows, limit=12, teacher_url=t_url, tool_url=j_url)
+        build(recipe)
+    out = tmp_path / "out"
+    ledger = read_ledger(out)
+    math = [r for r in ledger if r["source"] == "numina"]
+    # the four subsets: rows 0-3 and 6-9 (4, 5, 10, 11 are cn_k12 / synthetic_math)
+    assert sorted(r["row_index"] for r in math) == [0, 1, 2, 3, 6, 7, 8, 9]
+    # per-source sampling: code got its own token budget, the rest the teacher's
+    budgets = {("integers" in user_text(b)): b["max_tokens"] for b in teacher.requests}
+    assert budgets == {True: 8192, False: 8000}
+    for r in ledger:
+        i = world.number(r["prompt"])
+        if r["domain"] == "science":
+            assert (r["verdict"], r["kept"]) == ("unverified", True)  # science is kept unverified
+            continue
+        right = not world.wrong(i) and r["row_index"] != 8  # row 8's question is AIME's, not a sum
+        assert r["verdict"] == ("correct" if right else "incorrect"), r
+        assert r["verify_method"] == ("judge" if r["domain"] == "math" else "code_sandbox")
+    assert [r["row_index"] for r in math if r["contamination"]] == [8]
+    pair = [r for r in math if r["row_index"] in (1, 7)]
+    assert sorted(r["duplicate_of"] is None for r in pair) == [False, True]
+    data = read_dataset(out)
+    kept = {r["trace_id"] for r in ledger if r["kept"]}
+    assert {d["trace_id"] for d in data} == kept
+    # math: rows 1 (or its duplicate 7) and 2; code: the 6 right programs; science: all 9
+    assert sorted(r["domain"] for r in ledger if r["kept"]) == ["code"] * 6 + ["math"] * 2 + ["science"] * 9
+    assert_no_secret(out)
