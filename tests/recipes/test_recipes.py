@@ -211,3 +211,14 @@ def test_openthoughts_builds(tmp_path: Path) -> None:
     # math: rows 1 (or its duplicate 7) and 2; code: the 6 right programs; science: all 9
     assert sorted(r["domain"] for r in ledger if r["kept"]) == ["code"] * 6 + ["math"] * 2 + ["science"] * 9
     assert_no_secret(out)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_stage_list_matches_the_plan(name: str) -> None:
+    from tracekit.engine import plan_build, stage_names
+
+    loaded = load_recipe(REPO / "pipelines" / f"{name}.yaml")
+    names = [s.name for s in plan_build(loaded).stages]
+    assert stage_names(loaded) == names
+    assert ("rewrite" in names) == (loaded.recipe.rewrite is not None)
+    assert names.index("sample") < names.index("verify")
