@@ -13,8 +13,11 @@ Floors, bottom to top (a module may import its own floor or the ones below, neve
                  stages, which never import it); the two must not form a circle between files
   3  cli
 
-Usage: python scripts/import_graph.py [--json]   (exit 1 when a circle or an upward import exists,
-or more than MAX_LOOSE modules sit at tracekit/'s top level)
+A private name (`_name`) imported from another package is reported too: a package's own helpers
+are its business.
+
+Usage: python scripts/import_graph.py [--json]   (exit 1 when a circle, an upward import or a private
+import across packages exists, or more than MAX_LOOSE modules sit at tracekit/'s top level)
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ FLOOR_NAMES = ("foundation", "stages", "build", "cli")
 class Graph:
     modules: dict[str, Path]
     edges: set[tuple[str, str]] = field(default_factory=set)
+    private: set[str] = field(default_factory=set)  # "importer: module.name" of a _private name
+
+
+def _package(module: str) -> str:
+    """The subpackage (or loose module) of tracekit a module belongs to."""
+    return ".".join(module.split(".")[:2])
 
 
 def module_files(root: Path) -> dict[str, Path]:
@@ -69,6 +78,7 @@ def build_graph(root: Path) -> Graph:
     for mod, path in g.modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
+            _note_private(g, node, mod)
             for target in _imported(node, mod, path.name == "__init__.py", g.modules):
                 if not target.startswith("tracekit"):
                     continue
@@ -77,6 +87,15 @@ def build_graph(root: Path) -> Graph:
                 if target != mod:
                     g.edges.add((mod, target))
     return g
+
+
+def _note_private(g: Graph, node: ast.AST, mod: str) -> None:
+    """`from tracekit.x import _name` in a module of another package than x: a private import."""
+    if not isinstance(node, ast.ImportFrom) or node.level or not (node.module or "").startswith("tracekit."):
+        return
+    for a in node.names:
+        if a.name.startswith("_") and _package(node.module or "") != _package(mod):
+            g.private.add(f"{mod}: {node.module}.{a.name}")
 
 
 def floor(module: str) -> int:
@@ -149,6 +168,7 @@ def measure(root: Path = REPO) -> dict[str, object]:
         "circles": circles(g),
         "upward": [f"{a} -> {b} ({FLOOR_NAMES[floor(a)]} -> {FLOOR_NAMES[floor(b)]})" for a, b in upward(g)],
         "loose": loose_modules(g),
+        "private": sorted(g.private),
     }
 
 
@@ -171,7 +191,12 @@ def main(argv: list[str]) -> int:
         for u in up:
             print("  " + u)
         print(f"modules at tracekit/'s top level: {len(loose)} (at most {MAX_LOOSE}): {', '.join(loose)}")
-    ok = not m["circles"] and not m["upward"] and len(m["loose"]) <= MAX_LOOSE  # type: ignore[arg-type]
+        private = m["private"]
+        assert isinstance(private, list)
+        print(f"private names imported from another package: {len(private)}")
+        for name in private:
+            print("  " + name)
+    ok = not m["circles"] and not m["upward"] and not m["private"] and len(m["loose"]) <= MAX_LOOSE  # type: ignore[arg-type]
     return 0 if ok else 1
 
 

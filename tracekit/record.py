@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
 Verdict = Literal["correct", "incorrect", "error", "unverified"]
-VERDICTS: tuple[str, ...] = ("correct", "incorrect", "error", "unverified")
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 
 # One benchmark match. method: ngram | whole_item | rephrase | judge (how it was decided); score:
 # share of the item's n-grams found (ngram), 1 (whole_item), similarity (rephrase, judge); ngram:
@@ -105,6 +105,15 @@ LEDGER_FIELDS: list[tuple[str, pa.DataType, str]] = [
 
 LEDGER_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in LEDGER_FIELDS])
 LEDGER_COLUMNS: list[str] = [name for name, _, _ in LEDGER_FIELDS]
+
+
+def ledger_schema_of(*columns: str) -> pa.Schema:
+    """The schema of some ledger columns, in the order given (a decision table's, for example).
+
+    >>> ledger_schema_of("trace_id", "kept").names
+    ['trace_id', 'kept']
+    """
+    return pa.schema([LEDGER_SCHEMA.field(c) for c in columns])
 
 DATASET_SCHEMA = pa.schema(
     [

@@ -377,7 +377,7 @@ def test_threads_change_neither_signatures_nor_clusters() -> None:
 def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_when_closed() -> None:
     import threading
 
-    from tracekit.dedup.ledger_io import prefetched
+    from tracekit.dedup.prefetch import prefetched
 
     def items(fail_at: int | None = None):  # type: ignore[no-untyped-def]
         for i in range(100):
@@ -401,7 +401,7 @@ def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_when_cl
 
 
 def test_a_corrupt_ledger_shard_is_named(tmp_path: Path) -> None:
-    from tracekit.dedup.ledger_io import LedgerShardError
+    from tracekit.ledger.shards import LedgerShardError
 
     ledger = tmp_path / "ledger"
     ledger.mkdir()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tracekit.verify.math.extract import extract_answer, extract_gold, find_boxes, split_reasoning
+from tracekit.parse.split import split_reasoning
+from tracekit.verify.math.extract import extract_answer, extract_gold, find_boxes
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,7 @@ def test_never_reads_inside_the_thinking() -> None:
     assert extract_answer(text) is None
     assert extract_answer(r"<think>\boxed{9}</think>So \boxed{10}.") == "10"
     assert extract_answer(r"<think>\boxed{9} still thinking") is None  # unclosed block: all thinking
-    assert split_reasoning("no block here") == "no block here"
+    assert split_reasoning("no block here").answer_text == "no block here"
 
 
 def test_bare_last_number_only_when_allowed() -> None:

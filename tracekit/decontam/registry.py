@@ -12,11 +12,10 @@ Example:
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from tracekit.sources.formats import read_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,23 +150,8 @@ DEFAULT_BENCHMARKS: list[str] = [
 ]
 
 
-def _read_local(path: Path) -> list[dict[str, Any]]:
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
-        if name.endswith((".jsonl", ".jsonl.gz")):
-            return [json.loads(line) for line in f if line.strip()]
-        data = json.load(f)
-    if isinstance(data, dict):  # {"split": [rows]} or {"data": [rows]}
-        data = next(v for v in data.values() if isinstance(v, list))
-    return list(data)
-
-
-def _local_path(src: BenchmarkSource, data_dir: str | None) -> Path | None:
+def local_copy(src: BenchmarkSource, data_dir: str | None) -> Path | None:
+    """The local file of a benchmark: its own `path`, else its file in `data_dir` if there; None: use the Hub."""
     if src.path:
         return Path(src.path)
     if data_dir and src.local_file and (Path(data_dir) / src.local_file).exists():
@@ -177,12 +161,12 @@ def _local_path(src: BenchmarkSource, data_dir: str | None) -> Path | None:
 
 def load_benchmark(src: BenchmarkSource, *, data_dir: str | None = None) -> BenchmarkTexts:
     """The item ids and texts of one benchmark (local copy first, then the Hub)."""
-    local = _local_path(src, data_dir)
+    local = local_copy(src, data_dir)
     if local is not None:
         if not local.exists():
             raise BenchmarkFileError(f"benchmark {src.name!r}: file {local} not found")
         try:
-            rows = _read_local(local)
+            rows = read_rows(local)
         except (OSError, ValueError) as e:
             raise BenchmarkFileError(f"benchmark {src.name!r}: {local} cannot be read ({e})") from e
         column, id_column = src.local_column or src.column, src.local_id_column or src.id_column

@@ -16,9 +16,9 @@ from tracekit.decontam.config import DecontamConfig
 from tracekit.decontam.features import ItemIndex, ScanResult
 from tracekit.decontam.registry import BenchmarkTexts
 from tracekit.decontam.rephrase import judge_candidates, rule_flags
-from tracekit.dedup.ledger_io import iter_ledger_batches
 from tracekit.dedup.ngrams import ngram_hashes, normalized_words
 from tracekit.ledger.decision import DecisionStage
+from tracekit.ledger.shards import iter_ledger_batches
 from tracekit.record import CONTAMINATION_TEXT_CHARS, CONTAMINATION_TYPE
 
 DROP_CONTAMINATED = "contaminated"

@@ -10,10 +10,12 @@ import polars as pl
 import pyarrow as pa
 
 from tracekit.dedup.config import DedupConfig
-from tracekit.dedup.ledger_io import iter_ledger_batches, ledger_footers, prefetched
 from tracekit.dedup.minhash import MinHasher, Sketch, near_duplicate_clusters
 from tracekit.dedup.ngrams import arrow_ints, exact_keys
+from tracekit.dedup.prefetch import prefetched
 from tracekit.ledger.decision import DecisionStage
+from tracekit.ledger.shards import iter_ledger_batches, ledger_footers
+from tracekit.record import ledger_schema_of
 
 # Drop reasons (public names: they show in stats and the card).
 DROP_DUPLICATE_PROMPT = "duplicate_prompt"
@@ -23,14 +25,7 @@ DROP_MAX_PER_PROMPT = "max_per_prompt"
 
 _REASONS = (DROP_DUPLICATE_PROMPT, DROP_NEAR_DUPLICATE_PROMPT, DROP_DUPLICATE_COMPLETION, DROP_MAX_PER_PROMPT)
 
-DEDUP_OUTPUT_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("drop_reason", pa.string()),
-        ("duplicate_of", pa.string()),
-        ("dedup_cluster", pa.string()),
-    ]
-)
+DEDUP_OUTPUT_SCHEMA = ledger_schema_of("trace_id", "drop_reason", "duplicate_of", "dedup_cluster")
 
 # prompt text held in prepared batches while the compiled kernels load (see DedupStage._collect)
 _HOLD_BYTES = 128 << 20

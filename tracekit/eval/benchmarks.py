@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracekit.decontam.registry import BENCHMARKS, BenchmarkSource, _local_path, _read_local
+from tracekit.decontam.registry import BENCHMARKS, BenchmarkSource, local_copy
 from tracekit.eval.problem import EvalDomain, EvalProblem
+from tracekit.sources.formats import read_rows
 
 Row = dict[str, Any]
 
@@ -107,9 +108,9 @@ def _lcb_tests(row: Row) -> str:
     public = json.loads(public) if isinstance(public, str) else public
     private = row.get("private_test_cases") or "[]"
     if isinstance(private, str):
-        from tracekit.verify.code.readers import _decode_text
+        from tracekit.verify.code.readers import decode_tests
 
-        private = _decode_text(private) if private.strip() else []
+        private = decode_tests(private) if private.strip() else []
     out: Row = {"inputs": [], "outputs": []}
     cases = [*public, *private]
     functional = any(str(t.get("testtype")) == "functional" for t in cases)
@@ -204,9 +205,9 @@ class BenchmarkLoadError(ValueError):
 
 def _rows_of(src: BenchmarkSource, data_dir: str | None) -> tuple[list[Row], str | None]:
     """The rows, and the local file they came from (None: the Hub)."""
-    local = _local_path(src, data_dir)
+    local = local_copy(src, data_dir)
     if local is not None:
-        return _read_local(local), str(local)
+        return read_rows(local), str(local)
     if src.hub:
         from datasets import load_dataset
 
@@ -249,7 +250,7 @@ def _user_file(name: str, path: Path) -> list[EvalProblem]:
     if not path.exists():
         raise BenchmarkLoadError(f"benchmark {name!r}: file {path} not found")
     out = []
-    for i, row in enumerate(_read_local(path)):
+    for i, row in enumerate(read_rows(path)):
         prompt = _first(row, PROMPT_COLUMNS)
         if prompt is None:
             raise BenchmarkLoadError(

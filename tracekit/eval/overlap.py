@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 
 from tracekit.decontam.stage import BenchmarkIndex
-from tracekit.dedup.ledger_io import iter_ledger_batches
 from tracekit.dedup.ngrams import ngram_hashes, normalized_words
 from tracekit.eval.problem import EvalProblem
+from tracekit.ledger.shards import iter_ledger_batches
 
 Hit = dict[str, str]  # the ledger's contamination struct: {benchmark, item, ngram}
 

@@ -17,9 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tracekit.decontam.registry import _read_local
 from tracekit.eval.problem import EvalProblem
 from tracekit.eval.sample import EvalSample
+from tracekit.sources.formats import read_rows
 
 TEXT_COLUMNS = ("completion", "response", "output", "generation")
 LIST_COLUMNS = ("generations", "completions")
@@ -47,7 +47,7 @@ def read_samples(
     benches = sorted({p.benchmark for p in problems})
     next_index: dict[tuple[str, str, int], int] = defaultdict(int)
     out: list[EvalSample] = []
-    for i, row in enumerate(_read_local(path)):
+    for i, row in enumerate(read_rows(path)):
         bench = _pick(row, BENCH_COLUMNS)
         if bench is None:
             if len(benches) != 1:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from tracekit.ledger.parquet import ParquetShardWriter, open_parquet_writer
 from tracekit.ledger.shards import TMP_PREFIX, dataset_file, shard_name, split_of
+from tracekit.parse.split import R1_AFTER_REASONING, R1_BEFORE_REASONING
 from tracekit.record import DATASET_SCHEMA, LEDGER_SCHEMA
 
 
@@ -33,7 +34,12 @@ def assistant_content() -> pl.Expr:
         pl.when(has_reasoning & pl.col("reasoning_enabled").fill_null(True))
         .then(
             pl.concat_str(
-                [pl.lit("<think>\n"), pl.col("reasoning"), pl.lit("\n</think>\n\n"), pl.col("answer_text")]
+                [
+                    pl.lit(R1_BEFORE_REASONING),
+                    pl.col("reasoning"),
+                    pl.lit(R1_AFTER_REASONING),
+                    pl.col("answer_text"),
+                ]
             )
         )
         .otherwise(pl.col("answer_text"))

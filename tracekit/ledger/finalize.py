@@ -36,12 +36,12 @@ from tracekit.ledger.shards import (
 )
 from tracekit.record import LEDGER_COLUMNS, LEDGER_SCHEMA
 
-__all__ = ["DECISION_COLUMNS", "FinalizeStep", "apply_decisions", "dataset_rows"]
-
-DECISION_COLUMNS = ("duplicate_of", "dedup_cluster", "contamination", "contamination_cleared", "bucket", "split")
+__all__ = ["FinalizeStep", "apply_decisions", "dataset_rows"]
 
 
 def apply_decisions(df: pl.DataFrame, decisions: list[pl.DataFrame]) -> pl.DataFrame:
+    """Apply decision tables in order: the first drop reason a kept trace gets drops it; every other
+    ledger column a table holds (bucket, split, duplicate_of, contamination, ...) overrides the trace's."""
     for dec in decisions:
         sub = dec.filter(pl.col("trace_id").is_in(df["trace_id"].implode()))
         if sub.height == 0:
@@ -57,8 +57,9 @@ def apply_decisions(df: pl.DataFrame, decisions: list[pl.DataFrame]) -> pl.DataF
                 .alias("drop_reason"),
                 (pl.col("kept") & new_reason.is_null()).alias("kept"),
             ]
-        for c in DECISION_COLUMNS:
-            if f"{c}__dec" in df.columns:
+        decided = [c.removesuffix("__dec") for c in df.columns if c.endswith("__dec")]
+        for c in decided:
+            if c != "drop_reason":
                 updates.append(pl.coalesce(pl.col(f"{c}__dec"), pl.col(c)).alias(c))
         df = df.with_columns(updates).drop([c for c in df.columns if c.endswith("__dec")])
     return df

@@ -13,12 +13,21 @@ split in front of the name of the ledger shard it came from: `{split}-{shard}`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tracekit.record import LEDGER_SCHEMA
+
 TMP_PREFIX = ".tmp."
+
+
+class LedgerShardError(ValueError):
+    """A ledger shard that cannot be read; the message names the file."""
 # the split in a dataset file's path, for DuckDB's regexp_extract (splits are lowercase words)
 SPLIT_REGEX = r"([a-z]+)-[^/]*\.parquet$"
 
@@ -89,3 +98,52 @@ def count_by(folder: Path, column: str, *, prefix: str = "") -> dict[str, int]:
         for row in pc.value_counts(pq.read_table(f, columns=[column])[column]).to_pylist():
             counts[row["values"]] = counts.get(row["values"], 0) + row["counts"]
     return counts
+
+
+@contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """Re-raise a read error of one shard as LedgerShardError naming the file."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        raise LedgerShardError(f"{path}: unreadable ledger shard ({exc})") from exc
+
+
+def iter_ledger_batches(
+    folder: str | Path, *, columns: Sequence[str], batch_size: int = 4096
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of `columns` from every shard of `folder`, in name order.
+
+    A column missing from a shard is returned as nulls (typed as in LEDGER_SCHEMA), so a stage also
+    runs over partial ledgers (e.g. re-curated trace sets without token counts).
+    """
+    for path in list_shards(Path(folder)):
+        with _named(path):
+            shard = pq.ParquetFile(path)
+            present = set(shard.schema_arrow.names)
+            wanted = [c for c in columns if c in present]
+            for batch in shard.iter_batches(batch_size=batch_size, columns=wanted):
+                yield _with_columns(batch, columns)
+
+
+def ledger_footers(folder: str | Path) -> tuple[set[str], int]:
+    """(column names present in any shard, total rows) of the shards of `folder`; only footers are read."""
+    names: set[str] = set()
+    rows = 0
+    for path in list_shards(Path(folder)):
+        with _named(path):
+            shard = pq.ParquetFile(path)
+            names.update(shard.schema_arrow.names)
+            rows += shard.metadata.num_rows
+    return names, rows
+
+
+def _with_columns(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.RecordBatch:
+    arrays = []
+    for name in columns:
+        if name in batch.schema.names:
+            arrays.append(batch.column(name))
+        else:
+            typ = LEDGER_SCHEMA.field(name).type if name in LEDGER_SCHEMA.names else pa.string()
+            arrays.append(pa.nulls(batch.num_rows, type=typ))
+    return pa.RecordBatch.from_arrays(arrays, names=list(columns))

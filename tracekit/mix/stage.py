@@ -14,24 +14,16 @@ import pyarrow.parquet as pq
 
 from tracekit.ledger.decision import DecisionStage
 from tracekit.ledger.finalize import apply_decisions
+from tracekit.ledger.shards import list_shards
 from tracekit.mix.config import MixConfig, order_by_sql
+from tracekit.record import ledger_schema_of
 
 # Drop reasons (public: they show in stats and the card; `mix*` counts as the mix stage of the funnel).
 DROP_OVER_QUOTA = "mix_over_quota"
 DROP_MAX_PER_PROMPT = "mix_max_per_prompt"
 DROP_NO_BUCKET = "mix_no_bucket"
 
-MIX_OUTPUT_SCHEMA = pa.schema(
-    [("trace_id", pa.string()), ("bucket", pa.string()), ("split", pa.string()), ("drop_reason", pa.string())]
-)
-
-
-def ledger_files(folder: str | Path) -> list[str]:
-    """The published parquet shards of a trace folder (temporary `.tmp.*` files left out)."""
-    root = Path(folder)
-    if not root.exists():
-        return []
-    return sorted(str(p) for p in root.rglob("*.parquet") if not p.name.startswith("."))
+MIX_OUTPUT_SCHEMA = ledger_schema_of("trace_id", "bucket", "split", "drop_reason")
 
 
 def _sql_str(s: str) -> str:
@@ -126,7 +118,7 @@ class MixStage(DecisionStage):
         cfg = self.config
         quotas = cfg.quotas()
         names = [b.name for b in cfg.buckets]
-        files = ledger_files(self.input_dir)
+        files = [str(p) for p in list_shards(Path(self.input_dir))]
         if not files:
             return MIX_OUTPUT_SCHEMA.empty_table(), _shortfall(
                 names, quotas, [0] * len(names), [0] * len(names)

@@ -19,6 +19,11 @@ ThinkFormat = Literal["think", "thought", "field", "none", "unclosed"]
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 THOUGHT_OPEN, THOUGHT_CLOSE = "<|begin_of_thought|>", "<|end_of_thought|>"
 SOLUTION_OPEN, SOLUTION_CLOSE = "<|begin_of_solution|>", "<|end_of_solution|>"
+OPEN_TAGS = (THINK_OPEN, THOUGHT_OPEN)  # a reasoning block opens with one of these
+CLOSE_TAGS = (THINK_CLOSE, THOUGHT_CLOSE)
+
+# a dataset's assistant turn in the R1 format: R1_BEFORE_REASONING + reasoning + R1_AFTER_REASONING + answer
+R1_BEFORE_REASONING, R1_AFTER_REASONING = f"{THINK_OPEN}\n", f"\n{THINK_CLOSE}\n\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ def check_benchmarks(loaded: LoadedRecipe) -> list[Problem]:
     config and its files) exist and hold the named columns. Hub datasets are not checked here."""
     from tracekit.decontam.benchmarks import eval_benchmark_texts
     from tracekit.decontam.config import BenchmarkEntry
-    from tracekit.decontam.registry import BENCHMARKS, BenchmarkFileError, _local_path, load_benchmark
+    from tracekit.decontam.registry import BENCHMARKS, BenchmarkFileError, load_benchmark, local_copy
 
     cfg = loaded.recipe.decontaminate
     if cfg is None:
@@ -106,7 +106,7 @@ def check_benchmarks(loaded: LoadedRecipe) -> list[Problem]:
         src = BENCHMARKS[b] if isinstance(b, str) else b.source()
         if isinstance(b, BenchmarkEntry) and b.path:
             src = b.model_copy(update={"path": str(loaded.resolve_path(b.path))}).source()
-        if _local_path(src, data_dir) is None:
+        if local_copy(src, data_dir) is None:
             continue  # read from the Hub when the build runs
         try:
             load_benchmark(src, data_dir=data_dir)

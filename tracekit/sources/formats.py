@@ -188,3 +188,20 @@ def columns_of(path: Path, fmt: str, split: str) -> list[str] | None:
     except Exception:
         return None
     return None
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Every row of a small local file (JSONL, JSON list or {split: [rows]}, Parquet; `.gz` too), as dicts."""
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        if name.endswith((".jsonl", ".jsonl.gz")):
+            return [json.loads(line) for line in f if line.strip()]
+        data = json.load(f)
+    if isinstance(data, dict):  # {"split": [rows]} or {"data": [rows]}
+        data = next(v for v in data.values() if isinstance(v, list))
+    return list(data)

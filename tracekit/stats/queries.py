@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from tracekit.record import VERDICTS
 from tracekit.stats.summary import FUNNEL_COLUMNS, REPAIRED_GOLDS_SQL, SUMMARIES, funnel_sql
 
 Table = tuple[list[str], list[tuple[Any, ...]]]
@@ -121,7 +122,7 @@ def verification(con: duckdb.DuckDBPyConnection) -> Table:
     """Per source: traces and the share of each verdict."""
     shares = ", ".join(
         f"round(100.0 * count(*) FILTER (WHERE verdict = '{v}') / count(*), 1) AS {v}_pct"
-        for v in ("correct", "incorrect", "error", "unverified")
+        for v in VERDICTS
     )
     return table(con, f"SELECT source, count(*) AS traces, {shares} FROM traces GROUP BY source ORDER BY source")
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
-VerdictStr = Literal["correct", "incorrect", "error", "unverified"]
+from tracekit.record import Verdict
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     """One verdict. `method` names what decided it, `detail` says why (no_answer, timeout, ...)."""
 
-    verdict: VerdictStr
+    verdict: Verdict
     method: str
     detail: str = ""
     extracted_answer: str | None = None

@@ -17,6 +17,7 @@ from typing import Any
 
 from datatrove.data import Document
 
+from tracekit.parse.split import split_reasoning
 from tracekit.verify.base import VerifyResult, VerifyStep
 from tracekit.verify.majority import (
     DETAIL_NO_MAJORITY,
@@ -29,7 +30,7 @@ from tracekit.verify.majority import (
     group_agreeing,
 )
 from tracekit.verify.math.config import DEFAULT_MIN_AGREEMENT, DEFAULT_REPAIR_AGREEMENT, MathVerifyConfig
-from tracekit.verify.math.extract import extract_answer, split_reasoning
+from tracekit.verify.math.extract import extract_answer
 from tracekit.verify.math.verifier import MathVerifier
 
 
@@ -89,7 +90,7 @@ class MathVerifyStep(VerifyStep):
     @staticmethod
     def _answer_text(doc: Document) -> str:
         text = doc.metadata.get("answer_text")
-        return split_reasoning(doc.text or "") if text is None else text
+        return split_reasoning(doc.text or "").answer_text if text is None else text
 
     def verify_batch(self, docs: list[Document]) -> list[VerifyResult]:
         out = []

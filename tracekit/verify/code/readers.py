@@ -29,7 +29,8 @@ class _StringsOnlyUnpickler(pickle.Unpickler):
         raise TestFormatError(f"refusing to unpickle {module}.{name}")
 
 
-def _decode_text(text: str) -> Any:
+def decode_tests(text: str) -> Any:
+    """Tests given as text: JSON, a Python literal, or LiveCodeBench's base64(zlib(pickle(json)))."""
     text = text.strip()
     if not text:
         raise TestFormatError("empty tests")
@@ -148,9 +149,9 @@ def read_tests(raw: Any, *, fn_name: str | None = None, entry_point: str | None 
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8")
     if isinstance(raw, str):
-        raw = _decode_text(raw)
+        raw = decode_tests(raw)
         if isinstance(raw, str):  # double-encoded JSON
-            raw = _decode_text(raw)
+            raw = decode_tests(raw)
     if isinstance(raw, list):
         suite = _from_list(raw, fn_name=fn_name)
     elif isinstance(raw, dict):

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tracekit.parse.split import split_reasoning
 from tracekit.verify.math.audit import SUMMARY_COLUMNS, AuditCase, record_dicts, run_audit, summarize
 from tracekit.verify.math.config import MathVerifyConfig
-from tracekit.verify.math.extract import split_reasoning
 from tracekit.verify.math.verifier import MathVerifier
 
 
@@ -44,7 +44,7 @@ def verify_math_file(
                 rows.append(json.loads(line))
     pairs = [
         (
-            split_reasoning(str(r.get(pred_field) or "")),
+            split_reasoning(str(r.get(pred_field) or "")).answer_text,
             "" if r.get(gold_field) is None else str(r[gold_field]),
         )
         for r in rows

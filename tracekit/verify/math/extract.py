@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from tracekit.parse.split import split_reasoning as _split_trace
+from tracekit.parse.split import split_reasoning
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
 _FINAL_RE = re.compile(
@@ -42,13 +42,6 @@ def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     for m in pattern.finditer(text):  # noqa: B007
         pass
     return m
-
-
-def split_reasoning(text: str) -> str:
-    """Text after the reasoning block; all of `text` if it has none; '' if the block never closes.
-
-    The reasoning tags and formats are tracekit.parse's (one owner)."""
-    return _split_trace(text).answer_text
 
 
 def _brace_end(text: str, start: int) -> int:
@@ -171,7 +164,7 @@ def last_number(text: str) -> str | None:
 
 def extract_answer(answer_text: str, *, allow_bare_number: bool = False) -> str | None:
     """The final answer of `answer_text`, or None. Never looks inside a reasoning block."""
-    text = split_reasoning(answer_text)
+    text = split_reasoning(answer_text).answer_text
     if not text.strip():
         return None
     whole = _MATH_SEG_RE.fullmatch(text.strip())
