@@ -70,11 +70,27 @@ class MixBucket(BaseModel):
         ),
     )
 
+    spread_by: str | None = Field(
+        None,
+        description=(
+            "a ledger column (e.g. domain_label) whose values share the bucket's quota equally: each value "
+            "gets as many traces as the others, a value with too few gives what it has and the rest goes to "
+            "the others (s1's uniform draw over domains); within a value, `order_by` (else seeded) order"
+        ),
+    )
+
     @field_validator("order_by")
     @classmethod
     def _order_by(cls, v: str | None) -> str | None:
         if v is not None:
             order_by_sql(v)
+        return v
+
+    @field_validator("spread_by")
+    @classmethod
+    def _spread_by(cls, v: str | None) -> str | None:
+        if v is not None and v not in LEDGER_COLUMNS:
+            raise ValueError(f"`spread_by` names {v!r}, which is not a ledger column (see schemas/trace.schema.json)")
         return v
 
     @model_validator(mode="after")

@@ -90,6 +90,11 @@ class MixStage(DecisionStage):
             if b.order_by
         )
         order = f"(CASE (CASE {case} END) {ranks} END)::BIGINT" if ranks else "NULL::BIGINT"
+        # the value each trace is spread by in its bucket (`spread_by`; the column name is a checked ledger column)
+        spreads = " ".join(
+            f'WHEN {i} THEN CAST("{b.spread_by}" AS VARCHAR)' for i, b in enumerate(cfg.buckets) if b.spread_by
+        )
+        spread = f"(CASE (CASE {case} END) {spreads} END)" if spreads else "NULL::VARCHAR"
         seed = _sql_str(f"mix:{cfg.seed}:")
         split_key = "NULL::UBIGINT"
         if cfg.split is not None:
@@ -97,7 +102,7 @@ class MixStage(DecisionStage):
             split_key = f"(md5_number({_sql_str(f'split:{cfg.split.seed}:')} || {norm}) >> 64)::UBIGINT"
         sql = f"""
             SELECT trace_id, prompt_id, coalesce(kept, true) AS kept, drop_reason,
-                   (CASE {case} END)::SMALLINT AS b, {order} AS ord,
+                   (CASE {case} END)::SMALLINT AS b, {order} AS ord, {spread} AS spread,
                    (md5_number({seed} || trace_id) >> 64)::UBIGINT AS prio,
                    {split_key} AS split_key
             FROM {src}"""
@@ -145,6 +150,9 @@ class MixStage(DecisionStage):
             list(range(len(names))), [quotas[n] for n in names], return_dtype=pl.Int64
         )
         eligible = eligible.with_columns(take=pl.col("pos") < quota)
+        spread_buckets = [i for i, b in enumerate(cfg.buckets) if b.spread_by]
+        if spread_buckets:
+            eligible = self._spread(eligible, spread_buckets, [quotas[n] for n in names])
         selected = eligible.filter(pl.col("take")).select("trace_id", "split_key", "b")
         available = eligible.group_by("b").len()
         avail = dict(zip(available["b"].to_list(), available["len"].to_list(), strict=True))
@@ -183,6 +191,26 @@ class MixStage(DecisionStage):
         )
         return out.to_arrow().cast(MIX_OUTPUT_SCHEMA), shortfall
 
+    def _spread(self, eligible: pl.DataFrame, buckets: list[int], quotas: list[int]) -> pl.DataFrame:
+        """`take` for the buckets with `spread_by`: each value's share of the quota (`spread_quota`), taken
+        in the bucket's order within the value (`eligible` is sorted in it)."""
+        eligible = eligible.with_columns(
+            vpos=pl.int_range(pl.len()).over(["b", "spread"]), spread_key=pl.col("spread").fill_null("")
+        )
+        shares: list[tuple[int, str, int]] = []
+        for b in buckets:
+            sizes = eligible.filter(pl.col("b") == b).group_by("spread_key").len()
+            counts = dict(zip(sizes["spread_key"].to_list(), sizes["len"].to_list(), strict=True))
+            for value, n in spread_quota(counts, quotas[b], seed=self.config.seed).items():
+                shares.append((b, value, n))
+        table = pl.DataFrame(
+            {"b": [x[0] for x in shares], "spread_key": [x[1] for x in shares], "share": [x[2] for x in shares]},
+            schema={"b": eligible.schema["b"], "spread_key": pl.String, "share": pl.Int64},
+        )
+        eligible = eligible.join(table, on=["b", "spread_key"], how="left")
+        take = pl.when(pl.col("share").is_not_null()).then(pl.col("vpos") < pl.col("share")).otherwise(pl.col("take"))
+        return eligible.with_columns(take=take).drop("vpos", "spread_key", "share")
+
     def _split(self, selected: pl.DataFrame) -> pl.DataFrame:
         """trace_id -> split ('train'/'test') for the selected traces; null split when none is asked."""
         s = self.config.split
@@ -215,6 +243,38 @@ class MixStage(DecisionStage):
         for row in shortfall:
             if row["short"]:
                 self.stat_update(f"short_{row['bucket']}", value=row["short"])
+
+
+def spread_quota(sizes: dict[str, int], quota: int, *, seed: int = 0) -> dict[str, int]:
+    """Share `quota` equally among values with `sizes` available each: values with fewer than an equal
+    share give all they have and the rest is shared among the others (water filling); what does not
+    divide evenly goes one each to values in a seeded order. The counts sum to min(quota, total).
+
+        >>> spread_quota({"algebra": 10, "geometry": 2, "logic": 10}, 12)
+        {'algebra': 5, 'geometry': 2, 'logic': 5}
+        >>> sum(spread_quota({"a": 4, "b": 4, "c": 4}, 10).values())
+        10
+    """
+    from tracekit.record import stable_hash
+
+    out = dict.fromkeys(sizes, 0)
+    left = min(quota, sum(sizes.values()))
+    open_ = sorted(sizes, key=lambda v: sizes[v])
+    while left and open_:
+        share = left // len(open_)
+        smallest = sizes[open_[0]] - out[open_[0]]
+        if share >= smallest:  # the smallest value is used up: give it all, share the rest again
+            out[open_[0]] += smallest
+            left -= smallest
+            open_.pop(0)
+            continue
+        for v in open_:
+            out[v] += share
+        left -= share * len(open_)
+        for v in sorted(open_, key=lambda v: stable_hash("spread", seed, v))[:left]:
+            out[v] += 1
+        left = 0
+    return out
 
 
 def _shortfall(
