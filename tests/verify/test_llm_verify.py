@@ -119,3 +119,20 @@ def test_template_must_name_answer_and_gold() -> None:
         LLMVerifyConfig.model_validate(
             {"judge": {"base_urls": ["http://h/v1"], "model": "j"}, "domains": ["x"], "template": "{answer}"}
         )
+
+
+def test_reject_false_records_verdicts_and_keeps_the_traces(tmp_path: Path) -> None:
+    docs = make_docs(120, seed=3)
+    for d in docs:
+        d.metadata["kept"] = True
+    truth = [expected(dict(d.metadata)) for d in docs]
+    with ChatServer(reply) as url:
+        cfg = LLMVerifyConfig.model_validate(
+            {"judge": {"base_urls": [url], "model": "j", "retries": {"attempts": 1}}, "domains": ["science", "puzzle"],
+             "reject": False, "keep_errors": True}
+        )
+        out = list(LLMVerifyStep(config=cfg).run(iter(docs)))
+    assert "incorrect" in truth
+    for d, want in zip(out, truth, strict=True):
+        assert d.metadata["kept"] is True and d.metadata["drop_reason"] is None
+        assert d.metadata["verdict"] == (want or "unverified")

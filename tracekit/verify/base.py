@@ -44,10 +44,11 @@ class VerifyStep(PipelineStep):
     only_sources: frozenset[str] | None = None
     skip_sources: frozenset[str] = frozenset()
 
-    def __init__(self, *, batch_size: int = 64, keep_errors: bool = False) -> None:
+    def __init__(self, *, batch_size: int = 64, keep_errors: bool = False, reject: bool = True) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.keep_errors = keep_errors
+        self.reject = reject  # False: verdicts are recorded, incorrect traces stay (s1K kept them)
 
     def applies(self, doc: Document) -> bool:
         raise NotImplementedError
@@ -65,7 +66,7 @@ class VerifyStep(PipelineStep):
         self.stat_update(f"verdict_{res.verdict}")
         if not md.get("kept", True):
             return
-        if res.verdict == "incorrect":
+        if res.verdict == "incorrect" and self.reject:
             md["kept"], md["drop_reason"] = False, DROP_INCORRECT
         elif res.verdict == "error" and not self.keep_errors:
             md["kept"], md["drop_reason"] = False, DROP_VERIFY_ERROR

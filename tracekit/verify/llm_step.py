@@ -38,7 +38,7 @@ class LLMVerifyStep(VerifyStep):
     name = "verify llm"
 
     def __init__(self, *, config: LLMVerifyConfig, cache_dir: str | None = None) -> None:
-        super().__init__(batch_size=config.batch_size, keep_errors=config.keep_errors)
+        super().__init__(batch_size=config.batch_size, keep_errors=config.keep_errors, reject=config.reject)
         self.config = config
         self.domains = frozenset(config.domains)
         self.cache_dir = cache_dir

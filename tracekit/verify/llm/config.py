@@ -46,6 +46,11 @@ class LLMVerifyConfig(BaseModel):
         description="what the judge sees as the student's answer: the text after the thinking, or the whole completion",
     )
     keep_errors: bool = Field(False, description="keep traces the judge could not decide (verdict error)")
+    reject: bool = Field(
+        True,
+        description="drop traces judged incorrect; false records the verdict and keeps them (s1K kept its "
+        "traces whatever their grade, and graded only a student's answers for difficulty)",
+    )
     batch_size: int = Field(64, ge=1, description="traces judged at once")
 
     @field_validator("template")
