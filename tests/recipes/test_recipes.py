@@ -17,7 +17,7 @@ from tests.recipes import world
 from tracekit.recipe import load_recipe
 from tracekit.recipe.checks import check_sources, check_verifier_domains, check_votes
 
-SHIPPED = ["bespoke-stratos-17k", "sky-t1-17k", "openthoughts-114k"]
+SHIPPED = ["bespoke-stratos-17k", "sky-t1-17k", "openthoughts-114k", "s1k-59k"]
 KEYS = {"TK_TEACHER_KEY": "sk-teacher-secret", "TK_TOOL_KEY": "sk-tool-secret"}
 
 
@@ -222,3 +222,29 @@ def test_stage_list_matches_the_plan(name: str) -> None:
     assert stage_names(loaded) == names
     assert ("rewrite" in names) == (loaded.recipe.rewrite is not None)
     assert names.index("sample") < names.index("verify")
+
+
+def build_s1_pool(tmp: Path, n: int) -> tuple[Path, list[dict[str, Any]]]:
+    """The test-sized s1k-59k build: `n` pool questions, one duplicate, one MATH-500 question."""
+    pool = world.s1_pool_rows(n)
+    pool[5]["question"] = pool[2]["question"]  # a duplicate: dedup keeps one
+    m500 = json.loads((world.SHARED_DATA / "benchmarks" / "math500.jsonl").read_text().splitlines()[0])
+    pool[7]["question"] = m500["problem"] + " (#7)"  # an evaluation question: dropped
+    with ChatServer(lambda b: world.teacher_reply(b, thinking_field=True)) as url:
+        recipe, _ = world.derive("s1k-59k", tmp, {"s1-pool": pool}, limit=n, teacher_url=url)
+        build(recipe)
+    return tmp / "out", pool
+
+
+@pytest.mark.slow
+def test_s1_pool_builds(tmp_path: Path) -> None:
+    out, pool = build_s1_pool(tmp_path, 12)
+    ledger = read_ledger(out)
+    assert len(ledger) == 12 and all(r["verdict"] == "unverified" for r in ledger)  # no verifier
+    kept = sorted(r["row_index"] for r in ledger if r["kept"])
+    dropped = {r["row_index"]: r["drop_reason"] for r in ledger if not r["kept"]}
+    assert 7 in dropped and (2 in dropped) != (5 in dropped)  # contaminated; one of the two duplicates
+    assert len(kept) == 10
+    # wrong answers stay in the pool (s1 did not filter by correctness): questions 0, 3, 6, 9 are wrong
+    assert {0, 3, 9} <= set(kept)
+    assert len(read_dataset(out)) == 10

@@ -127,6 +127,19 @@ def camel_rows(n: int, start: int) -> list[dict[str, Any]]:
     ]
 
 
+def s1_pool_rows(n: int) -> list[dict[str, Any]]:
+    """simplescaling/data_ablation_full59K's columns: math questions with worked solutions."""
+    return [
+        {
+            "question": math_question(i),
+            "solution": f"{i} + {2 * i} = {3 * i}, so $\\boxed{{{3 * i}}}$.",
+            "cot_type": "math",
+            "source_type": "AI-MO/NuminaMath-CoT/olympiads",
+        }
+        for i in range(n)
+    ]
+
+
 # deriving a test-sized recipe from a shipped one ---------------------------------------------------------
 def derive(
     name: str,
