@@ -248,3 +248,64 @@ def test_s1_pool_builds(tmp_path: Path) -> None:
     # wrong answers stay in the pool (s1 did not filter by correctness): questions 0, 3, 6, 9 are wrong
     assert {0, 3, 9} <= set(kept)
     assert len(read_dataset(out)) == 10
+
+
+@pytest.mark.slow
+def test_a_build_killed_while_rewriting_resumes_without_asking_again(tmp_path: Path) -> None:
+    """kill -9 of the whole build while the rewrite stage is half done; the same command finishes it,
+    sending the rewriter only the traces that had no answer, and the rows equal an uninterrupted build's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    def rows() -> dict[str, list[dict[str, Any]]]:
+        return {
+            "apps": world.apps_rows(2, 100), "taco-medium": world.taco_rows(2, 200, ["MEDIUM"]),
+            "taco-test": world.taco_rows(2, 300, ["EASY"]), "numina-amc-aime": world.numina_rows(4, ["amc_aime"]),
+            "numina-math": world.numina_rows(4, ["math"]), "numina-olympiads": world.numina_rows(4, ["olympiads"]),
+        }
+
+    teacher = ChatServer(lambda b: world.teacher_reply(b, thinking_field=False))
+    proc: list[subprocess.Popen[str]] = []
+    answered = threading.Event()
+
+    def rewrite_then_kill(body: dict[str, Any]) -> str:
+        out = world.rewriter_reply(body)
+        if not answered.is_set() and len(killer.requests) >= 6:  # the build dies with 6 answers sent
+            answered.set()
+            os.killpg(proc[0].pid, signal.SIGKILL)
+        return out
+
+    killer, resumer, plain = ChatServer(rewrite_then_kill), ChatServer(world.rewriter_reply), ChatServer(world.rewriter_reply)
+    with teacher as t_url:
+        with killer as k_url:
+            recipe, _ = world.derive("sky-t1-17k", tmp_path / "a", rows(), limit=4, teacher_url=t_url, tool_url=k_url)
+            proc.append(subprocess.Popen([sys.executable, "-m", "tracekit.cli", "build", str(recipe)], env={**os.environ, **KEYS},
+                                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True))
+            proc[0].wait(timeout=600)
+        assert answered.is_set() and proc[0].returncode != 0
+        with resumer as r_url:  # the same recipe, its rewriter now at another address (not part of the fingerprint)
+            recipe, _ = world.derive("sky-t1-17k", tmp_path / "a", rows(), limit=4, teacher_url=t_url, tool_url=r_url)
+            build(recipe)
+        with plain as p_url:
+            reference, _ = world.derive("sky-t1-17k", tmp_path / "b", rows(), limit=4, teacher_url=t_url, tool_url=p_url)
+            build(reference)
+    total = len(plain.requests)
+    assert total == 18 and len(resumer.requests) <= total - 6  # answers cached before the kill are not asked again
+    assert len(killer.requests) + len(resumer.requests) >= total
+
+    def strip(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows without what a clock measures (request latency, the sandbox's times and memory)."""
+        out = []
+        for r in rs:
+            r = {k: v for k, v in r.items() if k != "latency_s"}
+            if r["domain"] == "code":
+                detail = json.loads(r["verify_detail"])
+                r["verify_detail"] = {k: v for k, v in detail.items() if not k.endswith(("time_s", "cpu_s", "_kb"))}
+            out.append(r)
+        return out
+
+    assert strip(read_ledger(tmp_path / "a" / "out")) == strip(read_ledger(tmp_path / "b" / "out"))
+    assert read_dataset(tmp_path / "a" / "out") == read_dataset(tmp_path / "b" / "out")

@@ -155,6 +155,7 @@ def derive(
     columns as its Hub dataset) under `limit`, the teacher and the tool models pointed at local servers,
     decontamination at the local benchmark copies, one task. Everything else is the shipped recipe."""
     recipe = yaml.safe_load((PIPELINES / f"{name}.yaml").read_text())
+    tmp.mkdir(parents=True, exist_ok=True)
     recipe["output"] = str(tmp / "out")
     for src in recipe["sources"]:
         f = tmp / f"{src['name']}.jsonl"
