@@ -21,7 +21,13 @@ def _err(msg: str) -> None:
 
 def _load(recipe: str) -> Any:
     from tracekit.recipe import RecipeError, load_recipe
-    from tracekit.recipe.checks import check_benchmarks, check_sources, check_verifier_domains, check_votes
+    from tracekit.recipe.checks import (
+        check_benchmarks,
+        check_select,
+        check_sources,
+        check_verifier_domains,
+        check_votes,
+    )
 
     try:
         loaded = load_recipe(recipe)
@@ -35,6 +41,7 @@ def _load(recipe: str) -> Any:
         *check_votes(loaded),
         *check_benchmarks(loaded),
         *check_verifier_domains(loaded),
+        *check_select(loaded),
     ]
     if problems:
         _err(f"{recipe} has {len(problems)} problem(s):")
@@ -80,10 +87,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"[{m['role']}]\n{m['content']}\n")
     if args.estimate:
         from tracekit.engine.preview import estimate_recipe
-        from tracekit.teachers.estimate import format_estimate
 
         try:
-            print(format_estimate(estimate_recipe(loaded, n=args.estimate)))
+            print(estimate_recipe(loaded, n=args.estimate).format())
         except ValueError as e:
             _err(str(e))
             return EXIT_BAD_INPUT

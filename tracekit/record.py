@@ -148,6 +148,11 @@ def trace_id(prompt_id_: str, row_key: object, sample_index: int, teacher_config
     return stable_hash("trace", prompt_id_, row_key, sample_index, teacher_config_hash)
 
 
+def selection_row_id(prompt_id_: str, row_key: object) -> str:
+    """Id of the ledger row of a prompt dropped by the select stage (it has no sample)."""
+    return stable_hash("selected-out", prompt_id_, row_key)
+
+
 def seed_from_trace_id(tid: str) -> int:
     return int(tid[:15], 16)  # fits a signed 64-bit int and vLLM's seed
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tracekit.recipe import RecipeError, load_recipe
-from tracekit.recipe.checks import check_sources, check_votes
+from tracekit.recipe.checks import check_select, check_sources, check_votes
 
 HEAD = (
     "name: t\n"
@@ -56,6 +56,74 @@ CASES = {
         "sources[1].verify.math.gold_repair",
         "source 'c' has domain 'code'",
     ),
+    "keep outside [0, 1]": (
+        "select:\n  pass_rate:\n    column: a\n    keep: [0.2, 1.5]\n",
+        15,
+        "select.pass_rate.keep",
+        "`keep` bounds lie in [0, 1]",
+    ),
+    "keep reversed": (
+        "select:\n  pass_rate: {kind: dataset, generations: a, keep: [0.8, 0.2]}\n",
+        13,
+        "select.pass_rate.keep",
+        "(reversed)",
+    ),
+    "student keep reversed": (
+        "verify: {math: {}}\nselect:\n  pass_rate:\n    model: m\n    n: 4\n    keep: [1, 0]\n",
+        17,
+        "select.pass_rate.keep",
+        "(reversed)",
+    ),
+    "keep_difficulty outside 1-10": (
+        "select:\n  labels:\n    judge: {kind: openai, base_urls: [http://x/v1], model: j}\n"
+        "    ask: [difficulty]\n    keep_difficulty: [0, 11]\n",
+        16,
+        "select.labels.keep_difficulty",
+        "bounds lie in [1, 10]",
+    ),
+    "domain without a list": (
+        "select:\n  labels:\n    judge: {kind: vllm, model: j}\n    ask: [domain]\n",
+        13,
+        "select.labels",
+        "asking for `domain` needs `domains`",
+    ),
+    "unknown label": (
+        "select:\n  labels:\n    judge: {kind: vllm, model: j}\n    ask: [topic]\n",
+        15,
+        "select.labels.ask[0]",
+        "'difficulty' or 'domain'",
+    ),
+    "select source unknown": (
+        "select:\n  pass_rate:\n    column: a\n    keep: [0, 1]\n    sources: [m, nope]\n",
+        16,
+        "select.pass_rate.sources[1]",
+        "no source is named 'nope'",
+    ),
+    "pass rate column missing": (
+        "select:\n  pass_rate: {column: rate, keep: [0, 1]}\n",
+        13,
+        "select.pass_rate.column",
+        "column 'rate' does not exist in source 'm'",
+    ),
+    "student without verifiers": (
+        "select:\n  pass_rate: {kind: openai, base_urls: [http://x/v1], model: s, keep: [0, 1]}\n",
+        13,
+        "select.pass_rate",
+        "needs the build's verifiers",
+    ),
+    "n given twice": (
+        "verify: {math: {}}\nselect:\n  pass_rate: {model: s, n: 4, sampling: {n: 8}, keep: [0, 1]}\n",
+        14,
+        "select.pass_rate.n",
+        "`pass_rate.n`, not inside `sampling`",
+    ),
+    "vllm select without a GPU on slurm": (
+        "verify: {math: {}}\nselect:\n  pass_rate: {model: s, keep: [0, 1]}\n"
+        "executor: {kind: slurm, gpus_per_task: 1}\n",
+        15,
+        "executor.gpu_stages",
+        "add `select` to `gpu_stages`",
+    ),
     "min_agreement above 1": (
         "verify:\n  math: {no_gold: majority, min_agreement: 1.5}\n",
         13,
@@ -73,7 +141,7 @@ def problems_of(tmp: Path, text: str) -> list[tuple[int | None, str, str]]:
     except RecipeError as e:
         found = e.problems
     else:
-        found = [*check_sources(loaded), *check_votes(loaded)]
+        found = [*check_sources(loaded), *check_votes(loaded), *check_select(loaded)]
     from tracekit.recipe.loader import format_path
 
     return [(p.line, format_path(p.path), p.message) for p in found]

@@ -173,6 +173,19 @@ class BuildLayout:
         return self.staged / "data"
 
     @property
+    def selected(self) -> Path:
+        """The prompts the select stage kept, for the sample stage."""
+        return self.work / "selected"
+
+    def select_requests(self, model: str) -> Path:
+        """Request cache of the select stage's `student` or `judge` (resume)."""
+        return self.work / "select-requests" / model
+
+    def select_logs(self, model: str) -> Path:
+        """Token usage per task of the select stage's `student` or `judge` (and a managed server's log)."""
+        return self.logs / f"select-{model}"
+
+    @property
     def requests(self) -> Path:
         """A live teacher's cache of answered requests (resume)."""
         return self.work / "requests"
@@ -204,6 +217,10 @@ class BuildLayout:
     def rounds(self) -> Path:
         return self.work / "rounds"
 
+    def round_selected(self, rnd: int) -> Path:
+        """The prompts the select stage of resample round `rnd` kept."""
+        return self.rounds / f"r{rnd}" / "selected"
+
     def round_sampled(self, rnd: int) -> Path:
         """Raw samples of a live teacher in resample round `rnd`."""
         return self.rounds / f"r{rnd}" / "sampled"
@@ -218,6 +235,8 @@ class BuildLayout:
         return (
             self.traces,
             self.staged,
+            self.selected,
+            self.work / "select-requests",
             self.sampled,
             self.rewritten,
             self.requests,

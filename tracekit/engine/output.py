@@ -51,18 +51,22 @@ def fingerprint(loaded: LoadedRecipe) -> str:
     teacher = data["teacher"]
     tools = [data.get("rewrite") and data["rewrite"]["teacher"]]  # models used as tools, same rule
     tools += [v["llm"]["judge"] for v in [data["verify"], *(s.get("verify") for s in data["sources"])] if v and v.get("llm")]
-    for model in [teacher, *(t for t in tools if t)]:
-        for key in _TEACHER_RUNTIME_KEYS:  # where and how fast the teacher runs, not what it writes
-            model.pop(key, None)
-    if isinstance(teacher.get("engine"), dict):
+    select = data.get("select") or {}
+    tools += [select.get("pass_rate"), (select.get("labels") or {}).get("judge")]  # the student, the labeller
+    tools.append(((data.get("decontaminate") or {}).get("rephrase") or {}).get("judge"))
+    for model in [teacher, *tools]:  # where and how fast they run, not what they write
+        if isinstance(model, dict):
+            _drop_runtime(model)
+    return stable_hash(json.dumps(_without_nones(data), sort_keys=True), size=16)
+
+
+def _drop_runtime(model: dict[str, Any]) -> None:
+    for key in _TEACHER_RUNTIME_KEYS:
+        model.pop(key, None)
+    if isinstance(model.get("engine"), dict):
         from tracekit.teachers.live import RUNTIME_ENGINE_ARGS
 
-        teacher["engine"] = {k: v for k, v in teacher["engine"].items() if k not in RUNTIME_ENGINE_ARGS}
-    judge = ((data.get("decontaminate") or {}).get("rephrase") or {}).get("judge")
-    if isinstance(judge, dict):  # where and how fast the judge runs, not what it answers
-        for key in _TEACHER_RUNTIME_KEYS:
-            judge.pop(key, None)
-    return stable_hash(json.dumps(_without_nones(data), sort_keys=True), size=16)
+        model["engine"] = {k: v for k, v in model["engine"].items() if k not in RUNTIME_ENGINE_ARGS}
 
 
 def _without_nones(value: Any) -> Any:

@@ -38,11 +38,13 @@ class BuildPlan:
 
 @dataclass(frozen=True)
 class Round:
-    """What a resample round changes in the per-trace stages: its number and the two windows."""
+    """What a resample round changes in the per-trace stages: its number and the windows (before and
+    after the teacher; `new_rows`: only rows not read before, for the prompts the select stage drops)."""
 
     number: int
     before_teacher: PipelineStep
     after_teacher: PipelineStep
+    new_rows: PipelineStep | None = None
 
     @property
     def prefix(self) -> str:
@@ -68,17 +70,19 @@ def stage_names(loaded: LoadedRecipe) -> list[str]:
         dedup=r.dedup,
         decontaminate=r.decontaminate,
         mix=r.mix,
+        select=r.select,
     )
 
 
 def has_global_stage(loaded: LoadedRecipe) -> bool:
-    """Whether anything is decided over all traces at once (dedup, decontamination, mix).
+    """Whether finalize joins what several stages wrote: anything decided over all traces at once
+    (dedup, decontamination, mix), or the select stage's rows of dropped prompts beside the traces.
 
     Without one, the per-trace tasks write the final ledger and dataset shards themselves and the
     finalize stage only moves them into place: each trace is written once instead of twice.
     """
     r = loaded.recipe
-    return any(cfg is not None for cfg in (r.dedup, r.decontaminate, r.mix))
+    return any(cfg is not None for cfg in (r.dedup, r.decontaminate, r.mix, r.select))
 
 
 def local_tokenizer(loaded: LoadedRecipe) -> str | None:
@@ -110,8 +114,11 @@ def _verify_step(name: str, cfg: Any, layout: BuildLayout | None) -> Any:
     return CodeVerifyStep(config=cfg)
 
 
-def per_trace_steps(loaded: LoadedRecipe, layout: BuildLayout | None = None) -> list[PipelineStep]:
-    """parse -> verifiers (in the order of `verify:`) -> filters (in the order of `filters:`)."""
+def per_trace_steps(
+    loaded: LoadedRecipe, layout: BuildLayout | None = None, *, filters: bool = True
+) -> list[PipelineStep]:
+    """parse -> verifiers (in the order of `verify:`) -> filters (in the order of `filters:`; left out
+    with `filters=False`, for a student's answers)."""
     from tracekit.parse.step import ParseStep
     from tracekit.verify.config import VERIFIERS
 
@@ -134,7 +141,7 @@ def per_trace_steps(loaded: LoadedRecipe, layout: BuildLayout | None = None) -> 
             step = _verify_step(name, src_cfg, layout)
             step.only_sources = frozenset({src_name})
             steps.append(step)
-    if r.filters:
+    if r.filters and filters:
         from tracekit.filters import build_filters
 
         steps.extend(build_filters(r.filters, tokenizer=local_tokenizer(loaded)))
@@ -151,6 +158,63 @@ def teacher_step(loaded: LoadedRecipe, layout: BuildLayout) -> PipelineStep:
         cache_dir=str(layout.requests),
         usage_dir=str(layout.teacher_logs),
     )
+
+
+def select_carry(loaded: LoadedRecipe) -> dict[str, dict[str, str]]:
+    """Source columns the select stage needs besides the prompt's: {source: {metadata key: column}}."""
+    from tracekit.select.config import ColumnPassRate, ReplayStudent
+    from tracekit.select.pass_rate import PASS_RATE_KEY, STUDENT_KEY
+
+    r = loaded.recipe
+    cfg = r.select.pass_rate if r.select is not None else None
+    if isinstance(cfg, ColumnPassRate):
+        key, col = PASS_RATE_KEY, cfg.column
+    elif isinstance(cfg, ReplayStudent):
+        key, col = STUDENT_KEY, cfg.generations
+    else:
+        return {}
+    assert cfg is not None
+    return {s.name: {key: col} for s in r.sources if cfg.sources is None or s.name in cfg.sources}
+
+
+def select_steps(loaded: LoadedRecipe, layout: BuildLayout | None) -> list[PipelineStep]:
+    """The select stage's own steps: pass rate (a student sampled and checked by the build's parse and
+    verify steps, or the source's rate), then labels from the judge. Without a `layout` (an estimate)
+    the student and judge keep no request cache and write no usage files."""
+    from tracekit.select.config import ColumnPassRate, judge_teacher, student_teacher
+    from tracekit.select.labels import LabelStep
+    from tracekit.select.pass_rate import PassRateStep
+    from tracekit.teachers import build_teacher
+
+    r = loaded.recipe
+    assert r.select is not None
+    steps: list[PipelineStep] = []
+    pr = r.select.pass_rate
+    if isinstance(pr, ColumnPassRate):
+        steps.append(PassRateStep(config=pr))
+    elif pr is not None:
+        # the student answers the prompts as the sources render them, with its own sampling
+        sources = [s.model_copy(update={"sampling": None}) for s in r.sources]
+        student = build_teacher(
+            student_teacher(pr),
+            sources=sources,
+            cache_dir=str(layout.select_requests("student")) if layout else None,
+            usage_dir=str(layout.select_logs("student")) if layout else None,
+        )
+        checks = per_trace_steps(loaded, layout, filters=False)
+        steps.append(PassRateStep(config=pr, student=student, checks=checks, student_name=pr.model))
+    labels = r.select.labels
+    if labels is not None:
+        # the question is the whole user message: no source template, system prompt or sampling
+        plain = {"prompt_template": None, "system_prompt": None, "sampling": None, "reasoning": True}
+        judge = build_teacher(
+            judge_teacher(labels.judge),
+            sources=[s.model_copy(update=plain) for s in r.sources],
+            cache_dir=str(layout.select_requests("judge")) if layout else None,
+            usage_dir=str(layout.select_logs("judge")) if layout else None,
+        )
+        steps.append(LabelStep(config=labels, judge=judge, judge_name=labels.judge.model))
+    return steps
 
 
 def _with_local_paths(loaded: LoadedRecipe, cfg: Any) -> Any:
@@ -201,7 +265,7 @@ def _per_trace_stages(
         ]
 
     read: list[PipelineStep] = [
-        SourceReader(sources=r.sources, base_dir=str(loaded.base_dir), strict=strict),
+        SourceReader(sources=r.sources, base_dir=str(loaded.base_dir), strict=strict, carry=select_carry(loaded)),
         CountRows(folder=progress, counter=name("read"), key="prompts", fault_point="read"),
     ]
     teach = [teacher_step(loaded, layout)]
@@ -210,14 +274,31 @@ def _per_trace_stages(
     # no global stage: the last per-trace writer writes the final shards (never in a round: rounds mix)
     final = not has_global_stage(loaded)
     prefix = rnd.prefix if rnd else ""
+    stages: list[Stage] = []
+    if r.select is not None:  # select: the prompts the teacher gets, decided before it spends anything
+        from tracekit.select.shards import SelectedPromptReader, SelectionSplit
+
+        selected = layout.round_selected(rnd.number) if rnd else layout.selected
+        pipeline = [
+            *read,
+            *([rnd.before_teacher] if rnd else []),
+            *select_steps(loaded, layout),
+            CountRows(folder=progress, counter=name("select"), key="rows", fault_point="select"),
+            SelectionSplit(folder=str(selected), rows_per_file=r.rows_per_shard),
+            *([rnd.new_rows] if rnd and rnd.new_rows else []),  # a dropped prompt is recorded once
+            TraceShardWriter(folder=str(layout.traces), rows_per_file=r.rows_per_shard, prefix=f"{prefix}sel-"),
+        ]
+        stages.append(Stage(name("select"), pipeline, tasks, workers))
+        read = [SelectedPromptReader(folder=str(selected))]
+        teach = [teacher_step(loaded, layout), *([rnd.after_teacher] if rnd else [])]
     if r.teacher.kind == "dataset" and r.rewrite is None:  # replay: no GPU work, one pass does it all
         pipeline = [*read, *teach, *per_trace_steps(loaded, layout), *writer("sample", layout.traces, final=final, prefix=prefix)]
-        return [Stage(name("sample"), pipeline, tasks, workers)]
+        return [*stages, Stage(name("sample"), pipeline, tasks, workers)]
     # live teachers: sampling on GPU tasks, (rewrite,) parse/verify/filters on CPU tasks
     from tracekit.ledger.reader import TraceShardReader
 
     sampled = layout.round_sampled(rnd.number) if rnd else layout.sampled
-    stages = [Stage(name("sample"), [*read, *teach, *writer("sample", sampled)], tasks, workers)]
+    stages.append(Stage(name("sample"), [*read, *teach, *writer("sample", sampled)], tasks, workers))
     if r.rewrite is not None:
         from tracekit.rewrite.step import RewriteStep
 

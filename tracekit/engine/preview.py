@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import Any
 
 from datatrove.data import Document
 
-from tracekit.engine.plan import layout_of
+from tracekit.engine.plan import layout_of, select_carry, select_steps
 from tracekit.recipe import LoadedRecipe
 from tracekit.sources.reader import SourceReader
 from tracekit.teachers import build_teacher
-from tracekit.teachers.estimate import Estimate, measure_teacher
+from tracekit.teachers.estimate import Estimate, format_estimate, measure_teacher, project
+from tracekit.teachers.live import LiveTeacher
 
 
 def first_prompt(loaded: LoadedRecipe) -> list[dict[str, str]] | None:
@@ -34,7 +37,7 @@ def sample_prompts(loaded: LoadedRecipe, n: int, *, seed: int = 0) -> tuple[list
     rng = random.Random(seed)
     reservoir: list[Document] = []
     counts: dict[str, int] = {}
-    reader = SourceReader(sources=loaded.recipe.sources, base_dir=str(loaded.base_dir))
+    reader = SourceReader(sources=loaded.recipe.sources, base_dir=str(loaded.base_dir), carry=select_carry(loaded))
     for seen, doc in enumerate(reader.run(None, 0, 1), start=1):
         counts[doc.metadata["source"]] = counts.get(doc.metadata["source"], 0) + 1
         if len(reservoir) < n:
@@ -46,20 +49,111 @@ def sample_prompts(loaded: LoadedRecipe, n: int, *, seed: int = 0) -> tuple[list
     return reservoir, counts
 
 
-def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> Estimate:
+@dataclass
+class RecipeEstimate:
+    """The teacher's projection, and with `select:` the student's and the judge's (what selecting costs)
+    and how many of the sampled prompts selection kept (the teacher's projection counts only those)."""
+
+    teacher: Estimate | None
+    student: Estimate | None = None
+    judge: Estimate | None = None
+    selected: tuple[int, int] | None = None  # (kept, sampled) prompts
+
+    def parts(self) -> list[tuple[str, Estimate]]:
+        named = (("select: student", self.student), ("select: judge", self.judge), ("teacher", self.teacher))
+        return [(name, e) for name, e in named if e is not None]
+
+    def format(self) -> str:
+        """Each part as `format_estimate` writes it; with selection, the share kept and the totals."""
+        if self.selected is None and self.teacher is not None:
+            return format_estimate(self.teacher)
+        lines = []
+        for name, e in self.parts():
+            lines += [f"## {name}", format_estimate(e), ""]
+        if self.selected is not None:
+            kept, seen = self.selected
+            lines.append(
+                f"selection kept {kept} of {seen} sampled prompts ({kept / max(seen, 1):.0%}); "
+                "the teacher's projection counts that share of each source's prompts"
+            )
+        hours = [e.gpu_hours for _, e in self.parts() if e.gpu_hours is not None]
+        costs = [e.cost for _, e in self.parts() if e.cost is not None]
+        if len(self.parts()) > 1 and hours:
+            lines.append(f"GPU-hours, all parts      {sum(hours):.2f}")
+        if len(self.parts()) > 1 and costs:
+            lines.append(f"cost, all parts           {sum(costs):.2f}")
+        return "\n".join(lines).rstrip()
+
+
+def _live(step: Any, attr: str) -> Any:
+    """The live teacher inside a select step (None for a replayed student or a source's pass rate)."""
+    model = getattr(step, attr, None)
+    return model if isinstance(model, LiveTeacher) else None
+
+
+def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> RecipeEstimate:
     """Sample `n` prompts (all their samples) with the recipe's teacher and project tokens, time and cost.
 
-    Nothing is written to the recipe's output folder. Throughput is measured with at most `n x n_samples`
-    requests in flight, so with a small `n` it (and so the wall time) is on the pessimistic side.
+    With `select:`, the student (and the judge) run first on the same prompts, and the teacher samples
+    only the ones they keep; the student's and judge's costs are projected to every prompt they see.
+    Nothing is written to the recipe's output folder. Throughput is measured with at most
+    `n x n_samples` requests in flight, so with a small `n` it (and so the wall time) is on the
+    pessimistic side.
 
     Example:
         est = estimate_recipe(load_recipe("pipelines/r1-800k.yaml"), n=64)
-        print(format_estimate(est))
+        print(est.format())
     """
-    t = loaded.recipe.teacher
-    if t.kind == "dataset":
+    from tracekit.select.base import is_dropped
+    from tracekit.select.labels import LabelStep
+    from tracekit.select.pass_rate import PassRateStep
+
+    r = loaded.recipe
+    t = r.teacher
+    if t.kind == "dataset" and (r.select is None or not select_spends(loaded)):
         raise ValueError(
             "teacher kind `dataset` replays existing traces: there is nothing to sample or estimate"
         )
     docs, counts = sample_prompts(loaded, n, seed=seed)
-    return measure_teacher(t, loaded.recipe.sources, docs, counts)
+    est = RecipeEstimate(teacher=None)
+    if r.select is not None:
+        seen = {name: 0 for name in counts}
+        for d in docs:
+            seen[d.metadata["source"]] += 1
+        stream: list[Document] = list(docs)
+        for step in select_steps(loaded, None):
+            asked = sum(1 for d in stream if step.wants(d))  # before the step marks its drops
+            stream = list(step.run(iter(stream), 0, 1))
+            model = _live(step, "student" if isinstance(step, PassRateStep) else "judge")
+            if model is None:
+                continue
+            share = asked / max(len(docs), 1)
+            scale = len(r.select.labels.ask) if isinstance(step, LabelStep) and r.select.labels else 1
+            part = project(
+                model,
+                model.config,
+                traces=int(model.last_usage.get("traces", 0)),
+                sampled_prompts=asked,
+                counts={k: round(v * share) * scale for k, v in counts.items()},
+            )
+            if isinstance(step, PassRateStep):
+                est.student = part
+            else:
+                est.judge = part
+        docs = [d for d in stream if not is_dropped(d)]
+        est.selected = (len(docs), sum(seen.values()))
+        kept = {name: 0 for name in counts}
+        for d in docs:
+            kept[d.metadata["source"]] += 1
+        counts = {k: round(v * kept[k] / seen[k]) if seen[k] else v for k, v in counts.items()}
+    if t.kind != "dataset":
+        est.teacher = measure_teacher(t, r.sources, docs, counts)
+    return est
+
+
+def select_spends(loaded: LoadedRecipe) -> bool:
+    """Whether the recipe's selection runs a model (a live student or a judge)."""
+    from tracekit.select.config import OpenAIStudent, VllmStudent
+
+    sel = loaded.recipe.select
+    return sel is not None and (isinstance(sel.pass_rate, VllmStudent | OpenAIStudent) or sel.labels is not None)

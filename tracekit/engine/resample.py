@@ -16,7 +16,7 @@ from typing import Any
 from tracekit.engine.executors import StageRunner
 from tracekit.engine.plan import BuildPlan, Round, plan_round
 from tracekit.ledger.shards import count_by
-from tracekit.mix.resample import Spec, feeding_sources, widen, window_steps
+from tracekit.mix.resample import Spec, feeding_sources, new_rows_step, widen, window_steps
 from tracekit.mix.stage import read_shortfall
 from tracekit.recipe import LoadedRecipe
 
@@ -95,7 +95,7 @@ def fill_short_buckets(plan: BuildPlan, runner: StageRunner) -> list[Spec]:
             history.append(new)
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(json.dumps(history, indent=1))
-        rnd = Round(number, *window_steps(spec, new))
+        rnd = Round(number, *window_steps(spec, new), new_rows=new_rows_step(spec, new))
         runner.run(plan_round(plan, apply_spec(plan.loaded, new), rnd))
         added = count_by(layout.traces, "source", prefix=rnd.prefix)  # the round's shards hold only new traces
         grew = {s for s in new["sources"] if added.get(s, 0) > 0}

@@ -1,6 +1,8 @@
 """The stages of a build, in order: the one list the plan, the executors and `tracekit status` share.
 
-  sample    sources -> teacher -> parse -> verify -> filters -> work/traces   (tasks: N)
+  select    `select:` only: sources -> pass rate, labels -> work/selected; dropped prompts -> work/traces
+            (tasks: N)
+  sample    sources (or work/selected) -> teacher -> parse -> verify -> filters -> work/traces   (tasks: N)
             (live teacher or `rewrite:`: sources -> teacher -> work/sampled)
   rewrite   `rewrite:` only: work/sampled -> rewriting model -> work/rewritten   (tasks: N)
   verify    live teachers or `rewrite:`: work/sampled (or rewritten) -> parse -> verify -> filters
@@ -27,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datatrove.pipeline.base import PipelineStep
 
-STAGE_ORDER = ("sample", "rewrite", "verify", "dedup", "decontam", "mix", "finalize")
-PER_TRACE = ("sample", "rewrite", "verify")
+STAGE_ORDER = ("select", "sample", "rewrite", "verify", "dedup", "decontam", "mix", "finalize")
+PER_TRACE = ("select", "sample", "rewrite", "verify")
 GLOBAL = ("dedup", "decontam", "mix")
 
 
@@ -78,9 +80,11 @@ def stage_kinds(
     dedup: Any = None,
     decontaminate: Any = None,
     mix: Any = None,
+    select: Any = None,
 ) -> list[str]:
     """The stages a recipe runs (without resample rounds): the `STAGE_ORDER` entries it needs."""
     wanted = {
+        "select": select is not None,
         "sample": True,
         "rewrite": rewrite is not None,
         "verify": live_teacher or rewrite is not None,

@@ -201,9 +201,11 @@ def print_status(out: Path) -> int:
 
 
 def bad_rows(layout: BuildLayout) -> int:
-    """Unreadable source rows the sample stage skipped (counted in datatrove's per-task stats)."""
+    """Unreadable source rows the source reader skipped (counted in datatrove's per-task stats of the
+    stage that reads the sources: `select` when the recipe selects prompts, else `sample`)."""
     total = 0
-    for f in (layout.stage_logs("sample") / "stats").glob("*.json"):
+    stats = [*(layout.stage_logs("select") / "stats").glob("*.json"), *(layout.stage_logs("sample") / "stats").glob("*.json")]
+    for f in stats:
         try:
             for step in json.loads(f.read_text()):
                 counted = step.get("stats", {}).get("bad_rows")

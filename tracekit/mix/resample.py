@@ -109,6 +109,14 @@ class ResampleWindow(PipelineStep):
                 yield doc
 
 
+def new_rows_step(old: Spec, new: Spec) -> ResampleWindow:
+    """Only the rows a round reads for the first time (the select stage records a dropped prompt once,
+    even when the round asks more samples of the prompts it kept)."""
+    return ResampleWindow(
+        sources=new["sources"], old_limits=old["limits"], old_samples=None, more_samples=False, after_teacher=False
+    )
+
+
 def window_steps(old: Spec, new: Spec) -> tuple[ResampleWindow, ResampleWindow]:
     """The two `ResampleWindow`s of a round widened from `old` to `new`: before and after the teacher."""
     window = {

@@ -137,6 +137,23 @@ def _composition(con: duckdb.DuckDBPyConnection, shortfall: list[dict[str, Any]]
     return parts
 
 
+def _selection(con: duckdb.DuckDBPyConnection, links: list[str]) -> list[str]:
+    if not queries.uses_select(con):
+        return []
+    totals = queries.select_funnel_totals(con)
+    parts = [
+        "## Selection",
+        "Prompts were chosen before the teacher sampled (`select:`): a student's pass rate window and/or an LLM "
+        "judge's labels. Prompts left after each step (a prompt is verified when one of its traces is correct, "
+        "kept when one is in the dataset):\n\n" + _md_table([n for n, _ in totals], [[v for _, v in totals]]),
+        "Per source:\n\n" + _md_table(*queries.select_funnel_per_source(con)),
+        "Prompts dropped before sampling (one ledger row each, no completion):\n\n"
+        + _md_table(*queries.unsampled_prompts(con)),
+    ]
+    parts += [f"![selection]({link})" for link in links if Path(link).stem == "selection"]
+    return parts
+
+
 def _lengths(con: duckdb.DuckDBPyConnection) -> list[str]:
     unit, kept = queries.kept_completion_lengths(con)
     return [
@@ -192,7 +209,8 @@ def _cleared(t: queries.Table) -> list[str]:
 def _plots(links: list[str]) -> list[str]:
     if not links:
         return []
-    return ["## Plots\n\n" + "\n\n".join(f"![{Path(link).stem}]({link})" for link in links)]
+    shown = [link for link in links if Path(link).stem != "selection"]  # that one is in its own section
+    return ["## Plots\n\n" + "\n\n".join(f"![{Path(link).stem}]({link})" for link in shown)] if shown else []
 
 
 def _examples_and_recipe(con: duckdb.DuckDBPyConnection, recipe: dict[str, Any]) -> list[str]:
@@ -223,6 +241,7 @@ def card_text(
         *_summary(recipe, name=name, rows=rows, splits=splits),
         *_load_it(repo_id),
         *_teacher(recipe),
+        *_selection(con, plot_links),
         *_composition(con, shortfall),
         *_lengths(con),
         *_verification(con, recipe, audit),

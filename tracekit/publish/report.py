@@ -13,7 +13,40 @@ import duckdb
 from tracekit.publish.secrets import redact_text
 from tracekit.stats import queries
 
-PLOTS = ("funnel", "lengths", "verdicts", "mix")
+# `selection` only for builds that select prompts (`select:`); the others always
+PLOTS = ("selection", "funnel", "lengths", "verdicts", "mix")
+
+
+def _plot_selection(con: duckdb.DuckDBPyConnection, fig: Any) -> None:
+    """Prompts left after each selection step; pass rates, difficulty ratings and domain labels."""
+    axes = fig.subplots(1, 4)
+    data = queries.select_funnel_totals(con)
+    bars = axes[0].barh([n for n, _ in data][::-1], [v for _, v in data][::-1], color="#4c72b0")
+    axes[0].bar_label(bars, labels=[f"{v:,}" for _, v in data][::-1], padding=3, fontsize=7)
+    axes[0].set_title("Selection funnel (prompts)")
+    rates = {s: queries.prompt_pass_rates(con, sampled=s) for s in (False, True)}
+    for sampled, color, label in ((False, "#c44e52", "not sampled"), (True, "#55a868", "sampled")):
+        if rates[sampled]:
+            axes[1].hist(rates[sampled], bins=20, range=(0, 1), alpha=0.6, color=color, label=label)
+    axes[1].set_title("Pass rate")
+    axes[1].set_ylabel("prompts")
+    ratings = queries.difficulty_ratings(con)
+    axes[2].bar(range(1, 11), [ratings.get(i, 0) for i in range(1, 11)], color="#8172b2")
+    axes[2].set_xticks(range(1, 11))
+    axes[2].set_title("Difficulty rating")
+    doms = queries.domain_labels(con)
+    axes[3].barh([d for d, _ in doms][::-1], [n for _, n in doms][::-1], color="#dd8452")
+    axes[3].set_title("Domain label")
+    axes[3].tick_params(axis="y", labelsize=7)
+    for ax, empty in ((axes[1], not any(rates.values())), (axes[2], not ratings), (axes[3], not doms)):
+        title = ax.get_title()
+        if empty:
+            ax.cla()
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "none in this build", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(title)
+        elif ax is axes[1]:
+            ax.legend(fontsize=7)
 
 
 def _plot_funnel(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
@@ -72,13 +105,19 @@ def _plot_mix(con: duckdb.DuckDBPyConnection, ax: Any) -> None:
 
 
 def write_plots(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, Path]:
-    """Render the four PNG plots into `folder`; returns name -> path."""
+    """Render the PNG plots into `folder` (`selection` only when the build selected prompts); returns
+    name -> path."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend machinery to import (~1 s)
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name in PLOTS:
-        if name == "lengths":
+        if name == "selection":
+            if not queries.uses_select(con):
+                continue
+            fig = Figure(figsize=(14, 3.5))
+            _plot_selection(con, fig)
+        elif name == "lengths":
             fig = Figure(figsize=(10, 3.5))
             _plot_lengths(con, fig)
         else:
@@ -125,14 +164,18 @@ def write_report(
     paths = write_plots(con, plots)
     sections = []
     for name, heading in (
+        ("selection", "Selection"),
         ("funnel", "Funnel"),
         ("lengths", "Completion lengths"),
         ("verdicts", "Verdicts"),
         ("mix", "Mix"),
     ):
+        if name not in paths:
+            continue
         data = base64.b64encode(paths[name].read_bytes()).decode("ascii")
         sections.append(f'<h2>{heading}</h2><img alt="{name}" src="data:image/png;base64,{data}">')
     tables = [
+        *([("Selection funnel per source (prompts)", *queries.select_funnel_per_source(con))] if "selection" in paths else []),
         ("Funnel per source", *queries.funnel_per_source(con)),
         ("Drop reasons", *queries.outcomes(con)),
         ("Dataset", *queries.rows_per_split_bucket_source(con)),

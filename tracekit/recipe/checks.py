@@ -201,3 +201,45 @@ def hub_split_columns(repo: str, config: str | None) -> tuple[list[str], list[st
     splits = [sp["name"] for sp in entry.get("splits") or [] if "name" in sp]
     cols = [f["name"] for f in entry.get("features") or [] if isinstance(f, dict) and "name" in f]
     return splits, cols
+def check_select(loaded: LoadedRecipe) -> list[Problem]:
+    """`select:` names existing sources and columns, and gets a GPU on a cluster when it runs vLLM."""
+    from tracekit.select.config import ColumnPassRate, ReplayStudent, uses_vllm
+
+    r = loaded.recipe
+    if r.select is None:
+        return []
+    problems: list[Problem] = []
+
+    def wrong(path: tuple[str | int, ...], msg: str) -> None:
+        problems.append(Problem(path, msg, loaded.line(path)))
+
+    names = [s.name for s in r.sources]
+    for part in ("pass_rate", "labels"):
+        cfg = getattr(r.select, part)
+        for j, name in enumerate(getattr(cfg, "sources", None) or []):
+            if name not in names:
+                wrong(("select", part, "sources", j), f"no source is named {name!r} (sources: {', '.join(names)})")
+    pr = r.select.pass_rate
+    if isinstance(pr, ColumnPassRate | ReplayStudent):
+        key, col = ("column", pr.column) if isinstance(pr, ColumnPassRate) else ("generations", pr.generations)
+        for s in r.sources:
+            if pr.sources is not None and s.name not in pr.sources or s.hub is not None:
+                continue
+            cols = peek_columns(s, loaded.base_dir) if source_files(s, loaded.base_dir) else None
+            if cols is not None and col not in cols:
+                wrong(("select", "pass_rate", key), f"column {col!r} does not exist in source {s.name!r} (it has: {', '.join(cols)})")
+    has_verifier = any(
+        v is not None and (v.math or v.code or getattr(v, "llm", None)) for v in (r.verify, *(s.verify for s in r.sources))
+    )
+    if pr is not None and not isinstance(pr, ColumnPassRate) and not has_verifier:
+        wrong(("select", "pass_rate"), "a student's pass rate needs the build's verifiers: add `verify: {math: {}}` (or `code`)")
+    ex = r.executor
+    if ex.kind != "local" and ex.gpus_per_task > 0 and uses_vllm(r.select):
+        own = ex.stages.get("select")
+        if "select" not in ex.gpu_stages and not (own is not None and own.gpus_per_task):
+            wrong(
+                ("executor", "gpu_stages"),
+                "the select stage runs vLLM (student or judge) but gets no GPU: add `select` to `gpu_stages` "
+                "(or give it `stages: {select: {gpus_per_task: N}}`)",
+            )
+    return problems

@@ -13,6 +13,7 @@ from tracekit.filters.config import FilterList
 from tracekit.mix.config import MixConfig
 from tracekit.publish.config import PublishConfig
 from tracekit.rewrite.config import RewriteConfig
+from tracekit.select.config import SelectConfig
 from tracekit.sources.config import SourceConfig
 from tracekit.teachers.config import DatasetTeacherConfig, TeacherConfig
 from tracekit.verify.config import VerifyConfig
@@ -31,6 +32,9 @@ class Recipe(BaseModel):
     license: str = Field("other", description="license of the built dataset (card front matter)")
     seed: int = Field(0, description="seed for every random choice (mix, splits)")
     sources: list[SourceConfig] = Field(..., min_length=1)
+    select: SelectConfig | None = Field(
+        None, description="which prompts the teacher samples: a student's pass rate window, LLM labels"
+    )
     teacher: TeacherConfig = Field(default_factory=DatasetTeacherConfig)
     rewrite: RewriteConfig | None = Field(
         None, description="send every trace through a model with a template before it is verified"

@@ -62,17 +62,26 @@ class SourceReader(PipelineStep):
     A document's metadata holds the prompt fields of the ledger plus the raw replay columns
     (`_generations`, `_messages`, `_reasoning`, `_finish_reason`) for the replay teacher.
     Unreadable rows are logged with file and line, counted as `bad_rows`, and skipped; with
-    `strict=True` the first one stops the build.
+    `strict=True` the first one stops the build. `carry` copies more raw columns into the metadata,
+    for a later step: {metadata key: column} per source name (e.g. the select stage's pass rate).
     """
 
     type = "📖 - READER"
     name = "sources"
 
-    def __init__(self, *, sources: list[SourceConfig], base_dir: str, strict: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        sources: list[SourceConfig],
+        base_dir: str,
+        strict: bool = False,
+        carry: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         super().__init__()
         self.sources = sources
         self.base_dir = base_dir
         self.strict = strict
+        self.carry = carry or {}
 
     def _bad(self, bad: BadRow) -> None:
         self.stat_update("bad_rows")
@@ -111,6 +120,8 @@ class SourceReader(PipelineStep):
             md["_reasoning"] = data.get(cols.reasoning)
         if cols.finish_reason:
             md["_finish_reason"] = data.get(cols.finish_reason)
+        for key, col in self.carry.get(src.name, {}).items():
+            md[key] = data.get(col)
         return Document(text=prompt, id=f"{src.name}:{file}:{index}", metadata=md)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:

@@ -17,7 +17,17 @@ from typing import Any
 import duckdb
 
 from tracekit.record import VERDICTS
-from tracekit.stats.summary import FUNNEL_COLUMNS, REPAIRED_GOLDS_SQL, SUMMARIES, funnel_sql
+from tracekit.stats.summary import (
+    FUNNEL_COLUMNS,
+    REPAIRED_GOLDS_SQL,
+    SAMPLED,
+    SELECT_FUNNEL,
+    SELECT_FUNNEL_SQL,
+    SELECTED_PROMPTS_SQL,
+    SUMMARIES,
+    USES_SELECT_SQL,
+    funnel_sql,
+)
 
 Table = tuple[list[str], list[tuple[Any, ...]]]
 
@@ -38,8 +48,8 @@ def dataset_size(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def trace_totals(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """(traces sampled, traces kept)."""
-    total, kept = con.sql("SELECT count(*), count(*) FILTER (WHERE kept) FROM traces").fetchall()[0]
+    """(traces sampled, traces kept); prompts the select stage dropped are not traces."""
+    total, kept = con.sql(f"SELECT count(*), count(*) FILTER (WHERE kept) FROM traces WHERE {SAMPLED}").fetchall()[0]
     return int(total), int(kept)
 
 
@@ -124,7 +134,9 @@ def verification(con: duckdb.DuckDBPyConnection) -> Table:
         f"round(100.0 * count(*) FILTER (WHERE verdict = '{v}') / count(*), 1) AS {v}_pct"
         for v in VERDICTS
     )
-    return table(con, f"SELECT source, count(*) AS traces, {shares} FROM traces GROUP BY source ORDER BY source")
+    return table(
+        con, f"SELECT source, count(*) AS traces, {shares} FROM traces WHERE {SAMPLED} GROUP BY source ORDER BY source"
+    )
 
 
 def references(con: duckdb.DuckDBPyConnection) -> Table:
@@ -139,7 +151,8 @@ def repaired_golds(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> Table:
 
 def verdicts_by_source(con: duckdb.DuckDBPyConnection) -> Table:
     return table(
-        con, "SELECT source, coalesce(verdict, 'unverified'), count(*) FROM traces GROUP BY ALL ORDER BY 1"
+        con,
+        f"SELECT source, coalesce(verdict, 'unverified'), count(*) FROM traces WHERE {SAMPLED} GROUP BY ALL ORDER BY 1",
     )
 
 
@@ -154,10 +167,59 @@ def funnel_totals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
 
 
 def drop_reasons(con: duckdb.DuckDBPyConnection) -> Table:
-    """Dropped traces per reason, most first."""
+    """Dropped traces per reason, most first (prompts dropped before sampling: `unsampled_prompts`)."""
     return table(
-        con, "SELECT drop_reason, count(*) AS traces FROM traces WHERE NOT kept GROUP BY 1 ORDER BY 2 DESC, 1"
+        con,
+        f"SELECT drop_reason, count(*) AS traces FROM traces WHERE NOT kept AND {SAMPLED} GROUP BY 1 ORDER BY 2 DESC, 1",
     )
+
+
+# -- selection (`select:`) ---------------------------------------------------------------------------
+def uses_select(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the build selected prompts (pass rates, labels, or prompts dropped before sampling)."""
+    return bool(con.sql(USES_SELECT_SQL).fetchall()[0][0])
+
+
+def unsampled_prompts(con: duckdb.DuckDBPyConnection) -> Table:
+    """Prompts the select stage dropped (one ledger row each, no sample), per reason."""
+    return table(
+        con, f"SELECT drop_reason, count(*) AS prompts FROM traces WHERE NOT ({SAMPLED}) GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+
+
+def select_funnel_per_source(con: duckdb.DuckDBPyConnection) -> Table:
+    """Prompts left after each selection step per source (read -> ... -> kept)."""
+    return table(con, SELECT_FUNNEL_SQL)
+
+
+def select_funnel_totals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    cols, rows = select_funnel_per_source(con)
+    return [(name, int(sum(r[cols.index(name)] or 0 for r in rows))) for name in SELECT_FUNNEL]
+
+
+def prompt_pass_rates(con: duckdb.DuckDBPyConnection, *, sampled: bool) -> list[float]:
+    """The pass rate of every prompt row that has one, among those sampled (or not)."""
+    rows = con.execute(
+        f"SELECT pass_rate FROM ({SELECTED_PROMPTS_SQL}) WHERE pass_rate IS NOT NULL AND sampled = ?", [sampled]
+    ).fetchall()
+    return [v for (v,) in rows]
+
+
+def difficulty_ratings(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+    """Prompt rows per difficulty rating (1-10)."""
+    rows = con.sql(
+        f"SELECT difficulty_rating, count(*) FROM ({SELECTED_PROMPTS_SQL}) WHERE difficulty_rating IS NOT NULL GROUP BY 1"
+    ).fetchall()
+    return {int(r): int(n) for r, n in rows}
+
+
+def domain_labels(con: duckdb.DuckDBPyConnection, *, limit: int = 15) -> list[tuple[str, int]]:
+    """Prompt rows per domain label, most first."""
+    rows = con.sql(
+        f"SELECT domain_label, count(*) FROM ({SELECTED_PROMPTS_SQL}) WHERE domain_label IS NOT NULL "
+        f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(limit)}"
+    ).fetchall()
+    return [(str(d), int(n)) for d, n in rows]
 
 
 def outcomes(con: duckdb.DuckDBPyConnection) -> Table:

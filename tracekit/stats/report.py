@@ -11,7 +11,7 @@ from typing import Any, Literal
 import duckdb
 from rich.table import Table
 
-from tracekit.stats.queries import drop_reasons, trace_totals
+from tracekit.stats.queries import drop_reasons, trace_totals, unsampled_prompts
 from tracekit.stats.summary import SUMMARIES, run_summary
 
 Format = Literal["table", "json", "csv"]
@@ -92,6 +92,8 @@ def final_table(con: duckdb.DuckDBPyConnection, *, name: str, seconds: float, ba
     t.add_row("[green]kept[/]", f"{kept:,}", pct(kept))
     for reason, n in reasons:
         t.add_row(f"  dropped: {reason}", f"{n:,}", pct(n))
+    for reason, n in unsampled_prompts(con)[1]:
+        t.add_row(f"  prompts not sampled (select): {reason}", f"{n:,}", "")
     if bad_rows:
         t.add_row("[yellow]unreadable source rows skipped[/]", f"{bad_rows:,}", "")
     return t

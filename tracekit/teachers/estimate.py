@@ -14,6 +14,7 @@ from datatrove.data import Document
 if TYPE_CHECKING:
     from tracekit.sources.config import SourceConfig
     from tracekit.teachers.config import LiveTeacherConfig
+    from tracekit.teachers.live import LiveTeacher
 
 
 @dataclass
@@ -71,29 +72,29 @@ def _gpus(engine: dict[str, Any]) -> int:
     )
 
 
-def measure_teacher(
-    config: LiveTeacherConfig, sources: list[SourceConfig], docs: list[Document], counts: dict[str, int]
-) -> Estimate:
-    """Sample every prompt of `docs` (all its samples) with a live teacher and project the recipe's
-    tokens, time and cost to `counts` (prompts per source)."""
-    from tracekit.teachers.live import LiveTeacher
+def live_teacher(config: LiveTeacherConfig, sources: list[SourceConfig]) -> LiveTeacher:
+    """The teacher step of a live config, without a request cache or usage files (nothing is written)."""
     from tracekit.teachers.openai_compatible import OpenAITeacher
     from tracekit.teachers.vllm_managed import VllmTeacher
 
-    teacher: LiveTeacher
     if config.kind == "vllm":
-        teacher = VllmTeacher(config=config, sources=sources)
-    else:
-        teacher = OpenAITeacher(config=config, sources=sources)
-    traces = list(teacher.run(iter(docs), 0, 1))
+        return VllmTeacher(config=config, sources=sources)
+    return OpenAITeacher(config=config, sources=sources)
+
+
+def project(
+    teacher: LiveTeacher, config: LiveTeacherConfig, *, traces: int, sampled_prompts: int, counts: dict[str, int]
+) -> Estimate:
+    """Project what `teacher`'s last run measured (`traces` answers for `sampled_prompts` prompts) to
+    `counts` prompts per source."""
     u = teacher.last_usage
-    k = max(len(traces), 1)
+    k = max(traces, 1)
     per_source = {name: c * teacher.plans[name].n for name, c in counts.items()}
     return Estimate(
         prompts=sum(counts.values()),
         traces=sum(per_source.values()),
-        sampled_prompts=len(docs),
-        sampled_traces=len(traces),
+        sampled_prompts=sampled_prompts,
+        sampled_traces=traces,
         mean_prompt_tokens=u["prompt_tokens"] / k,
         mean_completion_tokens=u["completion_tokens"] / k,
         truncated_share=u["truncated"] / k,
@@ -104,6 +105,16 @@ def measure_teacher(
         price=config.price.model_dump() if config.price else None,
         per_source=per_source,
     )
+
+
+def measure_teacher(
+    config: LiveTeacherConfig, sources: list[SourceConfig], docs: list[Document], counts: dict[str, int]
+) -> Estimate:
+    """Sample every prompt of `docs` (all its samples) with a live teacher and project the recipe's
+    tokens, time and cost to `counts` (prompts per source)."""
+    teacher = live_teacher(config, sources)
+    traces = list(teacher.run(iter(docs), 0, 1))
+    return project(teacher, config, traces=len(traces), sampled_prompts=len(docs), counts=counts)
 
 
 def _num(x: float) -> str:

@@ -1,0 +1,154 @@
+"""LLM labels through a local OpenAI-compatible judge with scripted answers (well-formed, malformed,
+failing requests): the labels, drops and records the build writes are checked against what the script
+answered; a build killed mid-selection resumes without asking answered questions again."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import read_ledger, run_cli, write_recipe
+from tests.select.chat_server import ScriptedChatServer
+from tracekit.select.labels import parse_difficulty, parse_domain
+
+DOMAINS = ["Algebra", "Geometry", "Number theory", "Algebraic number theory", "Combinatorics"]
+N_PROMPTS = 30
+KEEP_DIFFICULTY = [2, 9]
+
+# (answer the judge gives, the label it means or None when it cannot be read); v/w are 1-10, d a domain
+DIFFICULTY_SCRIPTS = [
+    (lambda v, w: str(v), lambda v, w: v),
+    (lambda v, w: f"Difficulty: {v}/10", lambda v, w: v),
+    (lambda v, w: f"<think>Is it {w} or so? Let me see.</think>\n\n{v}", lambda v, w: v),
+    (lambda v, w: f"I would rate it {v} out of 10.", lambda v, w: v),
+    (lambda v, w: f"**{v}**", lambda v, w: v),
+    (lambda v, w: f"{v} or {w}", lambda v, w: v if v == w else None),
+    (lambda v, w: str(10 + v), lambda v, w: 10 if v == 0 else None),
+    (lambda v, w: f"{v}.5", lambda v, w: None),
+    (lambda v, w: "It is quite hard.", lambda v, w: None),
+    (lambda v, w: "", lambda v, w: None),
+    (lambda v, w: 500, lambda v, w: None),  # the server keeps failing: the request gives up
+    (lambda v, w: 400, lambda v, w: None),  # refused
+    (lambda v, w: b"{not json", lambda v, w: None),  # an unreadable response body
+]
+DOMAIN_SCRIPTS = [
+    (lambda d, e: d, lambda d, e: d),
+    (lambda d, e: f"{d.lower()}.", lambda d, e: d),
+    (lambda d, e: f"The domain is **{d}**", lambda d, e: d),
+    (lambda d, e: f"<think>not {e}?</think>{d}", lambda d, e: d),
+    (lambda d, e: f"{d} or {e}", lambda d, e: d if d == e else None),
+    (lambda d, e: "Topology", lambda d, e: None),
+    (lambda d, e: 503, lambda d, e: None),
+]
+
+
+def scripted(i: int, ask: str) -> tuple[Any, Any]:
+    """What the judge answers question `ask` about problem i, and the label that answer means."""
+    rng = random.Random(i * 7919 + (ask == "domain"))
+    if ask == "difficulty":
+        say, means = rng.choice(DIFFICULTY_SCRIPTS)
+        v, w = rng.randint(1, 10), rng.randint(1, 10)
+        return say(v, w), means(v, w)
+    say_d, means_d = rng.choice(DOMAIN_SCRIPTS)
+    d, e = rng.choice(DOMAINS), rng.choice(["Algebra", "Geometry", "Combinatorics"])
+    if " or " in str(say_d("X", "Y")):
+        d = rng.choice(["Algebra", "Geometry", "Combinatorics"])  # names that do not contain each other
+    return say_d(d, e), means_d(d, e)
+
+
+def script(body: dict[str, Any]) -> Any:
+    text = body["messages"][-1]["content"]
+    i = int(re.search(r"Problem (\d+):", text).group(1))  # type: ignore[union-attr]
+    return scripted(i, "difficulty" if text.startswith("Rate how difficult") else "domain")[0]
+
+
+def expected(i: int) -> tuple[Any, Any, str | None]:
+    (_, rating), (_, domain) = scripted(i, "difficulty"), scripted(i, "domain")
+    if rating is None or domain is None:
+        return rating, domain, "label_failed"
+    if rating < KEEP_DIFFICULTY[0]:
+        return rating, domain, "too_easy"
+    if rating > KEEP_DIFFICULTY[1]:
+        return rating, domain, "too_hard"
+    return rating, domain, None
+
+
+def test_parsers_agree_with_the_scripts() -> None:
+    for i in range(400):
+        for ask, parse in (("difficulty", parse_difficulty), ("domain", lambda a: parse_domain(a, DOMAINS))):
+            say, means = scripted(i, ask)
+            if isinstance(say, str):
+                from tracekit.parse.split import split_reasoning
+
+                assert parse(split_reasoning(say).answer_text) == means, (ask, say)
+
+
+@pytest.mark.slow
+def test_labels_drops_records_and_resume(tmp_path: Path) -> None:
+    rows = [{"q": f"Problem {i}: find x.", "a": "1", "g": ["<think>t</think>\\boxed{1}"]} for i in range(N_PROMPTS)]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with ScriptedChatServer(script) as srv:
+        judge = {
+            "kind": "openai",
+            "base_urls": [srv.base_url],
+            "model": "judge-x",
+            "max_concurrency": 2,
+            "retries": {"attempts": 2, "backoff_s": 0, "max_backoff_s": 0},
+        }
+        recipe = write_recipe(
+            tmp_path,
+            sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a", "generations": "g"}}],
+            verify={"math": {}},
+            select={
+                "labels": {"judge": judge, "ask": ["difficulty", "domain"], "domains": DOMAINS, "keep_difficulty": KEEP_DIFFICULTY}
+            },
+            executor={"kind": "local", "tasks": 1, "workers": 1},
+        )
+        killed = run_cli("build", str(recipe), env={"TRACEKIT_FAULT": "select:12"})
+        assert killed.returncode != 0
+        first = list(srv.log)
+        r = run_cli("build", str(recipe))
+        assert r.returncode == 0, r.stderr
+        second = srv.log[len(first) :]
+
+    # resume: a question answered (and so cached) before the kill is not asked again
+    def problem(body: dict[str, Any]) -> int:
+        return int(re.search(r"Problem (\d+):", body["messages"][-1]["content"]).group(1))  # type: ignore[union-attr]
+
+    answered_early = {
+        body["messages"][-1]["content"] for body, ans in first if isinstance(ans, str) and problem(body) < 12
+    }
+    assert answered_early and not answered_early & {b["messages"][-1]["content"] for b, _ in second}
+    assert len(second) < 2 * N_PROMPTS
+
+    ledger = read_ledger(tmp_path / "out")
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for x in ledger:
+        by_row.setdefault(x["row_index"], []).append(x)
+    assert sorted(by_row) == list(range(N_PROMPTS))
+    outcomes = set()
+    for i, got in by_row.items():
+        rating, domain, reason = expected(i)
+        outcomes.add(reason)
+        assert len(got) == 1  # one sample, or one row for a dropped prompt: never twice after the resume
+        x = got[0]
+        assert (x["difficulty_rating"], x["domain_label"]) == (rating, domain), (i, x["selection"])
+        assert x["drop_reason"] == reason or (reason is None and x["drop_reason"] is None)
+        assert (x["sample_index"] is None) == (reason is not None)
+        asked = json.loads(x["selection"])["labels"]
+        assert asked["judge"] == "judge-x"
+        for entry in asked["asked"]:
+            say, _ = scripted(i, entry["ask"])
+            assert entry["question"].endswith(f"Problem {i}: find x.")
+            if isinstance(say, str):
+                assert entry["answer"] == say  # the raw answer, reasoning and all
+            else:
+                assert entry["error"] and entry["answer"] == ""
+    assert {"label_failed", None} <= outcomes and outcomes & {"too_easy", "too_hard"}
+    card = (tmp_path / "out" / "dataset" / "README.md").read_text()
+    assert "| label_failed |" in card

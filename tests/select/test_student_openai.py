@@ -1,0 +1,122 @@
+"""A student behind an OpenAI-compatible endpoint (a local server with scripted answers): the pass rates
+the build records equal the ones counted from what the server answered, and `validate --estimate`
+projects the student's sampling and the teacher's on the prompts selection keeps."""
+
+from __future__ import annotations
+
+import json
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import read_ledger, run_cli, write_recipe
+from tests.select.chat_server import ScriptedChatServer
+from tracekit.record import stable_hash
+
+N_PROMPTS, N_STUDENT = 24, 4
+
+
+def script(body: dict[str, Any]) -> str:
+    text = body["messages"][-1]["content"]
+    i = int(re.search(r"Problem (\d+):", text).group(1))  # type: ignore[union-attr]
+    if body["model"] == "teacher-x":
+        return f"<think>easy</think> \\boxed{{{3 * i}}} and some more words"
+    right = int(stable_hash(i, body["seed"])[:4], 16) % 5 < i % 6  # some prompts easy, some hard
+    return f"The answer is \\boxed{{{3 * i if right else 3 * i + 1}}}."
+
+
+def source_rows(tmp: Path) -> None:
+    rows = [{"q": f"Problem {i}: what is 3 times {i}?", "a": str(3 * i)} for i in range(N_PROMPTS)]
+    (tmp / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def counted(log: list[tuple[dict[str, Any], Any]]) -> dict[int, Fraction]:
+    """Pass rate per problem from what the server answered the student (the independent count)."""
+    right: dict[int, list[bool]] = {}
+    for body, answer in log:
+        if body["model"] != "student-x":
+            continue
+        i = int(re.search(r"Problem (\d+):", body["messages"][-1]["content"]).group(1))  # type: ignore[union-attr]
+        right.setdefault(i, []).append(f"\\boxed{{{3 * i}}}" in answer)
+    return {i: Fraction(sum(v), len(v)) for i, v in right.items()}
+
+
+def student(url: str) -> dict[str, Any]:
+    return {
+        "kind": "openai",
+        "base_urls": [url],
+        "model": "student-x",
+        "n": N_STUDENT,
+        "sampling": {"max_tokens": 64},
+        "keep": [0.25, 0.75],
+        "price": {"prompt_per_million": 1.0, "completion_per_million": 2.0},
+    }
+
+
+def test_openai_student_pass_rates(tmp_path: Path) -> None:
+    source_rows(tmp_path)
+    with ScriptedChatServer(script) as srv:
+        recipe = write_recipe(
+            tmp_path,
+            sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a"}}],
+            verify={"math": {}},
+            select={"pass_rate": student(srv.base_url)},
+            teacher={"kind": "openai", "base_urls": [srv.base_url], "model": "teacher-x", "sampling": {"n": 2, "max_tokens": 64}},
+        )
+        r = run_cli("build", str(recipe))
+        assert r.returncode == 0, r.stderr
+        rates = counted(srv.log)
+        teacher_asked = {b["messages"][-1]["content"] for b, _ in srv.log if b["model"] == "teacher-x"}
+    assert len(rates) == N_PROMPTS and all(len(str(r)) for r in rates.values())
+    ledger = read_ledger(tmp_path / "out")
+    seen: dict[int, list[dict[str, Any]]] = {}
+    for x in ledger:
+        seen.setdefault(x["row_index"], []).append(x)
+    sampled = 0
+    for i, rate in rates.items():
+        keep = Fraction(1, 4) <= rate <= Fraction(3, 4)
+        rows = seen[i]
+        assert {x["pass_rate"] for x in rows} == {float(rate)}
+        assert json.loads(rows[0]["selection"])["student"]["samples"] == N_STUDENT
+        if keep:
+            sampled += 1
+            assert sorted(x["sample_index"] for x in rows) == [0, 1]
+        else:
+            assert [x["drop_reason"] for x in rows] == ["too_hard" if rate < Fraction(1, 4) else "too_easy"]
+    assert 0 < sampled < N_PROMPTS
+    assert len(teacher_asked) == sampled  # the teacher was asked about the selected prompts only
+    usage = json.loads((tmp_path / "out" / "logs" / "select-student" / "usage-00000.json").read_text())
+    usage2 = json.loads((tmp_path / "out" / "logs" / "select-student" / "usage-00001.json").read_text())
+    assert usage["traces"] + usage2["traces"] == N_PROMPTS * N_STUDENT
+
+
+def test_estimate_counts_the_students_sampling(tmp_path: Path) -> None:
+    source_rows(tmp_path)
+    with ScriptedChatServer(script) as srv:
+        teacher = {
+            "kind": "openai",
+            "base_urls": [srv.base_url],
+            "model": "teacher-x",
+            "sampling": {"n": 2, "max_tokens": 64},
+            "price": {"prompt_per_million": 1.0, "completion_per_million": 2.0},
+        }
+        recipe = write_recipe(
+            tmp_path,
+            sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a"}}],
+            verify={"math": {}},
+            select={"pass_rate": student(srv.base_url)},
+            teacher=teacher,
+        )
+        r = run_cli("validate", str(recipe), "--estimate", "8")
+        assert r.returncode == 0, r.stderr
+        rates = counted(srv.log)
+    assert len(rates) == 8  # the student answered the 8 sampled prompts, all n of them
+    kept = sum(1 for v in rates.values() if Fraction(1, 4) <= v <= Fraction(3, 4))
+    out = r.stdout
+    assert "## select: student" in out and "## teacher" in out
+    assert re.search(rf"traces to sample\s+{N_PROMPTS * N_STUDENT}\b", out)  # every prompt, n answers
+    assert f"selection kept {kept} of 8 sampled prompts" in out
+    assert re.search(rf"traces to sample\s+{round(N_PROMPTS * kept / 8) * 2}\b", out.split("## teacher")[1])
+    assert "cost, all parts" in out
+    assert not (tmp_path / "out").exists()
