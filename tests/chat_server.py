@@ -5,7 +5,8 @@
     server.requests   # every request body received, in arrival order
 
 `reply(body)` returns the answer's content, or a dict with `content` and optionally
-`reasoning_content`, `finish_reason`, `status` (an HTTP error status to answer with instead).
+`reasoning_content`, `finish_reason`, `status` (an HTTP error status to answer with instead), or
+`raw` (bytes sent as the response body with status 200: a malformed answer).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class ChatServer:
                 out = owner.reply(body)
                 ans = {"content": out} if isinstance(out, str) else dict(out)
                 status = int(ans.pop("status", 200))
-                if status != 200:
+                if "raw" in ans:
+                    data = bytes(ans["raw"])
+                elif status != 200:
                     data = json.dumps({"error": {"message": "scripted failure"}}).encode()
                 else:
                     content = ans.get("content", "")

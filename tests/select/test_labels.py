@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.chat_server import ChatServer, user_text
 from tests.conftest import read_ledger, run_cli, write_recipe
-from tests.select.chat_server import ScriptedChatServer
 from tracekit.select.labels import parse_difficulty, parse_domain
 
 DOMAINS = ["Algebra", "Geometry", "Number theory", "Algebraic number theory", "Combinatorics"]
@@ -32,9 +32,9 @@ DIFFICULTY_SCRIPTS = [
     (lambda v, w: f"{v}.5", lambda v, w: None),
     (lambda v, w: "It is quite hard.", lambda v, w: None),
     (lambda v, w: "", lambda v, w: None),
-    (lambda v, w: 500, lambda v, w: None),  # the server keeps failing: the request gives up
-    (lambda v, w: 400, lambda v, w: None),  # refused
-    (lambda v, w: b"{not json", lambda v, w: None),  # an unreadable response body
+    (lambda v, w: {"status": 500}, lambda v, w: None),  # the server keeps failing: the request gives up
+    (lambda v, w: {"status": 400}, lambda v, w: None),  # refused
+    (lambda v, w: {"raw": b"{not json"}, lambda v, w: None),  # an unreadable response body
 ]
 DOMAIN_SCRIPTS = [
     (lambda d, e: d, lambda d, e: d),
@@ -43,7 +43,7 @@ DOMAIN_SCRIPTS = [
     (lambda d, e: f"<think>not {e}?</think>{d}", lambda d, e: d),
     (lambda d, e: f"{d} or {e}", lambda d, e: d if d == e else None),
     (lambda d, e: "Topology", lambda d, e: None),
-    (lambda d, e: 503, lambda d, e: None),
+    (lambda d, e: {"status": 503}, lambda d, e: None),
 ]
 
 
@@ -62,7 +62,7 @@ def scripted(i: int, ask: str) -> tuple[Any, Any]:
 
 
 def script(body: dict[str, Any]) -> Any:
-    text = body["messages"][-1]["content"]
+    text = user_text(body)
     i = int(re.search(r"Problem (\d+):", text).group(1))  # type: ignore[union-attr]
     return scripted(i, "difficulty" if text.startswith("Rate how difficult") else "domain")[0]
 
@@ -92,10 +92,11 @@ def test_parsers_agree_with_the_scripts() -> None:
 def test_labels_drops_records_and_resume(tmp_path: Path) -> None:
     rows = [{"q": f"Problem {i}: find x.", "a": "1", "g": ["<think>t</think>\\boxed{1}"]} for i in range(N_PROMPTS)]
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with ScriptedChatServer(script) as srv:
+    srv = ChatServer(script)
+    with srv as url:
         judge = {
             "kind": "openai",
-            "base_urls": [srv.base_url],
+            "base_urls": [url],
             "model": "judge-x",
             "max_concurrency": 2,
             "retries": {"attempts": 2, "backoff_s": 0, "max_backoff_s": 0},
@@ -111,19 +112,17 @@ def test_labels_drops_records_and_resume(tmp_path: Path) -> None:
         )
         killed = run_cli("build", str(recipe), env={"TRACEKIT_FAULT": "select:12"})
         assert killed.returncode != 0
-        first = list(srv.log)
+        first = list(srv.requests)
         r = run_cli("build", str(recipe))
         assert r.returncode == 0, r.stderr
-        second = srv.log[len(first) :]
+        second = srv.requests[len(first) :]
 
     # resume: a question answered (and so cached) before the kill is not asked again
     def problem(body: dict[str, Any]) -> int:
-        return int(re.search(r"Problem (\d+):", body["messages"][-1]["content"]).group(1))  # type: ignore[union-attr]
+        return int(re.search(r"Problem (\d+):", user_text(body)).group(1))  # type: ignore[union-attr]
 
-    answered_early = {
-        body["messages"][-1]["content"] for body, ans in first if isinstance(ans, str) and problem(body) < 12
-    }
-    assert answered_early and not answered_early & {b["messages"][-1]["content"] for b, _ in second}
+    answered_early = {user_text(b) for b in first if isinstance(script(b), str) and problem(b) < 12}
+    assert answered_early and not answered_early & {user_text(b) for b in second}
     assert len(second) < 2 * N_PROMPTS
 
     ledger = read_ledger(tmp_path / "out")

@@ -10,15 +10,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from tests.chat_server import ChatServer, user_text
 from tests.conftest import read_ledger, run_cli, write_recipe
-from tests.select.chat_server import ScriptedChatServer
 from tracekit.record import stable_hash
 
 N_PROMPTS, N_STUDENT = 24, 4
 
 
 def script(body: dict[str, Any]) -> str:
-    text = body["messages"][-1]["content"]
+    text = user_text(body)
     i = int(re.search(r"Problem (\d+):", text).group(1))  # type: ignore[union-attr]
     if body["model"] == "teacher-x":
         return f"<think>easy</think> \\boxed{{{3 * i}}} and some more words"
@@ -31,14 +31,14 @@ def source_rows(tmp: Path) -> None:
     (tmp / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def counted(log: list[tuple[dict[str, Any], Any]]) -> dict[int, Fraction]:
+def counted(requests: list[dict[str, Any]]) -> dict[int, Fraction]:
     """Pass rate per problem from what the server answered the student (the independent count)."""
     right: dict[int, list[bool]] = {}
-    for body, answer in log:
+    for body in requests:
         if body["model"] != "student-x":
             continue
-        i = int(re.search(r"Problem (\d+):", body["messages"][-1]["content"]).group(1))  # type: ignore[union-attr]
-        right.setdefault(i, []).append(f"\\boxed{{{3 * i}}}" in answer)
+        i = int(re.search(r"Problem (\d+):", user_text(body)).group(1))  # type: ignore[union-attr]
+        right.setdefault(i, []).append(f"\\boxed{{{3 * i}}}" in script(body))
     return {i: Fraction(sum(v), len(v)) for i, v in right.items()}
 
 
@@ -56,18 +56,19 @@ def student(url: str) -> dict[str, Any]:
 
 def test_openai_student_pass_rates(tmp_path: Path) -> None:
     source_rows(tmp_path)
-    with ScriptedChatServer(script) as srv:
+    srv = ChatServer(script)
+    with srv as url:
         recipe = write_recipe(
             tmp_path,
             sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a"}}],
             verify={"math": {}},
-            select={"pass_rate": student(srv.base_url)},
-            teacher={"kind": "openai", "base_urls": [srv.base_url], "model": "teacher-x", "sampling": {"n": 2, "max_tokens": 64}},
+            select={"pass_rate": student(url)},
+            teacher={"kind": "openai", "base_urls": [url], "model": "teacher-x", "sampling": {"n": 2, "max_tokens": 64}},
         )
         r = run_cli("build", str(recipe))
         assert r.returncode == 0, r.stderr
-        rates = counted(srv.log)
-        teacher_asked = {b["messages"][-1]["content"] for b, _ in srv.log if b["model"] == "teacher-x"}
+        rates = counted(srv.requests)
+        teacher_asked = {user_text(b) for b in srv.requests if b["model"] == "teacher-x"}
     assert len(rates) == N_PROMPTS and all(len(str(r)) for r in rates.values())
     ledger = read_ledger(tmp_path / "out")
     seen: dict[int, list[dict[str, Any]]] = {}
@@ -93,10 +94,11 @@ def test_openai_student_pass_rates(tmp_path: Path) -> None:
 
 def test_estimate_counts_the_students_sampling(tmp_path: Path) -> None:
     source_rows(tmp_path)
-    with ScriptedChatServer(script) as srv:
+    srv = ChatServer(script)
+    with srv as url:
         teacher = {
             "kind": "openai",
-            "base_urls": [srv.base_url],
+            "base_urls": [url],
             "model": "teacher-x",
             "sampling": {"n": 2, "max_tokens": 64},
             "price": {"prompt_per_million": 1.0, "completion_per_million": 2.0},
@@ -105,12 +107,12 @@ def test_estimate_counts_the_students_sampling(tmp_path: Path) -> None:
             tmp_path,
             sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a"}}],
             verify={"math": {}},
-            select={"pass_rate": student(srv.base_url)},
+            select={"pass_rate": student(url)},
             teacher=teacher,
         )
         r = run_cli("validate", str(recipe), "--estimate", "8")
         assert r.returncode == 0, r.stderr
-        rates = counted(srv.log)
+        rates = counted(srv.requests)
     assert len(rates) == 8  # the student answered the 8 sampled prompts, all n of them
     kept = sum(1 for v in rates.values() if Fraction(1, 4) <= v <= Fraction(3, 4))
     out = r.stdout
