@@ -308,8 +308,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tracekit.engine.layout import BuildLayout
     from tracekit.eval.cli import run_eval_command
 
-    train_ledgers = {out: BuildLayout(Path(out)).ledger for out in args.train_data}
-    return run_eval_command(args, train_ledgers=train_ledgers)
+    return run_eval_command(args, ledger_of=lambda out: BuildLayout(Path(out)).ledger)
 
 
 def build_parser() -> argparse.ArgumentParser:

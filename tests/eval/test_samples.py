@@ -318,6 +318,15 @@ def test_overlap_with_a_training_build_warns(tmp_path: Path) -> None:
     (hit,) = hits[1]
     assert hit["benchmark"] == f"train:{train}" and hit["item"] == prompt_id("src", prompts[0][0])
     assert "overlap training data" in (out / "results.md").read_text()
+    # the same training build named in an eval config file instead of --train-data
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        f"benchmarks: [aime25]\ndata_dir: {BENCH_DIR}\nlimit: 3\nsamples: {samples}\n"
+        f"train_data: [{train}]\noutput: {tmp_path / 'eval-config'}\n"
+    )
+    r = run_cli("eval", "--config", str(config))
+    assert r.returncode == 0, r.stderr
+    assert "aime25: 1 of 3 problem(s) share a 8-gram with training data" in r.stderr
 
 
 def test_without_output_it_prints_the_table_and_writes_a_default_folder(

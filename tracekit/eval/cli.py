@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return EvalConfig.model_validate(settings)
 
 
-def run_eval_command(args: argparse.Namespace, *, train_ledgers: dict[str, Path] | None = None) -> int:
-    """Exit status: 0 done, 2 bad input (message on stderr). `train_ledgers`: the ledger folder of each
-    `--train-data` build."""
+def run_eval_command(args: argparse.Namespace, *, ledger_of: Callable[[str], Path] | None = None) -> int:
+    """Exit status: 0 done, 2 bad input (message on stderr). `ledger_of`: the ledger folder of a
+    training build's output folder (each `train_data` entry, from `--train-data` or the config file)."""
     import sys
 
     from pydantic import ValidationError
@@ -108,6 +109,7 @@ def run_eval_command(args: argparse.Namespace, *, train_ledgers: dict[str, Path]
 
     try:
         config = config_from_args(args)
+        train_ledgers = {out: ledger_of(out) for out in config.train_data} if ledger_of else None
         run_eval(config, train_ledgers=train_ledgers)
     except (
         ValidationError,
