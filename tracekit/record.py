@@ -207,3 +207,21 @@ def trace_json_schema() -> dict[str, Any]:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)
+
+
+# Characters JSON leaves raw inside a string (with ensure_ascii=False) but that line splitters break
+# lines at: Python's str.splitlines and JavaScript split on them; JSON Lines readers split on "\n" only.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def jsonl_line(obj: Any, **dumps_kw: Any) -> str:
+    r"""`obj` as one JSON Lines record (ending in a newline) that every line splitter reads as one line:
+    text stays readable (no ASCII escaping) except the three line separators JSON does not escape.
+
+        >>> line = jsonl_line({"completion": "a\u2028b\x85c"})
+        >>> line
+        '{"completion": "a\\u2028b\\u0085c"}\n'
+        >>> len(line.splitlines()), json.loads(line)["completion"] == "a\u2028b\x85c"
+        (1, True)
+    """
+    return json.dumps(obj, ensure_ascii=False, **dumps_kw).translate(_LINE_BREAKS) + "\n"

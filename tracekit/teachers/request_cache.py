@@ -7,13 +7,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tracekit.record import jsonl_line
+
 
 class RequestCache:
     """Append-only JSONL of answered requests keyed by trace id, one file per task.
 
     Each answer is written (and handed to the OS) as soon as it arrives, so `kill -9` loses none;
     `fsync` runs every `fsync_every` answers and on close, which bounds what a power cut can lose. A
-    line cut short by a crash is dropped when the file is opened again.
+    line cut short by a crash is dropped when the file is opened again. Each answer is one line for any
+    reader, even one that also breaks lines at U+2028 or U+0085 (see `jsonl_line`).
 
     Example:
         cache = RequestCache(Path("out/work/requests/00000.jsonl"))
@@ -57,7 +60,7 @@ class RequestCache:
 
     def put(self, trace_id: str, answer: dict[str, Any]) -> None:
         self.answers[trace_id] = answer
-        self._f.write(json.dumps({"trace_id": trace_id, "answer": answer}, ensure_ascii=False) + "\n")
+        self._f.write(jsonl_line({"trace_id": trace_id, "answer": answer}))
         self._f.flush()
         self._unsynced += 1
         if self._unsynced >= self.fsync_every:

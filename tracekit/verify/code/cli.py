@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
+from tracekit.record import jsonl_line
 from tracekit.sandbox.base import Language
 from tracekit.verify.code.config import CodeVerifyConfig
 from tracekit.verify.code.item import CodeItem
@@ -63,7 +64,7 @@ def verify_code_file(
         for row, v in zip(rows, verdicts, strict=True):
             out = {**row, "verdict": v.verdict, "tests_passed": v.tests_passed, "tests_total": v.tests_total}
             out["detail"] = v.detail
-            f.write(json.dumps(out, ensure_ascii=False) + "\n")
+            f.write(jsonl_line(out))
     tmp.replace(output)
     counts = Counter(v.verdict for v in verdicts)
     return {

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tracekit.parse.split import split_reasoning
+from tracekit.record import jsonl_line
 from tracekit.verify.math.audit import SUMMARY_COLUMNS, AuditCase, record_dicts, run_audit, summarize
 from tracekit.verify.math.config import MathVerifyConfig
 from tracekit.verify.math.verifier import MathVerifier
@@ -67,7 +68,7 @@ def verify_math_file(
                 extracted_answer=res.extracted_answer,
             )
             counts[res.verdict] = counts.get(res.verdict, 0) + 1
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.write(jsonl_line(r))
     summary: dict[str, Any] = dict(counts)
     if audit > 0:
         cfg = (config or MathVerifyConfig()).model_copy(deep=True)
@@ -87,7 +88,7 @@ def verify_math_file(
         audit_path = output.with_name(output.stem + ".audit.jsonl")
         with audit_path.open("w", encoding="utf-8") as f:
             for rec in record_dicts(records):
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                f.write(jsonl_line(rec))
         summary["audit"] = [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in summarize(records)]
         summary["audit_disagreements"] = sum(1 for rec in records if rec.disagrees)
         summary["audit_file"] = str(audit_path)
