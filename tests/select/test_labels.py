@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,11 @@ import pytest
 
 from tests.chat_server import ChatServer, user_text
 from tests.conftest import read_ledger, run_cli, write_recipe
+from tracekit.engine.layout import BuildLayout
 from tracekit.select.labels import parse_difficulty, parse_domain
+from tracekit.stats import queries
+from tracekit.stats.db import connect
+from tracekit.stats.summary import SELECT_FUNNEL
 
 DOMAINS = ["Algebra", "Geometry", "Number theory", "Algebraic number theory", "Combinatorics"]
 N_PROMPTS = 30
@@ -151,3 +156,14 @@ def test_labels_drops_records_and_resume(tmp_path: Path) -> None:
     assert {"label_failed", None} <= outcomes and outcomes & {"too_easy", "too_hard"}
     card = (tmp_path / "out" / "dataset" / "README.md").read_text()
     assert "| label_failed |" in card
+
+    # what the card's selection plot shows: the funnel and the label distributions, counted from the script
+    con = connect(ledger=BuildLayout(tmp_path / "out").ledger)
+    said = [expected(i) for i in range(N_PROMPTS)]
+    assert queries.difficulty_ratings(con) == dict(Counter(r for r, _, _ in said if r is not None))
+    assert dict(queries.domain_labels(con)) == dict(Counter(d for _, d, _ in said if d is not None))
+    chosen = sum(1 for *_, reason in said if reason is None)
+    funnel = [N_PROMPTS, N_PROMPTS, chosen, chosen, chosen, chosen]  # every sampled trace is correct and kept
+    assert queries.select_funnel_totals(con) == list(zip(SELECT_FUNNEL, funnel, strict=True))
+    assert "| " + " | ".join(map(str, funnel)) + " |" in card
+    assert "![selection](plots/selection.png)" in card

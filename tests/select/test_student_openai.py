@@ -22,6 +22,8 @@ def script(body: dict[str, Any]) -> str:
     i = int(re.search(r"Problem (\d+):", text).group(1))  # type: ignore[union-attr]
     if body["model"] == "teacher-x":
         return f"<think>easy</think> \\boxed{{{3 * i}}} and some more words"
+    if body["model"] == "judge-x":
+        return "Difficulty: 5/10"
     right = int(stable_hash(i, body["seed"])[:4], 16) % 5 < i % 6  # some prompts easy, some hard
     return f"The answer is \\boxed{{{3 * i if right else 3 * i + 1}}}."
 
@@ -121,4 +123,43 @@ def test_estimate_counts_the_students_sampling(tmp_path: Path) -> None:
     assert f"selection kept {kept} of 8 sampled prompts" in out
     assert re.search(rf"traces to sample\s+{round(N_PROMPTS * kept / 8) * 2}\b", out.split("## teacher")[1])
     assert "cost, all parts" in out
+    assert not (tmp_path / "out").exists()
+
+
+def _cost(part: str) -> float:
+    return float(re.search(r"^cost\s+([\d.]+)$", part, re.MULTILINE).group(1))  # type: ignore[union-attr]
+
+
+def test_estimate_counts_the_judge_after_the_student(tmp_path: Path) -> None:
+    """The judge is asked only about the prompts the student's window kept; its projection covers that
+    share of every prompt, once per label asked, and the totals add up the three parts."""
+    source_rows(tmp_path)
+    srv = ChatServer(script)
+    price = {"prompt_per_million": 1.0, "completion_per_million": 2.0}
+    with srv as url:
+        judge = {"kind": "openai", "base_urls": [url], "model": "judge-x", "price": price}
+        recipe = write_recipe(
+            tmp_path,
+            sources=[{"name": "m", "path": "m.jsonl", "columns": {"prompt": "q", "answer": "a"}}],
+            verify={"math": {}},
+            select={"pass_rate": student(url), "labels": {"judge": judge, "ask": ["difficulty"]}},
+            teacher={"kind": "openai", "base_urls": [url], "model": "teacher-x", "sampling": {"n": 2, "max_tokens": 64}, "price": price},
+        )
+        r = run_cli("validate", str(recipe), "--estimate", "8")
+        assert r.returncode == 0, r.stderr
+        rates = counted(srv.requests)
+        judged = [b for b in srv.requests if b["model"] == "judge-x"]
+    kept = sum(1 for v in rates.values() if Fraction(1, 4) <= v <= Fraction(3, 4))
+    assert 0 < kept < 8
+    kept_problems = {i for i, v in rates.items() if Fraction(1, 4) <= v <= Fraction(3, 4)}
+    asked = {int(re.search(r"Problem (\d+):", user_text(b)).group(1)) for b in judged}  # type: ignore[union-attr]
+    assert len(judged) == kept and asked == kept_problems  # one question per prompt the window kept
+    out = r.stdout
+    parts = dict(zip(re.findall(r"^## (.+)$", out, re.MULTILINE), re.split(r"^## .+$", out, flags=re.MULTILINE)[1:], strict=True))
+    assert list(parts) == ["select: student", "select: judge", "teacher"]
+    assert f"# estimate from {kept} traces of {kept} sampled prompts" in parts["select: judge"]
+    assert re.search(rf"traces to sample\s+{round(N_PROMPTS * kept / 8)}\b", parts["select: judge"])
+    assert f"selection kept {kept} of 8 sampled prompts" in out  # every rated prompt was labelled
+    total = float(re.search(r"^cost, all parts\s+([\d.]+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert abs(total - sum(_cost(p) for p in parts.values())) <= 0.015
     assert not (tmp_path / "out").exists()
