@@ -14,11 +14,14 @@ import pytest
 from datatrove.data import Document
 
 from tests.conftest import read_ledger, run_cli, write_recipe
+from tracekit.engine.layout import BuildLayout
 from tracekit.parse.step import ParseStep
 from tracekit.record import prompt_id
 from tracekit.select.config import ColumnPassRate, ReplayStudent
 from tracekit.select.pass_rate import PASS_RATE_KEY, STUDENT_KEY, PassRateStep
 from tracekit.sources.config import SourceConfig
+from tracekit.stats import queries
+from tracekit.stats.db import connect
 from tracekit.teachers.replay import ReplayTeacher
 from tracekit.verify.math_step import MathVerifyStep
 
@@ -160,4 +163,8 @@ def test_build_selects_before_sampling(tmp_path: Path) -> None:
     assert f"| {n_read} | {n_window} | {n_window} | {n_window} |" in card
     assert "![selection](plots/selection.png)" in card
     assert (tmp_path / "out" / "dataset" / "plots" / "selection.png").stat().st_size > 1000
+    con = connect(ledger=BuildLayout(tmp_path / "out").ledger)  # the pass rates the plot shows, by outcome
+    outside = sorted(float(r) for r in rates if r is not None and not lo <= r <= hi)
+    assert sorted(queries.prompt_pass_rates(con, sampled=True)) == window
+    assert sorted(queries.prompt_pass_rates(con, sampled=False)) == outside
     assert not (tmp_path / "out" / "work" / "selected").exists()  # work folders go when the build ends
