@@ -168,3 +168,46 @@ def test_build_selects_before_sampling(tmp_path: Path) -> None:
     assert sorted(queries.prompt_pass_rates(con, sampled=True)) == window
     assert sorted(queries.prompt_pass_rates(con, sampled=False)) == outside
     assert not (tmp_path / "out" / "work" / "selected").exists()  # work folders go when the build ends
+
+
+def majority_case(rng: random.Random, i: int) -> tuple[dict[str, Any], Fraction | None]:
+    """A gold-less prompt whose student answers write a few values (or none); its exact pass rate
+    under `no_gold: majority`: the largest group's share when it is alone on top with at least half."""
+    k = rng.choice([0, 1, 2, 3, 4, 5, 6, 8])
+    pool = rng.sample([2, 3, 5], rng.randint(1, 3))
+    answers, values = [], []
+    for _ in range(k):
+        if rng.random() < 0.15:
+            answers.append("I could not finish.")  # no final answer: votes for nothing
+            continue
+        v = rng.choice(pool)
+        values.append(v)
+        answers.append(rng.choice([f"\\boxed{{{v}}}", f"so $\\boxed{{\\frac{{{2 * v}}}{{2}}}}$", f"\\boxed{{{v}.0}}"]))
+    sizes = sorted((values.count(v) for v in set(values)), reverse=True)
+    alone = len(sizes) == 1 or (len(sizes) > 1 and sizes[0] > sizes[1])
+    rate = Fraction(sizes[0], k) if sizes and alone and Fraction(sizes[0], k) >= Fraction(1, 2) else None
+    return {"q": f"Problem {i}: what is it?", "a": None, "s": answers}, rate
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_student_pass_rate_without_gold_is_the_majority_share(seed: int) -> None:
+    """With `no_gold: majority` the student's own answers vote: a gold-less prompt's pass rate is the
+    share that reached its majority answer; with no majority it has none (and is kept)."""
+    from tracekit.verify.math import MathVerifyConfig
+
+    rng = random.Random(100 + seed)
+    cases = [majority_case(rng, i) for i in range(80)]
+    lo, hi = 0.5, 0.75
+    step = PassRateStep(
+        config=ReplayStudent(kind="dataset", generations="s", keep=[lo, hi]),
+        student=ReplayTeacher(config_hash="student", model="s", sources=[SourceConfig(name="m", path="m.jsonl")]),
+        checks=[ParseStep(), MathVerifyStep(config=MathVerifyConfig(no_gold="majority", min_agreement=0.5))],
+        student_name="s",
+    )
+    docs = [prompt_doc(row, i, **{STUDENT_KEY: row["s"]}) for i, (row, _) in enumerate(cases)]
+    out = list(step.run(iter(docs)))
+    assert [d.id for d in out] == [d.id for d in docs]
+    for d, (row, rate) in zip(out, cases, strict=True):
+        assert d.metadata["pass_rate"] == (None if rate is None else float(rate)), row["s"]
+        assert d.metadata.get("drop_reason") == expected(rate, Fraction(lo), Fraction(hi))
+    assert {r is None for _, r in cases} == {True, False}
