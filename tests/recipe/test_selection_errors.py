@@ -124,6 +124,12 @@ CASES = {
         "executor.gpu_stages",
         "add `select` to `gpu_stages`",
     ),
+    "engine named instead of kind": (
+        "verify: {math: {}}\nselect:\n  pass_rate: {model: s, engine: openai, n: 4, keep: [0, 1]}\n",
+        14,
+        "select.pass_rate.engine",
+        "write `kind: openai`",
+    ),
     "min_agreement above 1": (
         "verify:\n  math: {no_gold: majority, min_agreement: 1.5}\n",
         13,

@@ -112,6 +112,16 @@ class VllmStudent(_StudentFields, VllmTeacherConfig):
     """A student model run by vLLM for the select stage (the teacher's machinery: offline engine or
     managed server, request cache for resume)."""
 
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_is_arguments(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raise ValueError(
+                f"`engine` holds vLLM's engine arguments (a mapping such as {{max_model_len: 8192}}); "
+                f"to pick the student's engine write `kind: {v if v in ('vllm', 'openai') else 'vllm | openai'}`"
+            )
+        return v
+
 
 class OpenAIStudent(_StudentFields, OpenAITeacherConfig):
     """A student behind OpenAI-compatible endpoints."""
