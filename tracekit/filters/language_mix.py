@@ -34,7 +34,7 @@ def script_units(text: str) -> Counter[str]:
 
     Example:
         >>> dict(script_units("So $x^2 = 4$, 所以 x = 2"))
-        {'latin': 3, 'cjk': 2}
+        {'latin': 2, 'cjk': 2}
     """
     counts: Counter[str] = Counter()
     for m in _UNIT.finditer(_NOISE.sub(" ", text)):

@@ -5,7 +5,7 @@ template; the answer becomes the trace's completion, the teacher's text moves to
     ...     {"teacher": {"base_urls": ["http://localhost:8000/v1"], "model": "gpt-4o-mini"}}))
     >>> step.render({"prompt": "1+1?", "reasoning": "one plus one", "completion": "2"}, "2")
     ... # doctest: +ELLIPSIS
-    'Below is a problem ...Problem:\\n1+1?\\n\\nRaw working:\\n<think>\\none plus one\\n</think>\\n2'
+    "Below is a problem ...Problem:\\n1+1?\\n\\nRaw working:\\n<think>\\none plus one\\n</think>\\n2"
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run untrusted programs: bubblewrap isolation (or rlimits only), warm sandboxes reused per worker,
+r"""Run untrusted programs: bubblewrap isolation (or rlimits only), warm sandboxes reused per worker,
 a fresh fork and emptied work dirs per solution, fresh namespaces per test.
 
 Example:

@@ -1,4 +1,4 @@
-"""Code verification: run model-written programs against their tests in a sandbox.
+r"""Code verification: run model-written programs against their tests in a sandbox.
 
 Example:
     >>> from tracekit.verify.code import CodeItem, CodeVerifier, CodeVerifyConfig

@@ -1,0 +1,1 @@
+"""The ledger: writing, reading and listing its parquet shards, decision tables, the final dataset writer."""
