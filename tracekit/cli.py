@@ -194,8 +194,17 @@ def cmd_build(args: argparse.Namespace) -> int:
         console.print(f"submitted to Slurm; follow it with `tracekit status {out}`")
         return 0
     from tracekit.engine.finish import open_build
-    from tracekit.engine.status import bad_rows
+    from tracekit.engine.status import bad_rows, skipped_rows
+    from tracekit.ledger.shards import list_shards
 
+    if not list_shards(layout.ledger):  # nothing was read: say why instead of describing an empty build
+        why = skipped_rows(layout)
+        _err(
+            "the build read no row from its sources"
+            + (":\n" + "\n".join(f"  {w}" for w in why) if why else " (every source is empty)")
+            + f"\n  details: {layout.stage_logs('sample') / 'logs'}"
+        )
+        return EXIT_BAD_INPUT
     summary = final_table(
         open_build(layout), name=out.name, seconds=time.monotonic() - t0, bad_rows=bad_rows(layout)
     )

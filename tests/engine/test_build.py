@@ -179,6 +179,39 @@ def test_corrupt_shard_and_bad_rows_are_skipped_and_counted(tmp_path: Path) -> N
     assert "b.parquet" in strict.stderr or "c.jsonl" in strict.stderr
 
 
+COLS = {"prompt": "q", "answer": "a", "generations": "gens"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "why"),
+    [
+        ("b.parquet", b"PAR1 this is not a parquet file", "is not a readable parquet file (ArrowInvalid: "),
+        ("e.parquet", b"", "is empty (0 bytes)"),
+        ("e.jsonl", b"", "is empty (0 bytes)"),
+        ("e.jsonl", b"\n\n", "is empty (only blank lines)"),
+    ],
+)
+def test_a_source_that_yields_no_row_is_named_with_why_and_exits_2(tmp_path: Path, name, content, why) -> None:
+    (tmp_path / name).write_bytes(content)
+    recipe = write_recipe(tmp_path, sources=[{"name": "s", "path": name, "columns": COLS}])
+    r = run_cli("build", str(recipe))
+    assert r.returncode == 2, r.stderr
+    assert f"sources[0].path: {tmp_path / name} {why}" in r.stderr
+    assert "Traceback" not in r.stderr and "does not exist" not in r.stderr  # not a missing column
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_build_whose_every_row_is_unreadable_names_the_rows_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "b.jsonl").write_text('{not json\n[1, 2]\n{"other": 1}\n')
+    recipe = write_recipe(tmp_path, sources=[{"name": "s", "path": "b.jsonl", "columns": COLS}])
+    r = run_cli("build", str(recipe))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "the build read no row from its sources" in r.stderr
+    for line in (":1: invalid JSON", ":2: expected a JSON object, got list", ":3: no prompt"):
+        assert f"{tmp_path / 'b.jsonl'}{line}" in r.stderr
+
+
 def test_output_written_by_another_recipe_is_refused(tmp_path: Path) -> None:
     jsonl(tmp_path / "m.jsonl", math_rows(3))
     cols = {"prompt": "q", "answer": "a", "generations": "gens"}

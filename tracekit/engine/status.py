@@ -26,8 +26,10 @@ from tracekit.engine.layout import BuildLayout
 from tracekit.engine.progress import read_counts
 from tracekit.engine.slurm import squeue_states
 from tracekit.engine.stages import order_key
+from tracekit.sources.rows import SKIPPED_ROW
 
 _ERROR_LINE = re.compile(r"\|\s*ERROR\s*\|[^-]*-\s*(.*)")
+_SKIPPED_LINE = re.compile(re.escape(SKIPPED_ROW) + r"(.*)")
 
 StageState = Literal["done", "running", "pending", "failed", "cancelled", "incomplete", "not started"]
 BuildState = Literal["done", "running", "failed", "not started"]
@@ -198,6 +200,24 @@ def print_status(out: Path) -> int:
         return 2
     print(format_status(status))
     return 1 if status.state == "failed" else 0
+
+
+def skipped_rows(layout: BuildLayout, *, limit: int = 5) -> list[str]:
+    """The first `limit` unreadable rows the source reader logged (`file:line: why`), from the task logs
+    of the stage that reads the sources."""
+    found: list[str] = []
+    for stage in ("select", "sample"):
+        for log in sorted((layout.stage_logs(stage) / "logs").glob("*.log")):
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            for m in _SKIPPED_LINE.finditer(text):
+                if m.group(1) not in found:
+                    found.append(m.group(1))
+                if len(found) >= limit:
+                    return found
+    return found
 
 
 def bad_rows(layout: BuildLayout) -> int:

@@ -4,7 +4,7 @@ only make sense together are together."""
 from __future__ import annotations
 
 from tracekit.recipe.loader import LoadedRecipe, Problem
-from tracekit.sources.base import peek_columns, source_files
+from tracekit.sources.base import peek_columns, source_files, why_no_rows
 
 
 def check_sources(loaded: LoadedRecipe) -> list[Problem]:
@@ -18,6 +18,11 @@ def check_sources(loaded: LoadedRecipe) -> list[Problem]:
             where = missing[0] if missing else loaded.resolve_path(src.path or "")
             path: tuple[str | int, ...] = ("sources", i, "path")
             problems.append(Problem(path, f"file not found: {where}", loaded.line(path)))
+            continue
+        empty = {f: why for f in files if (why := why_no_rows(src, f))}
+        if len(empty) == len(files):  # no file of the source yields a row (some may: the rest are skipped)
+            path = ("sources", i, "path")
+            problems.append(Problem(path, "; ".join(f"{f} {why}" for f, why in empty.items()), loaded.line(path)))
             continue
         cols = peek_columns(src, loaded.base_dir)
         if cols is None:

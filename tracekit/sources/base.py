@@ -69,10 +69,15 @@ def peek_columns(cfg: SourceConfig, base_dir: Path) -> list[str] | None:
     """Column names of a source without reading it all (None if they cannot be known cheaply)."""
     if cfg.hub is not None:
         return None
-    files = source_files(cfg, base_dir)
-    if not files or not files[0].exists():
+    readable = [f for f in source_files(cfg, base_dir) if f.exists() and not why_no_rows(cfg, f)]
+    if not readable:
         return None
-    return formats.columns_of(files[0], detect_format(cfg, files[0]), cfg.split)
+    return formats.columns_of(readable[0], detect_format(cfg, readable[0]), cfg.split)
+
+
+def why_no_rows(cfg: SourceConfig, file: Path) -> str | None:
+    """Why one local file of a source yields no row (empty, or unreadable as its format), else None."""
+    return formats.why_no_rows(file, detect_format(cfg, file))
 
 
 def estimate_rows(cfg: SourceConfig, base_dir: Path) -> int | None:

@@ -159,6 +159,41 @@ def iter_hub(cfg: SourceConfig, rank: int, world_size: int) -> Iterator[Item]:
     yield from _iter_hf(ds, f"hub://{cfg.hub}/{cfg.config or 'default'}/{cfg.split}", rank, world_size)
 
 
+def why_no_rows(path: Path, fmt: str) -> str | None:
+    """Why a local source file yields no row at all (empty, or not readable as its format), else None.
+
+    Reads at most the first non-blank line of a JSONL file and a Parquet file's footer.
+
+    Example:
+        >>> import tempfile
+        >>> empty = Path(tempfile.mkdtemp()) / "e.jsonl"
+        >>> _ = empty.write_text("")
+        >>> why_no_rows(empty, "jsonl")
+        'is empty (0 bytes)'
+    """
+    if fmt not in ("jsonl", "json", "parquet") or not path.is_file():
+        return None
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            n = pq.ParquetFile(path).metadata.num_rows
+            return "is empty (0 rows)" if n == 0 else None
+        opener = gzip.open if path.name.endswith(".gz") else open
+        if fmt == "jsonl":
+            with opener(path, "rb") as f:
+                return None if any(line.strip() for line in f) else "is empty (only blank lines)"
+        with opener(path, "rb") as f:
+            data = json.loads(f.read())
+        rows = next(iter(data.values()), None) if isinstance(data, dict) else data
+        return "is empty (no rows)" if isinstance(rows, list) and not rows else None
+    except Exception as e:  # not parquet, bad gzip, invalid JSON, ...
+        kind = {"parquet": "a readable parquet file", "json": "valid JSON"}.get(fmt, "readable")
+        return f"is not {kind} ({type(e).__name__}: {e})"
+
+
 def columns_of(path: Path, fmt: str, split: str) -> list[str] | None:
     try:
         if fmt == "parquet":

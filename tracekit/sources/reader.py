@@ -15,7 +15,7 @@ from loguru import logger
 from tracekit.record import prompt_id
 from tracekit.sources.base import iter_source
 from tracekit.sources.config import SourceConfig
-from tracekit.sources.rows import BadRow
+from tracekit.sources.rows import SKIPPED_ROW, BadRow
 
 
 def normalize_messages(value: Any) -> list[dict[str, str]] | None:
@@ -85,7 +85,7 @@ class SourceReader(PipelineStep):
 
     def _bad(self, bad: BadRow) -> None:
         self.stat_update("bad_rows")
-        logger.warning(f"skipped unreadable row: {bad.format()}")
+        logger.warning(SKIPPED_ROW + bad.format())
         if self.strict:
             raise BadRowLimit(bad.format())
 

@@ -34,6 +34,8 @@ class BadRow:
 
 Item = Row | BadRow
 
+SKIPPED_ROW = "skipped unreadable row: "  # the log line of a skipped row (read back by `tracekit build`)
+
 
 def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
     """Contiguous [start, stop) slice of n items for this rank."""
