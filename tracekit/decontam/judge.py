@@ -54,7 +54,7 @@ def parse_verdict(text: str) -> bool | None:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class JudgeReply:
     same: bool | None  # None: unclear reply
     answer: str  # the reply (cut to ANSWER_CHARS)
 
@@ -70,7 +70,7 @@ class Judge:
     Example:
         judge = Judge(config=OpenAIJudgeConfig(base_urls=["http://localhost:8000/v1"], model="m"),
                       cache_path=Path("out/x/work/decisions/judge.jsonl"))
-        verdicts = judge.ask({key: (prompt, item_text)})   # key -> Verdict
+        verdicts = judge.ask({key: (prompt, item_text)})   # key -> JudgeReply
     """
 
     def __init__(
@@ -85,7 +85,7 @@ class Judge:
     def key(self, prompt: str, item_text: str) -> str:
         return pair_key(self.config.model, prompt, item_text)
 
-    def ask(self, pairs: dict[str, tuple[str, str]]) -> dict[str, Verdict]:
+    def ask(self, pairs: dict[str, tuple[str, str]]) -> dict[str, JudgeReply]:
         """The verdict on each pair (key -> (prompt, item text)); cached answers are not asked again."""
         cache = RequestCache(self.cache_path, fsync_every=self.config.cache_fsync_every)
         try:
@@ -170,6 +170,6 @@ class Judge:
             yield [base_url], server.served_model_name
 
 
-def _verdict(cached: dict | None) -> Verdict:
+def _verdict(cached: dict | None) -> JudgeReply:
     answer = str((cached or {}).get("answer") or "")
-    return Verdict(same=parse_verdict(answer), answer=answer)
+    return JudgeReply(same=parse_verdict(answer), answer=answer)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datatrove.data import Document
 
 from tracekit.filters.base import TraceFilter
-
-_OPEN_TAGS = ("<think>", "<|begin_of_thought|>")
-_CLOSE_TAGS = ("</think>", "<|end_of_thought|>")
+from tracekit.parse.split import CLOSE_TAGS, OPEN_TAGS
 
 
 class FormatFilter(TraceFilter):
@@ -42,7 +40,7 @@ class FormatFilter(TraceFilter):
         text = doc.text or ""
         blocks = md.get("think_blocks")
         if blocks is None:
-            blocks = max(sum(text.count(t) for t in _OPEN_TAGS), 1)
-        if blocks != 1 or sum(text.count(t) for t in _CLOSE_TAGS) > 1:
+            blocks = max(sum(text.count(t) for t in OPEN_TAGS), 1)
+        if blocks != 1 or sum(text.count(t) for t in CLOSE_TAGS) > 1:
             return True
-        return any(t in answer for t in (*_OPEN_TAGS, *_CLOSE_TAGS))
+        return any(t in answer for t in (*OPEN_TAGS, *CLOSE_TAGS))

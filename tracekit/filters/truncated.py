@@ -5,6 +5,7 @@ from __future__ import annotations
 from datatrove.data import Document
 
 from tracekit.filters.base import TraceFilter
+from tracekit.parse.split import THINK_CLOSE, THINK_OPEN
 
 
 class TruncatedFilter(TraceFilter):
@@ -25,4 +26,4 @@ class TruncatedFilter(TraceFilter):
             return True
         text = doc.text or ""
         # no parse metadata: an opening tag after the last closing tag means a cut-off block
-        return md.get("think_format") is None and text.rfind("<think>") > text.rfind("</think>")
+        return md.get("think_format") is None and text.rfind(THINK_OPEN) > text.rfind(THINK_CLOSE)

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tracekit.parse.split import THINK_OPEN
+
 _SENTINEL = "@@TRACEKIT_ASSISTANT_{i}@@"
 
 
@@ -104,7 +106,7 @@ def render_segments(
                 if content.startswith(prefill):
                     prompt += prefill
                     content = content[len(prefill) :]
-            elif gen_prompt != header and header.startswith(gen_prompt) and "<think>" in content:
+            elif gen_prompt != header and header.startswith(gen_prompt) and THINK_OPEN in content:
                 # The template inserted its own (empty) think block into the turn: use the generation prompt.
                 prompt = full[cursor : len(before)] + gen_prompt
 
