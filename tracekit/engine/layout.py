@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracekit.ledger.shards import DATA_DIR, DATASET_DIR
+
 
 @dataclass(frozen=True)
 class BuildLayout:
@@ -58,11 +60,11 @@ class BuildLayout:
     @property
     def dataset(self) -> Path:
         """The Hub dataset folder: pushed as it is, so paths inside it are the repository's paths."""
-        return self.out / "dataset"
+        return self.out / DATASET_DIR
 
     @property
     def dataset_data(self) -> Path:
-        return self.dataset / "data"
+        return self.dataset / DATA_DIR
 
     @property
     def plots(self) -> Path:

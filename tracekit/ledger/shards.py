@@ -24,6 +24,9 @@ import pyarrow.parquet as pq
 from tracekit.record import LEDGER_SCHEMA
 
 TMP_PREFIX = ".tmp."
+# a build's Hub dataset folder and the folder of its data files inside it (BuildLayout spells its paths
+# with these; a stage that is handed a build folder, e.g. the trainer's `data:`, finds the files with them)
+DATASET_DIR, DATA_DIR = "dataset", "data"
 
 
 class LedgerShardError(ValueError):

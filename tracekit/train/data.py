@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracekit.ledger.shards import DATA_DIR, DATASET_DIR, dataset_file
 from tracekit.train.chat_masks import tokenize_conversation
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class TokenizeReport:
 
 def _dataset_dir(path: Path) -> Path:
     # A tracekit build folder holds its dataset in dataset/.
-    return path / "dataset" if (path / "dataset" / "data").is_dir() else path
+    return path / DATASET_DIR if (path / DATASET_DIR / DATA_DIR).is_dir() else path
 
 
 def load_rows(*, data: str, split: str) -> list[dict[str, Any]]:
@@ -60,7 +61,7 @@ def load_rows(*, data: str, split: str) -> list[dict[str, Any]]:
         ds = datasets.load_dataset(kind, data_files={split: str(path)}, split=split)
     elif path.exists():
         root = _dataset_dir(path)
-        files = sorted((root / "data").glob(f"{split}-*.parquet")) if (root / "data").is_dir() else []
+        files = sorted((root / DATA_DIR).glob(dataset_file(split, "*.parquet"))) if (root / DATA_DIR).is_dir() else []
         if files:
             ds = datasets.load_dataset("parquet", data_files={split: [str(f) for f in files]}, split=split)
         else:
