@@ -93,6 +93,35 @@ class _Prompts:
     sketched: Sketch | None = None  # per row (minhash only)
 
 
+@dataclass
+class _Ranked:
+    """Per trace: its rank and cluster; per prompt row (instance): its id and prompt."""
+
+    trace_ids: pa.Array
+    inst_ids: pa.Array  # prompt_id of each prompt row
+    instance: np.ndarray  # per trace: its prompt row
+    inst_prompt: np.ndarray  # per prompt row: its distinct prompt
+    order: np.ndarray  # traces, best first
+    rank: np.ndarray  # per trace: its position in `order`
+    cluster: np.ndarray  # per trace: its prompt cluster
+    cluster_best: np.ndarray  # per cluster: the rank of its best trace
+    survivor_inst: np.ndarray  # per trace: the prompt row of its cluster's best trace
+    multi: np.ndarray  # per trace: its cluster holds more than one prompt row
+
+
+@dataclass
+class _Decisions:
+    """Per trace: why it is dropped (index into _REASONS, -1: survives) and the trace it duplicates."""
+
+    reason: np.ndarray
+    dup_of: np.ndarray
+    alive: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> _Decisions:
+        return cls(reason=np.full(n, -1, np.int8), dup_of=np.full(n, -1, np.int64), alive=np.ones(n, bool))
+
+
 class DedupStage(DecisionStage):
     """Deduplicate the kept traces of a ledger; write one parquet of decisions.
 
@@ -268,11 +297,25 @@ class DedupStage(DecisionStage):
 
     # -- deciding ------------------------------------------------------------------------------
     def decide(self) -> pa.Table:
-        """Read the ledger and return the decisions table (DEDUP_OUTPUT_SCHEMA)."""
+        """Read the ledger and return the decisions table (DEDUP_OUTPUT_SCHEMA): rank the traces, group
+        them by prompt cluster, then drop in three passes, each over the survivors of the one before."""
         cfg = self.config
         c = self._collect()
         if not c.trace_ids:
             return DEDUP_OUTPUT_SCHEMA.empty_table()
+        t = self._ranked(c)
+        d = _Decisions.none(len(t.trace_ids))
+        if cfg.prompts != "none":
+            self._drop_duplicate_prompts(t, d)
+        if cfg.completions == "exact":
+            self._drop_duplicate_completions(c, t, d)
+        if cfg.max_per_prompt is not None:
+            self._keep_best_per_prompt(t, d, cfg.max_per_prompt)
+        self._count(d)
+        return self._table(t, d)
+
+    def _ranked(self, c: _Collected) -> _Ranked:
+        """Each trace's rank (correct first, then shorter, then by trace id) and prompt cluster."""
         tids = pa.chunked_array(c.trace_ids).combine_chunks().cast(pa.string())
         n = len(tids)
         # a prompt row (source, row_index, prompt_id, prompt) is one instance
@@ -282,7 +325,6 @@ class DedupStage(DecisionStage):
         prompts = self._distinct_prompts(c)
         inst_prompt = prompts.of_trace[inst_first]
         prompt_ids = pl.Series(pa.chunked_array(c.prompt_ids)).fill_null("").to_arrow().cast(pa.string())
-        inst_ids = prompt_ids.take(arrow_ints(inst_first))
         correct = np.concatenate(c.correct).astype(bool)
         length = np.concatenate(c.length).astype(np.int64)
         tid_rank = np.empty(n, np.int64)
@@ -292,73 +334,85 @@ class DedupStage(DecisionStage):
         rank[order] = np.arange(n)
 
         prompt_cluster = np.arange(prompts.count, dtype=np.int64)
-        if cfg.prompts == "minhash":
+        if self.config.prompts == "minhash":
             prompt_cluster = self._near_duplicate_clusters(prompts)
         inst_cluster = prompt_cluster[inst_prompt]
         cluster = inst_cluster[instance]
-
-        reason = np.full(n, -1, np.int8)  # index into _REASONS, -1: survives
-        dup_of = np.full(n, -1, np.int64)
-        alive = np.ones(n, bool)
-
-        # 1. prompts: the row holding the cluster's best trace survives
-        n_inst = len(inst_prompt)
-        inst_best = np.full(n_inst, n, np.int64)
-        np.minimum.at(inst_best, instance, rank)
+        # the prompt row holding each cluster's best trace
         cluster_best = np.full(len(prompt_cluster), n, np.int64)
         np.minimum.at(cluster_best, cluster, rank)
         survivor_inst = instance[order[cluster_best[cluster]]]
         insts_per_cluster = np.bincount(inst_cluster, minlength=len(prompt_cluster))
-        multi = insts_per_cluster[cluster] > 1
-        if cfg.prompts != "none":
-            loser = instance != survivor_inst
-            exact = inst_prompt[instance] == inst_prompt[survivor_inst]
-            reason[loser & exact] = _REASONS.index(DROP_DUPLICATE_PROMPT)
-            reason[loser & ~exact] = _REASONS.index(DROP_NEAR_DUPLICATE_PROMPT)
-            dup_of[loser] = order[cluster_best[cluster[loser]]]
-            alive &= ~loser
+        return _Ranked(
+            trace_ids=tids,
+            inst_ids=prompt_ids.take(arrow_ints(inst_first)),
+            instance=instance,
+            inst_prompt=inst_prompt,
+            order=order,
+            rank=rank,
+            cluster=cluster,
+            cluster_best=cluster_best,
+            survivor_inst=survivor_inst,
+            multi=insts_per_cluster[cluster] > 1,
+        )
 
-        # 2. completions: identical completions keep the best survivor
-        if cfg.completions == "exact":
-            has = np.concatenate(c.has_completion).astype(bool) & alive
-            chash = np.concatenate(c.completion_hash)
-            cand = np.flatnonzero(has)
-            if len(cand):
-                _, group = np.unique(chash[cand], return_inverse=True)
-                best = np.full(group.max() + 1, n, np.int64)
-                np.minimum.at(best, group, rank[cand])
-                lose = rank[cand] != best[group]
-                losers = cand[lose]
-                reason[losers] = _REASONS.index(DROP_DUPLICATE_COMPLETION)
-                dup_of[losers] = order[best[group[lose]]]
-                alive[losers] = False
+    @staticmethod
+    def _drop_duplicate_prompts(t: _Ranked, d: _Decisions) -> None:
+        """1. prompts: the row holding the cluster's best trace survives; the other rows' traces go."""
+        loser = t.instance != t.survivor_inst
+        exact = t.inst_prompt[t.instance] == t.inst_prompt[t.survivor_inst]
+        d.reason[loser & exact] = _REASONS.index(DROP_DUPLICATE_PROMPT)
+        d.reason[loser & ~exact] = _REASONS.index(DROP_NEAR_DUPLICATE_PROMPT)
+        d.dup_of[loser] = t.order[t.cluster_best[t.cluster[loser]]]
+        d.alive &= ~loser
 
-        # 3. at most k survivors per prompt cluster
-        if cfg.max_per_prompt is not None:
-            cand = np.flatnonzero(alive)
-            srt = cand[np.lexsort((rank[cand], cluster[cand]))]
-            g = cluster[srt]
-            first = np.r_[True, g[1:] != g[:-1]]
-            start = np.maximum.accumulate(np.where(first, np.arange(len(srt)), 0))
-            pos = np.arange(len(srt)) - start
-            over = pos >= cfg.max_per_prompt
-            losers = srt[over]
-            reason[losers] = _REASONS.index(DROP_MAX_PER_PROMPT)
-            dup_of[losers] = srt[start[over]]
-            alive[losers] = False
+    @staticmethod
+    def _drop_duplicate_completions(c: _Collected, t: _Ranked, d: _Decisions) -> None:
+        """2. completions: of identical completions, the best ranked survivor stays."""
+        has = np.concatenate(c.has_completion).astype(bool) & d.alive
+        chash = np.concatenate(c.completion_hash)
+        cand = np.flatnonzero(has)
+        if not len(cand):
+            return
+        _, group = np.unique(chash[cand], return_inverse=True)
+        best = np.full(group.max() + 1, len(t.rank), np.int64)
+        np.minimum.at(best, group, t.rank[cand])
+        lose = t.rank[cand] != best[group]
+        losers = cand[lose]
+        d.reason[losers] = _REASONS.index(DROP_DUPLICATE_COMPLETION)
+        d.dup_of[losers] = t.order[best[group[lose]]]
+        d.alive[losers] = False
 
+    @staticmethod
+    def _keep_best_per_prompt(t: _Ranked, d: _Decisions, k: int) -> None:
+        """3. at most k survivors per prompt cluster, the best ranked."""
+        cand = np.flatnonzero(d.alive)
+        srt = cand[np.lexsort((t.rank[cand], t.cluster[cand]))]
+        g = t.cluster[srt]
+        first = np.r_[True, g[1:] != g[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(srt)), 0))
+        pos = np.arange(len(srt)) - start
+        over = pos >= k
+        losers = srt[over]
+        d.reason[losers] = _REASONS.index(DROP_MAX_PER_PROMPT)
+        d.dup_of[losers] = srt[start[over]]
+        d.alive[losers] = False
+
+    def _count(self, d: _Decisions) -> None:
         for i, r in enumerate(_REASONS):
-            if (cnt := int((reason == i).sum())) > 0:
+            if (cnt := int((d.reason == i).sum())) > 0:
                 self.stat_update(r, value=cnt)
-        self.stat_update("survivors", value=int(alive.sum()))
+        self.stat_update("survivors", value=int(d.alive.sum()))
 
+    @staticmethod
+    def _table(t: _Ranked, d: _Decisions) -> pa.Table:
         reasons = pa.DictionaryArray.from_arrays(
-            arrow_ints(reason, null=reason < 0), pl.Series(_REASONS).to_arrow()
+            arrow_ints(d.reason, null=d.reason < 0), pl.Series(_REASONS).to_arrow()
         ).cast(pa.string())
-        survivor = tids.take(arrow_ints(np.maximum(dup_of, 0), null=dup_of < 0))
-        cluster_id = inst_ids.take(arrow_ints(survivor_inst, null=~multi))
+        survivor = t.trace_ids.take(arrow_ints(np.maximum(d.dup_of, 0), null=d.dup_of < 0))
+        cluster_id = t.inst_ids.take(arrow_ints(t.survivor_inst, null=~t.multi))
         return pa.table(
-            {"trace_id": tids, "drop_reason": reasons, "duplicate_of": survivor, "dedup_cluster": cluster_id},
+            {"trace_id": t.trace_ids, "drop_reason": reasons, "duplicate_of": survivor, "dedup_cluster": cluster_id},
             schema=DEDUP_OUTPUT_SCHEMA,
         )
 

@@ -1,4 +1,4 @@
-"""Per-trace filters: each flags a trace with a reason string; flagged traces stay in the ledger.
+"""Per-trace filters: each keeps or drops a trace with a reason string; dropped traces stay in the ledger.
 
 Example:
     >>> steps = build_filters(["format", "truncated", {"length": {"max_completion_tokens": 32768}}])
@@ -14,22 +14,20 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from tracekit.filters.answer_present import AnswerPresentFilter
-from tracekit.filters.base import TraceFilter
-from tracekit.filters.config import DEFAULT_FILTERS, FilterList, FilterSpec, filter_name, filter_options
+from tracekit.filters.base import Keep, TraceFilter
+from tracekit.filters.config import (
+    DEFAULT_FILTERS,
+    FILTERS,
+    FilterList,
+    FilterSpec,
+    filter_name,
+    filter_options,
+)
 from tracekit.filters.format import FormatFilter
 from tracekit.filters.language_mix import LanguageMixFilter
 from tracekit.filters.length import LengthFilter
 from tracekit.filters.repetition import RepetitionFilter
 from tracekit.filters.truncated import TruncatedFilter
-
-FILTERS: dict[str, type[TraceFilter]] = {
-    "format": FormatFilter,
-    "truncated": TruncatedFilter,
-    "language_mix": LanguageMixFilter,
-    "repetition": RepetitionFilter,
-    "length": LengthFilter,
-    "answer_present": AnswerPresentFilter,
-}
 
 _SPECS: TypeAdapter[list[Any]] = TypeAdapter(FilterList)
 
@@ -39,16 +37,17 @@ def build_filters(specs: Sequence[Any], *, tokenizer: str | None = None) -> list
 
     `specs` may be raw recipe values (names / single-key dicts) or already validated specs; an
     unknown name raises pydantic's ValidationError. `tokenizer` (HF name or path) is passed to the
-    length filter for traces without token counts.
+    filters that take it from the build (the length filter, for traces without token counts).
     """
     steps: list[TraceFilter] = []
     for spec in _SPECS.validate_python(list(specs)):
         name = filter_name(spec)
         assert name is not None
+        cls = FILTERS[name]
         kwargs = filter_options(spec).model_dump()
-        if name == "length":
+        if "tokenizer" in cls.set_by_build:
             kwargs["tokenizer"] = tokenizer
-        steps.append(FILTERS[name](**kwargs))
+        steps.append(cls(**kwargs))
     return steps
 
 
@@ -59,6 +58,7 @@ __all__ = [
     "FilterList",
     "FilterSpec",
     "FormatFilter",
+    "Keep",
     "LanguageMixFilter",
     "LengthFilter",
     "RepetitionFilter",

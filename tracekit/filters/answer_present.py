@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 from datatrove.data import Document
+from pydantic import Field
 
-from tracekit.filters.base import TraceFilter
+from tracekit.filters.base import Keep, TraceFilter
 
 
 class AnswerPresentFilter(TraceFilter):
@@ -18,18 +20,22 @@ class AnswerPresentFilter(TraceFilter):
     Example:
         >>> from datatrove.data import Document
         >>> AnswerPresentFilter().check(Document(text="", id="t", metadata={"domain": "math"}))
-        True
+        False
     """
 
     name = "answer_present"
     reason = "no_answer"
 
-    def __init__(self, *, domains: Sequence[str] = ("math",)) -> None:
+    def __init__(
+        self,
+        *,
+        domains: Annotated[Sequence[str], Field(description="domains that need an answer")] = ("math",),
+    ) -> None:
         super().__init__()
         self.domains = tuple(domains)
 
-    def check(self, doc: Document) -> bool:
+    def check(self, doc: Document) -> Keep:
         md = doc.metadata
         if md.get("domain") not in self.domains:
-            return False
-        return not (md.get("extracted_answer") or "").strip()
+            return True
+        return bool((md.get("extracted_answer") or "").strip())

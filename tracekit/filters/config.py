@@ -2,104 +2,49 @@
 
     filters: [format, truncated, language_mix, repetition, {length: {max_completion_tokens: 32768}}, answer_present]
 
-Filters run in the order given. An unknown name fails validation with the list of known names.
+Filters run in the order given. An unknown name fails validation with the list of known names. Each
+filter's options are its constructor's keyword-only parameters (`TraceFilter.options_model()`): nothing
+about them is written here.
 
 Example:
     >>> from pydantic import TypeAdapter
     >>> specs = TypeAdapter(FilterList).validate_python(["format", {"length": {"max_completion_tokens": 8}}])
     >>> [filter_name(s) for s in specs]
     ['format', 'length']
+    >>> filter_options(specs[1]).max_completion_tokens
+    8
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
+from tracekit.filters.answer_present import AnswerPresentFilter
+from tracekit.filters.base import TraceFilter
+from tracekit.filters.format import FormatFilter
+from tracekit.filters.language_mix import LanguageMixFilter
+from tracekit.filters.length import LengthFilter
+from tracekit.filters.repetition import RepetitionFilter
+from tracekit.filters.truncated import TruncatedFilter
 
-class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FormatOptions(_Options):
-    """No options: exactly one closed reasoning block and a non-empty answer after it."""
-
-
-class TruncatedOptions(_Options):
-    """No options: finish reason `length` or an unclosed reasoning block."""
-
-
-class LanguageMixOptions(_Options):
-    max_foreign_ratio: float = Field(
-        default=0.01, ge=0, le=1, description="largest share of words in another script"
-    )
-    min_foreign_units: int = Field(default=3, ge=1, description="foreign words needed before dropping")
-    allow_latin_in_non_latin: bool = Field(
-        default=True, description="Latin words in e.g. Chinese reasoning are not a mix"
-    )
-
-
-class RepetitionOptions(_Options):
-    tail_chars: int = Field(default=2000, ge=100, description="tail length checked for compressibility")
-    min_tail_compression: float = Field(
-        default=0.15, ge=0, le=1, description="zlib size ratio below which the tail loops"
-    )
-    tail_words: int = Field(default=400, ge=10, description="tail words checked for repeated n-grams")
-    ngram: int = Field(default=8, ge=2, description="words per n-gram in the tail check")
-    max_tail_ngram_repeat: float = Field(
-        default=0.5, ge=0, le=1, description="largest share of repeated tail n-grams"
-    )
-    min_line_chars: int = Field(default=20, ge=1, description="shorter lines are not compared")
-    max_repeated_lines: float = Field(default=0.6, ge=0, le=1, description="largest share of repeated lines")
-    min_repeated_lines: int = Field(default=10, ge=1, description="repeated lines needed before dropping")
-
-
-class LengthOptions(_Options):
-    min_prompt_tokens: int | None = Field(default=None, ge=0, description="drop shorter prompts")
-    max_prompt_tokens: int | None = Field(default=None, ge=1, description="drop longer prompts")
-    min_completion_tokens: int | None = Field(default=None, ge=0, description="drop shorter completions")
-    max_completion_tokens: int | None = Field(default=32768, ge=1, description="drop longer completions")
-
-
-class AnswerPresentOptions(_Options):
-    domains: list[str] = Field(default_factory=lambda: ["math"], description="domains that need an answer")
-
-
-FILTER_OPTIONS: dict[str, type[_Options]] = {
-    "format": FormatOptions,
-    "truncated": TruncatedOptions,
-    "language_mix": LanguageMixOptions,
-    "repetition": RepetitionOptions,
-    "length": LengthOptions,
-    "answer_present": AnswerPresentOptions,
+# every filter a recipe may name, by its `name`, in the default order
+FILTERS: dict[str, type[TraceFilter]] = {
+    f.name: f
+    for f in (FormatFilter, TruncatedFilter, LanguageMixFilter, RepetitionFilter, LengthFilter, AnswerPresentFilter)
 }
-FilterName = Literal["format", "truncated", "language_mix", "repetition", "length", "answer_present"]
-DEFAULT_FILTERS: list[str] = ["format", "truncated", "language_mix", "repetition", "length", "answer_present"]
+DEFAULT_FILTERS: list[str] = list(FILTERS)
+FILTER_OPTIONS: dict[str, type[BaseModel]] = {name: f.options_model() for name, f in FILTERS.items()}
 
 
-class FormatSpec(_Options):
-    format: FormatOptions = Field(default_factory=FormatOptions)
-
-
-class TruncatedSpec(_Options):
-    truncated: TruncatedOptions = Field(default_factory=TruncatedOptions)
-
-
-class LanguageMixSpec(_Options):
-    language_mix: LanguageMixOptions = Field(default_factory=LanguageMixOptions)
-
-
-class RepetitionSpec(_Options):
-    repetition: RepetitionOptions = Field(default_factory=RepetitionOptions)
-
-
-class LengthSpec(_Options):
-    length: LengthOptions = Field(default_factory=LengthOptions)
-
-
-class AnswerPresentSpec(_Options):
-    answer_present: AnswerPresentOptions = Field(default_factory=AnswerPresentOptions)
+def _spec_model(name: str) -> type[BaseModel]:
+    """`{name: {options}}`: the mapping form of one filter in a recipe."""
+    options = FILTER_OPTIONS[name]
+    title = options.__name__.removesuffix("Options") + "Spec"
+    field = (options, Field(default_factory=options))
+    model: type[BaseModel] = create_model(title, __config__=ConfigDict(extra="forbid"), **{name: field})  # type: ignore[call-overload]
+    return model
 
 
 def filter_name(spec: Any) -> str | None:
@@ -113,11 +58,12 @@ def filter_name(spec: Any) -> str | None:
     return None
 
 
-def filter_options(spec: Any) -> _Options:
+def filter_options(spec: Any) -> BaseModel:
     """The validated options model of one (validated) spec."""
     name = filter_name(spec)
     if isinstance(spec, BaseModel):
-        return getattr(spec, name or "")
+        options: BaseModel = getattr(spec, name or "")
+        return options
     return FILTER_OPTIONS[name or ""]()
 
 
@@ -125,30 +71,25 @@ def _form(v: Any) -> str:
     return "name" if isinstance(v, str) else "mapping"
 
 
-def _tagged(name: str, spec: type[BaseModel]) -> Any:
+def _tagged(name: str) -> Any:
     """A bare name or a {name: options} mapping; only the matching form's errors are reported."""
     bare = Annotated[Literal[name], Tag("name")]  # type: ignore[valid-type]
-    return Annotated[bare | Annotated[spec, Tag("mapping")], Discriminator(_form), Tag(name)]
+    return Annotated[bare | Annotated[_spec_model(name), Tag("mapping")], Discriminator(_form), Tag(name)]
 
 
-if TYPE_CHECKING:  # built at runtime from the options models
+if TYPE_CHECKING:  # built at runtime from the filters' constructors
     FilterSpec = Any
 else:
     FilterSpec = Annotated[
-        _tagged("format", FormatSpec)
-        | _tagged("truncated", TruncatedSpec)
-        | _tagged("language_mix", LanguageMixSpec)
-        | _tagged("repetition", RepetitionSpec)
-        | _tagged("length", LengthSpec)
-        | _tagged("answer_present", AnswerPresentSpec),
+        Union[tuple(_tagged(name) for name in FILTERS)],  # noqa: UP007 (a union built from a tuple)
         Discriminator(
             filter_name,
             custom_error_type="unknown_filter",
             custom_error_message=(
-                "unknown filter; expected one of format, truncated, language_mix, repetition, length, "
-                "answer_present, as a name or a single-key mapping {name: {options}}"
+                f"unknown filter; expected one of {', '.join(FILTERS)}, as a name or a single-key mapping "
+                "{name: {options}}"
             ),
-            custom_error_context={"known": ", ".join(FILTER_OPTIONS)},
+            custom_error_context={"known": ", ".join(FILTERS)},
         ),
     ]
 FilterList = list[FilterSpec]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Annotated
 
 from datatrove.data import Document
+from pydantic import Field
 
-from tracekit.filters.base import TraceFilter
+from tracekit.filters.base import Keep, TraceFilter
 
 # Writing systems told apart (Greek is left out: its letters are math symbols in reasoning).
 _SCRIPTS: dict[str, str] = {
@@ -57,7 +59,7 @@ class LanguageMixFilter(TraceFilter):
         >>> doc = Document(text="", id="t", metadata={"prompt": "What is 2+2?",
         ...     "reasoning": "We add two and two. 所以答案是四。 So the answer is four.", "answer_text": "4"})
         >>> LanguageMixFilter().check(doc)
-        True
+        (False, 'foreign_units')
     """
 
     name = "language_mix"
@@ -66,29 +68,35 @@ class LanguageMixFilter(TraceFilter):
     def __init__(
         self,
         *,
-        max_foreign_ratio: float = 0.01,
-        min_foreign_units: int = 3,
-        allow_latin_in_non_latin: bool = True,
+        max_foreign_ratio: Annotated[
+            float, Field(ge=0, le=1, description="largest share of words in another script")
+        ] = 0.01,
+        min_foreign_units: Annotated[int, Field(ge=1, description="foreign words needed before dropping")] = 3,
+        allow_latin_in_non_latin: Annotated[
+            bool, Field(description="Latin words in e.g. Chinese reasoning are not a mix")
+        ] = True,
     ) -> None:
         super().__init__()
         self.max_foreign_ratio = max_foreign_ratio
         self.min_foreign_units = min_foreign_units
         self.allow_latin_in_non_latin = allow_latin_in_non_latin
 
-    def check(self, doc: Document) -> bool:
+    def check(self, doc: Document) -> Keep:
         md = doc.metadata
         text = "\n".join(t for t in (md.get("reasoning"), md.get("answer_text")) if t) or (doc.text or "")
         units = script_units(text)
         total = sum(units.values())
         if not total:
-            return False
+            return True
         prompt_units = script_units(md.get("prompt") or "")
         expected = (prompt_units or units).most_common(1)[0][0]
         if units.most_common(1)[0][0] != expected:
-            return True  # the reasoning is written in another language than the prompt
+            return False, "not_prompt_language"  # the reasoning is written in another language than the prompt
         foreign = sum(
             c
             for s, c in units.items()
             if s != expected and not (self.allow_latin_in_non_latin and s == "latin" and expected != "latin")
         )
-        return foreign >= self.min_foreign_units and foreign / total > self.max_foreign_ratio
+        if foreign >= self.min_foreign_units and foreign / total > self.max_foreign_ratio:
+            return False, "foreign_units"
+        return True

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from datatrove.data import Document
+from pydantic import Field
 
-from tracekit.filters.base import TraceFilter
+from tracekit.filters.base import Keep, TraceFilter
 
 CHARS_PER_TOKEN = 4.0  # approximation used only without token counts and without a tokenizer
 
@@ -26,19 +27,20 @@ class LengthFilter(TraceFilter):
         >>> from datatrove.data import Document
         >>> f = LengthFilter(max_completion_tokens=100)
         >>> f.check(Document(text="", id="t", metadata={"completion_tokens": 101, "prompt_tokens": 5}))
-        True
+        (False, 'long_completion')
     """
 
     name = "length"
     reason = "length"
+    set_by_build: ClassVar[tuple[str, ...]] = ("tokenizer",)  # the recipe's tokenizer, not an option
 
     def __init__(
         self,
         *,
-        min_prompt_tokens: int | None = None,
-        max_prompt_tokens: int | None = None,
-        min_completion_tokens: int | None = None,
-        max_completion_tokens: int | None = 32768,
+        min_prompt_tokens: Annotated[int | None, Field(ge=0, description="drop shorter prompts")] = None,
+        max_prompt_tokens: Annotated[int | None, Field(ge=1, description="drop longer prompts")] = None,
+        min_completion_tokens: Annotated[int | None, Field(ge=0, description="drop shorter completions")] = None,
+        max_completion_tokens: Annotated[int | None, Field(ge=1, description="drop longer completions")] = 32768,
         tokenizer: str | None = None,
     ) -> None:
         super().__init__()
@@ -57,19 +59,20 @@ class LengthFilter(TraceFilter):
         return math.ceil(len(text) / CHARS_PER_TOKEN)
 
     @staticmethod
-    def _outside(n: int, lo: int | None, hi: int | None) -> bool:
-        return (lo is not None and n < lo) or (hi is not None and n > hi)
+    def _outside(n: int, lo: int | None, hi: int | None) -> str | None:
+        """"short" or "long" when n is outside [lo, hi], else None."""
+        return "short" if lo is not None and n < lo else "long" if hi is not None and n > hi else None
 
-    def check(self, doc: Document) -> bool:
+    def check(self, doc: Document) -> Keep:
         md = doc.metadata
         if self.min_prompt_tokens is not None or self.max_prompt_tokens is not None:
             n = md.get("prompt_tokens")
             n = self.count(md.get("prompt") or "") if n is None else n
-            if self._outside(n, self.min_prompt_tokens, self.max_prompt_tokens):
-                return True
+            if side := self._outside(n, self.min_prompt_tokens, self.max_prompt_tokens):
+                return False, f"{side}_prompt"
         if self.min_completion_tokens is not None or self.max_completion_tokens is not None:
             n = md.get("completion_tokens")
             n = self.count(doc.text or "") if n is None else n
-            if self._outside(n, self.min_completion_tokens, self.max_completion_tokens):
-                return True
-        return False
+            if side := self._outside(n, self.min_completion_tokens, self.max_completion_tokens):
+                return False, f"{side}_completion"
+        return True

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from typing import Annotated
 
 from datatrove.data import Document
+from pydantic import Field
 
-from tracekit.filters.base import TraceFilter
+from tracekit.filters.base import Keep, TraceFilter
 
 
 class RepetitionFilter(TraceFilter):
-    """Drop completions that loop.
+    """Drop completions that loop, naming the signal that tripped (`tail_compression`,
+    `tail_ngram_repeat` or `repeated_lines`, in `filter_flags` as `repetition:<signal>`).
 
     Three signals, each calibrated on 520 real long-CoT traces (the SkyThought files in
     shared/data/traces: no completed trace trips any of them, most looping truncated ones do):
@@ -26,7 +29,7 @@ class RepetitionFilter(TraceFilter):
         >>> from datatrove.data import Document
         >>> loop = "Let me compute the sum again and check it. " * 200
         >>> RepetitionFilter().check(Document(text="<think>" + loop, id="t"))
-        True
+        (False, 'tail_compression')
     """
 
     name = "repetition"
@@ -35,14 +38,18 @@ class RepetitionFilter(TraceFilter):
     def __init__(
         self,
         *,
-        tail_chars: int = 2000,
-        min_tail_compression: float = 0.15,
-        tail_words: int = 400,
-        ngram: int = 8,
-        max_tail_ngram_repeat: float = 0.5,
-        min_line_chars: int = 20,
-        max_repeated_lines: float = 0.6,
-        min_repeated_lines: int = 10,
+        tail_chars: Annotated[int, Field(ge=100, description="tail length checked for compressibility")] = 2000,
+        min_tail_compression: Annotated[
+            float, Field(ge=0, le=1, description="zlib size ratio below which the tail loops")
+        ] = 0.15,
+        tail_words: Annotated[int, Field(ge=10, description="tail words checked for repeated n-grams")] = 400,
+        ngram: Annotated[int, Field(ge=2, description="words per n-gram in the tail check")] = 8,
+        max_tail_ngram_repeat: Annotated[
+            float, Field(ge=0, le=1, description="largest share of repeated tail n-grams")
+        ] = 0.5,
+        min_line_chars: Annotated[int, Field(ge=1, description="shorter lines are not compared")] = 20,
+        max_repeated_lines: Annotated[float, Field(ge=0, le=1, description="largest share of repeated lines")] = 0.6,
+        min_repeated_lines: Annotated[int, Field(ge=1, description="repeated lines needed before dropping")] = 10,
     ) -> None:
         super().__init__()
         self.tail_chars, self.min_tail_compression = tail_chars, min_tail_compression
@@ -64,11 +71,13 @@ class RepetitionFilter(TraceFilter):
         repeats = len(lines) - len(Counter(lines))
         return (repeats / len(lines) if lines else 0.0), repeats
 
-    def check(self, doc: Document) -> bool:
+    def check(self, doc: Document) -> Keep:
         text = doc.text or ""
         if len(text) >= self.tail_chars and self.tail_compression(text) < self.min_tail_compression:
-            return True
+            return False, "tail_compression"
         if self.tail_ngram_repeat(text) > self.max_tail_ngram_repeat:
-            return True
+            return False, "tail_ngram_repeat"
         share, repeats = self.repeated_lines(text)
-        return repeats >= self.min_repeated_lines and share > self.max_repeated_lines
+        if repeats >= self.min_repeated_lines and share > self.max_repeated_lines:
+            return False, "repeated_lines"
+        return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datatrove.data import Document
 
-from tracekit.filters.base import TraceFilter
+from tracekit.filters.base import Keep, TraceFilter
 from tracekit.parse.split import THINK_CLOSE, THINK_OPEN
 
 
@@ -14,16 +14,20 @@ class TruncatedFilter(TraceFilter):
     Example:
         >>> from datatrove.data import Document
         >>> TruncatedFilter().check(Document(text="<think>so", id="t", metadata={"think_format": "unclosed"}))
-        True
+        (False, 'unclosed')
     """
 
     name = "truncated"
     reason = "truncated"
 
-    def check(self, doc: Document) -> bool:
+    def check(self, doc: Document) -> Keep:
         md = doc.metadata
-        if md.get("finish_reason") == "length" or md.get("think_format") == "unclosed":
-            return True
+        if md.get("finish_reason") == "length":
+            return False, "length"
+        if md.get("think_format") == "unclosed":
+            return False, "unclosed"
         text = doc.text or ""
         # no parse metadata: an opening tag after the last closing tag means a cut-off block
-        return md.get("think_format") is None and text.rfind(THINK_OPEN) > text.rfind(THINK_CLOSE)
+        if md.get("think_format") is None and text.rfind(THINK_OPEN) > text.rfind(THINK_CLOSE):
+            return False, "unclosed"
+        return True
