@@ -83,7 +83,7 @@ LEDGER_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("verdict", pa.string(), "correct | incorrect | error | unverified"),
     ("verify_method", pa.string(), "which verifier decided (math_rule, code_sandbox, judge, ...)"),
     ("verify_detail", pa.string(), "detail of the verdict (no_answer, timeout, failing test, ...)"),
-    ("filter_flags", pa.list_(pa.string()), "every filter that flagged this trace"),
+    ("filter_flags", pa.list_(pa.string()), "every filter that dropped this trace: its reason, or reason:signal naming the check that tripped"),
     ("duplicate_of", pa.string(), "trace_id of the kept duplicate, if this one is a duplicate"),
     ("dedup_cluster", pa.string(), "near-duplicate prompt cluster id, if any"),
     (
