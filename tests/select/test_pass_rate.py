@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,12 @@ def test_build_selects_before_sampling(tmp_path: Path) -> None:
     assert sorted(queries.prompt_pass_rates(con, sampled=True)) == window
     assert sorted(queries.prompt_pass_rates(con, sampled=False)) == outside
     assert not (tmp_path / "out" / "work" / "selected").exists()  # work folders go when the build ends
+    dropped: dict[str, int] = {}
+    for rate in rates:
+        if (reason := expected(rate, lo, hi)) is not None:
+            dropped[reason] = dropped.get(reason, 0) + 1
+    for reason, n in dropped.items():  # the build's final table
+        assert re.search(rf"prompts not sampled \(select\): {reason}\W+{n}\b", r.stderr), r.stderr
 
 
 def majority_case(rng: random.Random, i: int) -> tuple[dict[str, Any], Fraction | None]:
