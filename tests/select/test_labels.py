@@ -167,3 +167,46 @@ def test_labels_drops_records_and_resume(tmp_path: Path) -> None:
     assert queries.select_funnel_totals(con) == list(zip(SELECT_FUNNEL, funnel, strict=True))
     assert "| " + " | ".join(map(str, funnel)) + " |" in card
     assert "![selection](plots/selection.png)" in card
+
+
+@pytest.mark.parametrize("after_upstream", [True, False])
+def test_judge_waits_for_the_steps_before_when_asked(tmp_path: Path, after_upstream: bool) -> None:
+    """`after_upstream` (a vLLM student and a vLLM judge share the task's GPUs): the judge's first
+    question goes out only once the steps before have ended; without it the two overlap."""
+    from datatrove.data import Document
+
+    from tracekit.record import prompt_id
+    from tracekit.select.config import LabelsConfig, judge_teacher
+    from tracekit.select.labels import LabelStep
+    from tracekit.sources.config import SourceConfig
+    from tracekit.teachers import build_teacher
+
+    ended: list[bool] = []
+    seen_when_asked: list[bool] = []
+
+    def reply(body: dict[str, Any]) -> str:
+        seen_when_asked.append(bool(ended))
+        return "4"
+
+    n = 120
+
+    def upstream() -> Any:  # what a student's step yields; its engine would stop when this ends
+        try:
+            for i in range(n):
+                q = f"Problem {i}: find x."
+                md = {"source": "m", "source_file": "m.jsonl", "row_index": i, "prompt": q, "prompt_id": prompt_id("m", q)}
+                yield Document(text=q, id=f"m:{i}", metadata=md)
+        finally:
+            ended.append(True)
+
+    with ChatServer(reply) as url:
+        cfg = LabelsConfig.model_validate(
+            {"judge": {"kind": "openai", "base_urls": [url], "model": "j", "max_concurrency": 2}, "ask": ["difficulty"]}
+        )
+        plain = SourceConfig(name="m", path="m.jsonl", prompt_template=None, system_prompt=None, sampling=None)
+        judge = build_teacher(judge_teacher(cfg.judge), sources=[plain])
+        step = LabelStep(config=cfg, judge=judge, judge_name="j", after_upstream=after_upstream)
+        out = list(step.run(upstream()))
+    assert [d.metadata["difficulty_rating"] for d in out] == [4] * n
+    assert len(seen_when_asked) == n
+    assert all(seen_when_asked) if after_upstream else not seen_when_asked[0]

@@ -65,6 +65,13 @@ def test_plan_has_select_before_sample_and_its_steps_pickle(tmp_path: Path) -> N
     assert [type(c).__name__ for c in pr.checks] == ["ParseStep", "MathVerifyStep"]
     assert type(pr.student).__name__ == "OpenAITeacher"
     pickle.loads(pickle.dumps(steps))
+    assert not next(s for s in steps if type(s).__name__ == "LabelStep").after_upstream
+
+    # a vLLM student and a vLLM judge: the judge starts once the student's engine has stopped
+    raw["select"]["pass_rate"] = {"kind": "vllm", "model": "s", "n": 2, "keep": [0, 1]}
+    path.write_text(yaml.safe_dump(raw))
+    steps = plan_build(load_recipe(path)).stages[0].pipeline
+    assert next(s for s in steps if type(s).__name__ == "LabelStep").after_upstream
 
 
 def test_cluster_gpus_go_to_select_when_asked() -> None:

@@ -181,7 +181,7 @@ def select_steps(loaded: LoadedRecipe, layout: BuildLayout | None) -> list[Pipel
     """The select stage's own steps: pass rate (a student sampled and checked by the build's parse and
     verify steps, or the source's rate), then labels from the judge. Without a `layout` (an estimate)
     the student and judge keep no request cache and write no usage files."""
-    from tracekit.select.config import ColumnPassRate, judge_teacher, student_teacher
+    from tracekit.select.config import ColumnPassRate, VllmStudent, judge_teacher, student_teacher
     from tracekit.select.labels import LabelStep
     from tracekit.select.pass_rate import PassRateStep
     from tracekit.teachers import build_teacher
@@ -213,7 +213,9 @@ def select_steps(loaded: LoadedRecipe, layout: BuildLayout | None) -> list[Pipel
             cache_dir=str(layout.select_requests("judge")) if layout else None,
             usage_dir=str(layout.select_logs("judge")) if layout else None,
         )
-        steps.append(LabelStep(config=labels, judge=judge, judge_name=labels.judge.model))
+        # a vLLM student and a vLLM judge would share the task's GPUs: the student finishes first
+        both_vllm = isinstance(pr, VllmStudent) and labels.judge.kind == "vllm"
+        steps.append(LabelStep(config=labels, judge=judge, judge_name=labels.judge.model, after_upstream=both_vllm))
     return steps
 
 

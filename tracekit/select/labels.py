@@ -79,16 +79,28 @@ class LabelStep(PipelineStep):
     Writes `difficulty_rating` and `domain_label`, drops the prompt as `label_failed` when an answer
     cannot be read (and as too_easy / too_hard outside `keep_difficulty`), and records each question
     with the judge's raw answer under `labels` in the prompt's `selection` record.
+
+    With `after_upstream`, the task's prompts are all read (and so the steps before have ended) before
+    the judge gets its first question: a student's vLLM engine stops before the judge's starts, so
+    each has the task's GPUs to itself instead of both asking vLLM for most of their memory at once.
     """
 
     type = "🏷️ - SELECT"
     name = "labels"
 
-    def __init__(self, *, config: LabelsConfig, judge: PipelineStep, judge_name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: LabelsConfig,
+        judge: PipelineStep,
+        judge_name: str | None = None,
+        after_upstream: bool = False,
+    ) -> None:
         super().__init__()
         self.config = config
         self.judge = judge
         self.judge_name = judge_name
+        self.after_upstream = after_upstream
         self.sources = None if config.sources is None else frozenset(config.sources)
 
     def question(self, ask: str, prompt: str) -> str:
@@ -164,7 +176,8 @@ class LabelStep(PipelineStep):
         def ask(stream: Iterator[Document]) -> Iterator[Document]:
             return iter(judge.run(stream, rank, world_size))
 
-        for doc, answers in through_model(data or [], wants=self.wants, inputs=self._questions, run=ask):
+        prompts = list(data or []) if self.after_upstream else (data or [])
+        for doc, answers in through_model(prompts, wants=self.wants, inputs=self._questions, run=ask):
             if answers is not None:
                 self._label(doc, answers)
             yield doc
