@@ -83,3 +83,47 @@ def test_vllm_student_survives_kill_9_and_resumes(tiny_model: Path, tmp_path: Pa
         assert (x["sample_index"] is not None) == in_window
         assert x["drop_reason"] in ((None, "incorrect") if in_window else ("too_easy",))
     assert len(ledger) == n_prompts  # one replayed trace per kept prompt, one row per dropped one
+
+
+def test_vllm_student_then_vllm_judge_in_one_task(tiny_model: Path, tmp_path: Path) -> None:
+    """A vLLM student and a vLLM judge in one select task: the student's engine stops before the judge's
+    starts (a second engine in the same process), every prompt is asked once, and whatever the random
+    judge writes is recorded with its question and either read as a rating or dropped as label_failed."""
+    n_prompts, n = 8, 2
+    rows = [{"problem": f"What is {i} + {i}?", "answer": str(2 * i), "g": ["<think>t</think>\\boxed{0}"]} for i in range(n_prompts)]
+    (tmp_path / "math.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    engine = {"model": str(tiny_model), "engine": ENGINE, "env": ENGINE_ENV}
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "student-judge",
+                "output": "out",
+                "sources": [
+                    {"name": "math", "path": "math.jsonl", "columns": {"prompt": "problem", "answer": "answer", "generations": "g"}}
+                ],
+                "verify": {"math": {}},
+                "select": {
+                    "pass_rate": {"kind": "vllm", **engine, "n": n, "sampling": {"max_tokens": 16}, "keep": [0.0, 1.0]},
+                    "labels": {"judge": {"kind": "vllm", **engine, "sampling": {"max_tokens": 8}}, "ask": ["difficulty"]},
+                },
+                "executor": {"kind": "local", "tasks": 1, "workers": 1},
+            }
+        )
+    )
+    r = build(recipe)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    usage = {m: json.loads((out / "logs" / f"select-{m}" / "usage-00000.json").read_text()) for m in ("student", "judge")}
+    assert usage["student"]["traces"] == n_prompts * n
+    assert usage["judge"]["traces"] == n_prompts  # the window [0, 1] keeps every prompt for the judge
+    ledger = ledger_rows(out)
+    assert sorted(x["row_index"] for x in ledger) == list(range(n_prompts))  # one row each, sampled or not
+    for x in ledger:
+        sel = json.loads(x["selection"])
+        assert sel["student"]["samples"] == n
+        (entry,) = sel["labels"]["asked"]
+        assert entry["question"].endswith(x["prompt"]) and isinstance(entry["answer"], str)
+        assert x["difficulty_rating"] == entry.get("label")
+        assert (x["drop_reason"] == "label_failed") == (x["difficulty_rating"] is None)
+        assert (x["sample_index"] is None) == (x["difficulty_rating"] is None)
