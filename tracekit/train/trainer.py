@@ -46,6 +46,25 @@ from tracekit.train.loss import CausalLMLoss
 from tracekit.train.memory import GIB, MemoryPlan, auto_chunk_size, plan_for_config
 from tracekit.train.packing import MicroBatch, collate_documents, pack_best_fit_decreasing
 
+
+def metrics_through(text: str, *, step: int) -> str:
+    """The metrics.jsonl lines of steps up to `step`, for a run resumed there: lines logged after that
+    checkpoint go, and so does a last line cut short by a kill (it never parses).
+
+        >>> metrics_through('{"step": 1}\\n{"step": 2}\\n{"step": 3}\\n{"st', step=2)
+        '{"step": 1}\\n{"step": 2}\\n'
+    """
+    kept = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line + "\n")
+    return "".join(kept)
+
+
 # Dense bf16 peak TFLOP/s per GPU, for MFU.
 _PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0}
 
@@ -520,10 +539,8 @@ class SFTTrainer:
             )
         metrics_path = self.output_dir / "metrics.jsonl"
         if self.rank == 0:  # drop lines logged after the checkpoint we resume from
-            old = metrics_path.read_text().splitlines() if metrics_path.exists() and start else []
-            metrics_path.write_text(
-                "".join(line + "\n" for line in old if json.loads(line).get("step", 0) <= start)
-            )
+            old = metrics_path.read_text() if metrics_path.exists() and start else ""
+            metrics_path.write_text(metrics_through(old, step=start))
 
         peak = cfg.peak_tflops
         if peak is None and self.device.type == "cuda":
