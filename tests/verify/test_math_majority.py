@@ -32,10 +32,20 @@ def spell(v: Fraction, rng: random.Random) -> str:
     return rng.choice(ways)
 
 
+REFUSALS = ["I give up", "No idea", "not sure", "cannot say", "Unknown", "unsure", "I do not know", "unclear"]
+
+
+def refusal(phrase: str, rng: random.Random) -> str:
+    """A sample that answers with a refusal, in one of the ways a model writes it."""
+    phrase = rng.choice([phrase, phrase.lower(), phrase.upper(), phrase + "."])
+    return rng.choice([phrase, f"$\\boxed{{{phrase}}}$", f"$\\boxed{{\\text{{{phrase}}}}}$"])
+
+
 def gen_prompt(rng: random.Random, p: int, *, gold: Fraction | None) -> tuple[list[Document], list[Any]]:
-    """n samples: an exact value, no answer (None) or a failed request ('error')."""
+    """n samples: an exact value, no answer or a refusal (None) or a failed request ('error')."""
     n = rng.randint(1, 10)
     pool = rng.sample(VALUES, rng.randint(1, 3))
+    refuses = rng.choice(REFUSALS)  # a model that refuses repeats itself
     truth: list[Any] = []
     docs = []
     gold_text = None if gold is None else spell(gold, rng)
@@ -51,6 +61,9 @@ def gen_prompt(rng: random.Random, p: int, *, gold: Fraction | None) -> tuple[li
         elif kind < 0.16:
             truth.append(None)
             text = "I could not finish."
+        elif kind < 0.4:
+            truth.append(None)
+            text = refusal(refuses, rng)
         else:
             v = rng.choice(pool)
             truth.append(v)

@@ -16,6 +16,7 @@ decides whether one sample's answer matches another's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,11 @@ DETAIL_NO_MAJORITY = "no_majority"
 GOLD_GIVEN = "given"
 GOLD_MAJORITY = "majority"
 GOLD_REPAIRED = "repaired"
+
+# One-word answers that say there is none; longer answers of plain words never vote (see casts_a_vote).
+NON_ANSWER_WORDS = frozenset({"unknown", "unsure", "unclear", "idk", "n/a", "na", "skip", "pass", "?"})
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|textit|mbox)\s*\{([^{}]*)\}")
+_MATH_MARK = re.compile(r"[0-9=<>+*/^_|\\()\[\]{}]|(?<![A-Za-z])-")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,26 @@ class Vote:
         if not self.groups or not self.voters:
             return 0.0
         return len(self.groups[0]) / self.voters
+
+
+def casts_a_vote(answer: str | None) -> bool:
+    r"""Whether an extracted answer takes part in a vote. Without a gold nothing else tells a refusal from
+    an answer, so a majority of "I give up" must not become the reference: an answer of plain words
+    (no digit, symbol or LaTeX command once `\text{}` wrappers are read) votes only when it is one word
+    that does not say there is no answer. Answers written with mathematics always vote.
+
+        >>> [casts_a_vote(a) for a in [r"\frac{1}{2}", "x = 3", r"\pi", "Yes", "odd", None]]
+        [True, True, True, True, True, False]
+        >>> [casts_a_vote(a) for a in ["I give up.", r"\text{no idea}", "Unknown", "not sure"]]
+        [False, False, False, False]
+    """
+    if answer is None:
+        return False
+    text = _TEXT_WRAPPER.sub(lambda m: m.group(1), answer).strip().rstrip(".!").strip()
+    if _MATH_MARK.search(text):
+        return True
+    words = text.split()
+    return len(words) == 1 and words[0].lower() not in NON_ANSWER_WORDS
 
 
 def group_agreeing(answers: Sequence[str | None], agree: Callable[[int, int], bool]) -> list[list[int]]:

@@ -26,6 +26,7 @@ from tracekit.verify.majority import (
     GOLD_REPAIRED,
     METHOD_MAJORITY,
     Vote,
+    casts_a_vote,
     count_votes,
     group_agreeing,
 )
@@ -146,7 +147,8 @@ class MathVerifyStep(VerifyStep):
         def agree(i: int, j: int) -> bool:
             return self._matches(texts[i], answers[j])
 
-        groups = group_agreeing(answers, agree)
+        # a refusal counts as a voter that joins no group, like a sample without an answer
+        groups = group_agreeing([a if casts_a_vote(a) else None for a in answers], agree)
         return count_votes(groups, voters=sum(voting), min_agreement=min_agreement), answers
 
     def _matches(self, answer_text: str, reference: str | None) -> bool:
