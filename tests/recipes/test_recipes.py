@@ -58,6 +58,19 @@ def test_train_presets_load(name: str) -> None:
     assert 8 * cfg.per_device_batch_size * cfg.gradient_accumulation_steps == 96 and not cfg.packing
 
 
+def test_s1_train_preset_is_the_published_setup() -> None:
+    from tracekit.train.config import TrainConfig
+
+    cfg = TrainConfig.from_yaml(REPO / "pipelines" / "train-s1.yaml")
+    # simplescaling/s1 train/sft.sh: 5 epochs, lr 1e-5 cosine to 0, 5% warmup, wd 1e-4, betas 0.9/0.95,
+    # 32K rows, batch 16 = 16 GPUs x 1 row, no packing
+    assert (cfg.model, cfg.learning_rate, cfg.epochs, cfg.lr_scheduler, cfg.min_lr_ratio) == (
+        "Qwen/Qwen2.5-32B-Instruct", 1e-5, 5, "cosine", 0.0)
+    assert (cfg.warmup_ratio, cfg.weight_decay, cfg.adam_beta1, cfg.adam_beta2) == (0.05, 1e-4, 0.9, 0.95)
+    assert (cfg.max_length, cfg.packing, 16 * cfg.per_device_batch_size * cfg.gradient_accumulation_steps) == (32768, False, 16)
+    assert cfg.data == "out/s1k/dataset"  # the dataset pipelines/s1k.yaml builds
+
+
 def by_number(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
@@ -213,7 +226,15 @@ def test_openthoughts_builds(tmp_path: Path) -> None:
     assert_no_secret(out)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+def test_s1k_validate_names_the_pool_it_needs() -> None:
+    """s1k.yaml reads the s1k-59k build's ledger: before that build, validate says which file is missing."""
+    r = run_cli("validate", str(REPO / "pipelines" / "s1k.yaml"), env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "s1k.yaml:" in r.stderr and "sources[0].path: file not found:" in r.stderr
+    assert "out/s1k-59k/ledger/*.parquet" in r.stderr
+
+
+@pytest.mark.parametrize("name", [*SHIPPED, "s1k"])
 def test_stage_list_matches_the_plan(name: str) -> None:
     from tracekit.engine import plan_build, stage_names
 
@@ -221,16 +242,20 @@ def test_stage_list_matches_the_plan(name: str) -> None:
     names = [s.name for s in plan_build(loaded).stages]
     assert stage_names(loaded) == names
     assert ("rewrite" in names) == (loaded.recipe.rewrite is not None)
-    assert names.index("sample") < names.index("verify")
+    assert ("select" in names) == (loaded.recipe.select is not None)
+    if "verify" in names:  # a live teacher's traces are verified in their own stage (replay: in sample)
+        assert names.index("sample") < names.index("verify")
+    if "select" in names:
+        assert names.index("select") < names.index("sample")
 
 
-def build_s1_pool(tmp: Path, n: int) -> tuple[Path, list[dict[str, Any]]]:
-    """The test-sized s1k-59k build: `n` pool questions, one duplicate, one MATH-500 question."""
+def build_s1_pool(tmp: Path, n: int, dup: tuple[int, int] = (2, 5)) -> tuple[Path, list[dict[str, Any]]]:
+    """The test-sized s1k-59k build: `n` pool questions, one duplicate pair, one MATH-500 question (#7)."""
     pool = world.s1_pool_rows(n)
-    pool[5]["question"] = pool[2]["question"]  # a duplicate: dedup keeps one
+    pool[dup[1]]["question"] = pool[dup[0]]["question"]  # a duplicate: dedup keeps one
     m500 = json.loads((world.SHARED_DATA / "benchmarks" / "math500.jsonl").read_text().splitlines()[0])
     pool[7]["question"] = m500["problem"] + " (#7)"  # an evaluation question: dropped
-    with ChatServer(lambda b: world.teacher_reply(b, thinking_field=True)) as url:
+    with ChatServer(world.s1_teacher_reply) as url:
         recipe, _ = world.derive("s1k-59k", tmp, {"s1-pool": pool}, limit=n, teacher_url=url)
         build(recipe)
     return tmp / "out", pool
@@ -309,3 +334,61 @@ def test_a_build_killed_while_rewriting_resumes_without_asking_again(tmp_path: P
 
     assert strip(read_ledger(tmp_path / "a" / "out")) == strip(read_ledger(tmp_path / "b" / "out"))
     assert read_dataset(tmp_path / "a" / "out") == read_dataset(tmp_path / "b" / "out")
+
+
+@pytest.mark.slow
+def test_s1k_selects_from_the_pool(tmp_path: Path) -> None:
+    """s1K from a test-sized pool: the shipped selection (a student's pass rate graded by the LLM judge,
+    the judge's MSC domain labels) and the shipped mix (an equal share per domain, longest thinking
+    first), with the pool's traces replayed and graded but kept whatever their grade."""
+    from tests.teachers.tiny_model import build_tokenizer
+
+    out_pool, _ = build_s1_pool(tmp_path / "pool", 18, dup=(2, 4))
+    tokenizer = tmp_path / "tokenizer"
+    build_tokenizer().save_pretrained(tokenizer)
+
+    def small(recipe: dict[str, Any]) -> None:
+        recipe["sources"][0]["path"] = str(out_pool / "ledger" / "*.parquet")  # the pool build's ledger
+        recipe["tokenizer"] = str(tokenizer)
+        recipe["mix"]["buckets"][0]["count"] = 3  # one per labelled domain
+
+    student, tools = ChatServer(world.student_reply), ChatServer(world.s1_tool_reply)
+    with student as s_url, tools as t_url:
+        recipe, spec = world.derive(
+            "s1k", tmp_path / "s1k", {}, limit=18, teacher_url="unused", tool_url=t_url,
+            student_url=s_url, edit=small,
+        )
+        r = run_cli("validate", str(recipe), env=KEYS)
+        assert r.returncode == 0, r.stderr + r.stdout
+        build(recipe)
+    pool_kept = {world.number(r["prompt"]) for r in read_ledger(out_pool) if r["kept"]}
+    assert pool_kept == set(range(18)) - {7, 2} or pool_kept == set(range(18)) - {7, 4}
+    ledger = read_ledger(tmp_path / "s1k" / "out")
+    rows = by_number(ledger)
+    assert set(rows) == pool_kept and all(len(v) == 1 for v in rows.values())
+    # difficulty: the student answered every kept question once, greedy; the ones it got right are too_easy
+    assert sorted(world.number(user_text(b)) for b in student.requests) == sorted(pool_kept)
+    assert all(b["model"] == spec["select"]["pass_rate"]["model"] and b["temperature"] == 0.0 for b in student.requests)
+    hard = {i for i in pool_kept if i % 2 == 1}
+    for i, (r,) in rows.items():
+        assert r["pass_rate"] == (0.0 if i in hard else 1.0), r
+        if i not in hard:
+            assert (r["kept"], r["drop_reason"], r["sample_index"]) == (False, "too_easy", None)
+    # diversity: the hard questions were labelled; an unusable answer is label_failed, never a guess
+    assert rows[11][0]["drop_reason"] == "label_failed" and rows[11][0]["domain_label"] is None
+    sampled = {i for i in hard if world.s1_domain(i)}
+    for i in sampled:
+        r = rows[i][0]
+        assert r["domain_label"] == world.s1_domain(i) and r["sample_index"] == 0
+        assert r["teacher_model"] == "gemini-2.0-flash-thinking-exp" and r["reasoning"].startswith(f"Let me think about question {i}")
+        # the pool's trace was graded by the judge, and kept whatever its grade (reject: false)
+        assert (r["verdict"], r["verify_method"]) == ("incorrect" if world.wrong(i) else "correct", "judge")
+    # the mix: one question per domain, the one with the longest thinking (an oracle over the scripted truth)
+    expected = {
+        max((i for i in sampled if world.s1_domain(i) == d), key=world.thinking_steps) for d in world.S1_DOMAINS
+    }
+    data = read_dataset(tmp_path / "s1k" / "out")
+    assert {world.number(d["messages"][0]["content"]) for d in data} == expected == {9, 13, 17}
+    assert any(world.wrong(i) for i in expected)  # a wrong trace made it into s1K, as in s1
+    assert {i for i, (r,) in rows.items() if r["kept"]} == expected
+    assert_no_secret(tmp_path / "s1k" / "out")

@@ -65,6 +65,40 @@ def teacher_reply(body: dict[str, Any], *, thinking_field: bool) -> dict[str, An
     return {"content": f"{thinking}\n{answer}"}
 
 
+def s1_teacher_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """The pool's teacher: as `teacher_reply`, thinking `i % 5` steps longer for question `i`."""
+    reply = teacher_reply(body, thinking_field=True)
+    reply["reasoning_content"] += " Then I check that step once more." * thinking_steps(number(user_text(body)))
+    return reply
+
+
+def thinking_steps(i: int) -> int:
+    return i % 5
+
+
+def student_reply(body: dict[str, Any]) -> str:
+    """A selection student (no thinking): right on even questions, wrong on odd ones."""
+    i = number(user_text(body))
+    return f"The sum is \\boxed{{{3 * i + i % 2}}}."
+
+
+S1_DOMAINS = ["Number theory", "Combinatorics", "Geometry"]
+
+
+def s1_domain(i: int) -> str | None:
+    """The domain the labelling judge names for question `i` (None: it answers something unusable)."""
+    return None if i == 11 else S1_DOMAINS[i % 3]
+
+
+def s1_tool_reply(body: dict[str, Any]) -> str:
+    """s1's one tool model (Claude): names domains when asked for one, else grades like `judge_reply`."""
+    text = user_text(body)
+    if "domains does the following problem belong to" in text:
+        domain = s1_domain(number(text.split("Problem:")[-1]))
+        return domain if domain else "It is hard to say; maybe algebra or analysis."
+    return judge_reply(body)
+
+
 def judge_reply(body: dict[str, Any]) -> str:
     """The judge: YES when the student's last \\boxed{} equals the reference's (the last one shown)."""
     boxes = BOXED.findall(user_text(body))
@@ -141,6 +175,14 @@ def s1_pool_rows(n: int) -> list[dict[str, Any]]:
 
 
 # deriving a test-sized recipe from a shipped one ---------------------------------------------------------
+def to_server(model: dict[str, Any]) -> None:
+    """A vLLM model config as the same model behind an OpenAI-compatible server (sampling and prompts kept)."""
+    if model.get("kind") == "vllm":
+        for key in ("mode", "engine", "startup_timeout_s", "env"):
+            model.pop(key, None)
+        model["kind"] = "openai"
+
+
 def derive(
     name: str,
     tmp: Path,
@@ -149,30 +191,44 @@ def derive(
     limit: int,
     teacher_url: str,
     tool_url: str | None = None,
+    student_url: str | None = None,
     edit: Any = None,
 ) -> tuple[Path, dict[str, Any]]:
     """pipelines/NAME.yaml with each source read from a local file holding `rows[source]` (the same
-    columns as its Hub dataset) under `limit`, the teacher and the tool models pointed at local servers,
-    decontamination at the local benchmark copies, one task. Everything else is the shipped recipe."""
+    columns as its Hub dataset) under `limit`, the teacher and the tool models (rewriter, judges) at
+    `tool_url`, a selection student at `student_url` (local servers), decontamination at the local
+    benchmark copies, one task. Everything else is the shipped recipe."""
     recipe = yaml.safe_load((PIPELINES / f"{name}.yaml").read_text())
     tmp.mkdir(parents=True, exist_ok=True)
     recipe["output"] = str(tmp / "out")
     for src in recipe["sources"]:
+        src["limit"] = limit
+        if "hub" not in src:  # a local path (another build's output): `edit` points it at the test's
+            continue
         f = tmp / f"{src['name']}.jsonl"
         f.write_text("".join(json.dumps(r) + "\n" for r in rows[src["name"]]))
         src.pop("hub"), src.pop("split", None), src.pop("config", None)
         src["path"] = str(f)
-        src["limit"] = limit
+    retries = {"attempts": 2, "backoff_s": 0.1}
     teacher = recipe["teacher"]
-    if teacher["kind"] == "vllm":  # the same sampling and prompts, sent to the scripted server
-        for key in ("mode", "engine", "startup_timeout_s", "env"):
-            teacher.pop(key, None)
-        teacher["kind"] = "openai"
-    teacher.update(base_urls=[teacher_url], api_key_env="TK_TEACHER_KEY", retries={"attempts": 2, "backoff_s": 0.1})
-    tools = [recipe.get("rewrite", {}).get("teacher"), (recipe.get("verify") or {}).get("llm", {}).get("judge")]
+    if teacher["kind"] != "dataset":  # a replay teacher reads the sources; a model is a scripted server
+        to_server(teacher)
+        teacher.update(base_urls=[teacher_url], api_key_env="TK_TEACHER_KEY", retries=retries)
+    select = recipe.get("select") or {}
+    student = select.get("pass_rate")
+    if student and student.get("kind", "vllm") in ("vllm", "openai"):
+        assert student_url is not None
+        to_server(student)
+        student.update(base_urls=[student_url], api_key_env="TK_TOOL_KEY", retries=retries)
+    tools = [
+        recipe.get("rewrite", {}).get("teacher"),
+        (recipe.get("verify") or {}).get("llm", {}).get("judge"),
+        select.get("labels", {}).get("judge"),
+    ]
     for tool in filter(None, tools):
         assert tool_url is not None
-        tool.update(base_urls=[tool_url], api_key_env="TK_TOOL_KEY", retries={"attempts": 2, "backoff_s": 0.1})
+        to_server(tool)
+        tool.update(base_urls=[tool_url], api_key_env="TK_TOOL_KEY", retries=retries)
     dc = recipe.get("decontaminate")
     if dc:  # the benchmarks with a local copy (gpqa_diamond and livecodebench have none here)
         dc["data_dir"] = str(SHARED_DATA / "benchmarks")
