@@ -134,14 +134,19 @@ def test_sky_t1_builds(tmp_path: Path) -> None:
         "apps": world.apps_rows(5, 100),
         "taco-medium": world.taco_rows(4, 200, ["MEDIUM"]),
         "taco-test": world.taco_rows(2, 300, ["EASY"]),
-        "numina-amc-aime": world.numina_rows(7, ["amc_aime"]),
-        "numina-math": world.numina_rows(7, ["math", "aops_forum"]),
-        "numina-olympiads": world.numina_rows(7, ["olympiads"]),
+        # NovaSky's difficulty labels decide (amc_aime 1-9, math 4-9, olympiads 9; -1: no label)
+        "numina-amc-aime": world.numina_rows(7, ["amc_aime"], difficulty=lambda i: [1, 9, 10, 4, -1, 2, 5][i]),
+        "numina-math": world.numina_rows(7, ["math", "aops_forum"], difficulty=lambda i: [3, 0, 4, 0, 9, 0, 10][i]),
+        "numina-olympiads": world.numina_rows(7, ["olympiads"], difficulty=lambda i: 9 if i % 2 else 8),
+    }
+    selected = {
+        "numina-amc-aime": {0, 1, 3, 5, 6}, "numina-math": {2, 4}, "numina-olympiads": {1, 3, 5},
+        "apps": set(range(100, 105)), "taco-medium": set(range(200, 204)), "taco-test": {300, 301},
     }
 
     def smaller_mix(recipe: dict[str, Any]) -> None:
         recipe["mix"]["buckets"][0]["count"] = 4  # of 8 correct code traces
-        recipe["mix"]["buckets"][1]["count"] = 20  # more than the 10 correct math traces: a shortfall
+        recipe["mix"]["buckets"][1]["count"] = 20  # more than the 6 correct math traces: a shortfall
 
     teacher = ChatServer(lambda b: world.teacher_reply(b, thinking_field=False))  # QwQ: thinking inline
     rewriter = ChatServer(world.rewriter_reply)
@@ -152,6 +157,9 @@ def test_sky_t1_builds(tmp_path: Path) -> None:
         build(recipe)
     out = tmp_path / "out"
     ledger = read_ledger(out)
+    for src, nums in selected.items():  # `match:` on the subset and its difficulty window
+        assert {world.number(r["prompt"]) for r in ledger if r["source"] == src} == nums, src
+    assert len(ledger) == sum(len(v) for v in selected.values())
     # the shipped teacher settings: greedy, 16K tokens, no system prompt (QwQ's template adds its own)
     assert all(b["temperature"] == 0.0 and b["max_tokens"] == 16384 and b["messages"][0]["role"] == "user" for b in teacher.requests)
     # every answer was rewritten by the shipped rewriter; the ledger keeps both texts and the model
@@ -165,17 +173,19 @@ def test_sky_t1_builds(tmp_path: Path) -> None:
         assert r["verdict"] == ("incorrect" if world.wrong(i) else "correct"), r
         # what was verified is the rewritten text: its solution section holds the answer
         assert r["verify_method"] in ("math_rule", "code_sandbox")
-    # the mix: one trace per question, 4 code, all 10 correct math (20 asked: short by 10)
+    # the mix: one trace per question, 4 code, all 6 correct math (20 asked: short by 14)
     correct = [r for r in ledger if r["verdict"] == "correct"]
-    assert (sum(r["domain"] == "code" for r in correct), sum(r["domain"] == "math" for r in correct)) == (8, 10)
+    right_math = sum(1 for s in selected if s.startswith("numina") for i in selected[s] if not world.wrong(i))
+    assert (sum(r["domain"] == "code" for r in correct), sum(r["domain"] == "math" for r in correct)) == (8, right_math)
+    assert right_math == 6
     data = read_dataset(out)
     buckets = [d["bucket"] for d in data]
-    assert buckets.count("code") == 4 and buckets.count("math") == 10
+    assert buckets.count("code") == 4 and buckets.count("math") == 6
     # the dataset holds the rewritten thinking and solution in tracekit's one format, <think> then the answer
     assert all(d["messages"][-1]["content"].startswith("<think>\nReformatted reasoning.\n</think>") for d in data)
     shortfall = json.loads((out / "work" / "decisions" / "mix.shortfall.json").read_text())
     short = {b["bucket"]: b["short"] for b in (shortfall if isinstance(shortfall, list) else shortfall["buckets"])}
-    assert short == {"code": 0, "math": 10}
+    assert short == {"code": 0, "math": 14}
     assert_no_secret(out)
 
 
@@ -289,7 +299,8 @@ def test_a_build_killed_while_rewriting_resumes_without_asking_again(tmp_path: P
         return {
             "apps": world.apps_rows(2, 100), "taco-medium": world.taco_rows(2, 200, ["MEDIUM"]),
             "taco-test": world.taco_rows(2, 300, ["EASY"]), "numina-amc-aime": world.numina_rows(4, ["amc_aime"]),
-            "numina-math": world.numina_rows(4, ["math"]), "numina-olympiads": world.numina_rows(4, ["olympiads"]),
+            "numina-math": world.numina_rows(4, ["math"], difficulty=lambda i: 6),
+            "numina-olympiads": world.numina_rows(4, ["olympiads"], difficulty=lambda i: 9),
         }
 
     teacher = ChatServer(lambda b: world.teacher_reply(b, thinking_field=False))

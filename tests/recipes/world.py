@@ -117,10 +117,13 @@ def rewriter_reply(body: dict[str, Any]) -> str:
 
 
 # rows in the columns each Hub dataset publishes ------------------------------------------------------
-def numina_rows(n: int, subsets: list[str]) -> list[dict[str, Any]]:
+def numina_rows(n: int, subsets: list[str], difficulty: Any = None) -> list[dict[str, Any]]:
+    """NuminaMath-CoT's columns, with NovaSky's GPT-4o-mini label (`gpt_difficulty_parsed`, a float;
+    `difficulty(i)`, by default (i % 10) + 1) as in NovaSky-AI/labeled_numina_difficulty_162K."""
     return [
         {
             "source": subsets[i % len(subsets)],
+            "gpt_difficulty_parsed": float(difficulty(i) if difficulty else i % 10 + 1),
             "problem": math_question(i),
             "solution": f"Add the numbers: {i} + {2 * i} = {3 * i}. So the answer is $\\boxed{{{3 * i}}}$.",
             "messages": [],
