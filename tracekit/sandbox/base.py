@@ -231,6 +231,8 @@ class SandboxRunner:
 
     name = "sandbox"
     isolated = True
+    # the started process's child is the sandbox's pid 1 (bubblewrap's inner process), killed first
+    own_pid1 = False
 
     def __init__(self, *, options: SandboxOptions | None = None) -> None:
         self.options = options or SandboxOptions()
@@ -266,7 +268,7 @@ class SandboxRunner:
     def start_sandbox(self) -> WarmSandbox:
         """Start one harness server in this runner's isolation."""
         argv, cleanup = self.command(limits=SandboxLimits())
-        return WarmSandbox(argv=argv, popen_kwargs=self.popen_kwargs(), cleanup=cleanup)
+        return WarmSandbox(argv=argv, popen_kwargs=self.popen_kwargs(), cleanup=cleanup, own_pid1=self.own_pid1)
 
     @property
     def pool(self) -> SandboxPool:

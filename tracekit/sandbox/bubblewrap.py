@@ -53,6 +53,7 @@ class BubblewrapRunner(SandboxRunner):
 
     name = "code_sandbox"
     isolated = True
+    own_pid1 = True
 
     def __init__(self, *, options: SandboxOptions | None = None) -> None:
         super().__init__(options=options)

@@ -10,8 +10,10 @@ import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tracekit.sandbox.errors import SandboxBroken
@@ -36,8 +38,10 @@ class WarmSandbox:
         argv: list[str],
         popen_kwargs: dict[str, Any],
         cleanup: Callable[[], None] | None = None,
+        own_pid1: bool = False,
     ) -> None:
         self._cleanup = cleanup
+        self._own_pid1 = own_pid1
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill())
         self._buf = b""
         self.broken = False
@@ -140,13 +144,24 @@ class WarmSandbox:
         """Kill the whole sandbox (its own session), reap it and free its resources. Idempotent."""
         self.broken = True
         self._killed = True
+        if self.proc.poll() is None and self._own_pid1:
+            # bubblewrap's inner process (the sandbox's pid 1, in a session of its own) goes first, so
+            # the outer one reaps it and exits. The other way round, the inner one outlives its parent
+            # for a moment and is handed to the host's pid 1, which may never reap it: a zombie `bwrap`.
+            for pid in _children(self.proc.pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 self.proc.kill()
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        try:
             self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # stuck in the kernel (e.g. a tmpfs being torn down): reap it later
+            threading.Thread(target=self.proc.wait, name="tracekit-sandbox-reap", daemon=True).start()
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 with contextlib.suppress(OSError, ValueError):
@@ -158,3 +173,11 @@ class WarmSandbox:
         if self._cleanup is not None:
             cleanup, self._cleanup = self._cleanup, None
             cleanup()
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of `pid` (Linux's /proc/PID/task/PID/children; empty if unavailable)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
