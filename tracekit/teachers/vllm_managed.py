@@ -29,6 +29,80 @@ class _Pending:
         self.retried = False
 
 
+class _OfflineWindow:
+    """A task's traces in input order, their requests in the offline engine.
+
+    Every pending request is added to the engine (up to `cap` at once, so the scheduler always has
+    work queued) and the engine is stepped; a trace's answer is cached the moment it finishes, and the
+    answered traces leave from the head of the window, so the output keeps the input order. The window
+    holds at most `8 * cap` traces behind an unfinished head. With `retry` set, a trace cut off at its
+    token limit is asked once more with `retry.max_tokens`.
+    """
+
+    def __init__(
+        self, eng: Any, *, cache: RequestCache | None, retry: Any, max_concurrency: int
+    ) -> None:
+        self.eng, self.cache, self.retry = eng, cache, retry
+        self.cap = max(max_concurrency, 2 * eng.max_num_seqs)
+        self.window_cap = 8 * self.cap
+        self.window: deque[_Pending] = deque()
+        self.in_engine: dict[str, _Pending] = {}
+
+    def add(self, p: _Pending) -> None:
+        self.window.append(p)
+        if p.answer is None:
+            self._send(p)
+
+    def answered(self, *, more: bool) -> Iterator[_Pending]:
+        """The answered traces at the head of the window, in order, after stepping the engine as far as
+        needed; with `more=False` (no trace will be added) until the window is empty."""
+        if more:
+            self._wait(more=True)
+            yield from self._head()
+            return
+        while self.window:
+            if self.window[0].answer is None and not self.in_engine:
+                raise RuntimeError("offline vLLM: a trace has no answer and no request in the engine")
+            self._wait(more=False)
+            yield from self._head()
+
+    def _send(self, p: _Pending, max_tokens: int | None = None) -> None:
+        assert p.body is not None
+        body = p.body if max_tokens is None else {**p.body, "max_tokens": max_tokens}
+        rid = f"{p.trace.id}#{2 if max_tokens is not None else 1}"
+        err = self.eng.add(rid, body)
+        if err is None:
+            self.in_engine[rid] = p
+        else:  # refused (e.g. prompt longer than the context): an error trace, not cached
+            p.answer = {"completion": "", "finish_reason": "error", "error": err, "attempts": 1}
+
+    def _step(self) -> None:
+        rt = self.retry
+        for rid, answer in self.eng.step():
+            p = self.in_engine.pop(rid)
+            if rt is not None and not p.retried and answer["finish_reason"] == "length":
+                p.retried = True
+                self._send(p, rt.max_tokens)
+                continue
+            answer["max_tokens"] = rt.max_tokens if p.retried and rt else p.body["max_tokens"]  # type: ignore[index]
+            if self.cache is not None and answer["error"] is None:
+                self.cache.put(p.trace.id, answer)
+            p.answer = answer
+
+    def _wait(self, *, more: bool) -> None:
+        """Step while the engine is full, or while the window is full behind an unfinished head."""
+        w = self.window
+        while self.in_engine and (
+            len(self.in_engine) >= self.cap
+            or (w and w[0].answer is None and (not more or len(w) >= self.window_cap))
+        ):
+            self._step()
+
+    def _head(self) -> Iterator[_Pending]:
+        while self.window and self.window[0].answer is not None:
+            yield self.window.popleft()
+
+
 class VllmTeacher(LiveTeacher):
     """Samples from vLLM started for the task with the recipe's `engine` arguments, stopped at its end.
 
@@ -85,85 +159,42 @@ class VllmTeacher(LiveTeacher):
         yield from self._run_offline(data, rank)
 
     def _run_offline(self, data: DocumentsPipeline, rank: int) -> Iterator[Document]:
+        """Every trace of the task through the offline engine, yielded in input order (see `_OfflineWindow`)."""
         from tracekit.teachers.vllm_offline import OfflineVllmEngine
 
         c = self.vllm_config
         cache = self.open_cache(rank)
         usage = self.new_usage()
-        rt = c.retry_truncated
         t0 = t_ready = time.monotonic()
         t_done: float | None = None
         eng: OfflineVllmEngine | None = None
         try:
             with OfflineVllmEngine(model=c.model, engine=c.engine, env=c.env) as eng:
                 t_ready = time.monotonic()
-                cap = max(c.max_concurrency, 2 * eng.max_num_seqs)  # the scheduler always has work queued
-                window_cap = 8 * cap  # traces held for in-order output while a long one finishes
-                window: deque[_Pending] = deque()
-                in_engine: dict[str, _Pending] = {}
-
-                def _send(p: _Pending, max_tokens: int | None = None) -> None:
-                    assert eng is not None and p.body is not None
-                    body = p.body if max_tokens is None else {**p.body, "max_tokens": max_tokens}
-                    rid = f"{p.trace.id}#{2 if max_tokens is not None else 1}"
-                    err = eng.add(rid, body)
-                    if err is None:
-                        in_engine[rid] = p
-                    else:  # refused (e.g. prompt longer than the context): an error trace, not cached
-                        p.answer = {"completion": "", "finish_reason": "error", "error": err, "attempts": 1}
-
-                def _step() -> None:
-                    assert eng is not None
-                    for rid, answer in eng.step():
-                        p = in_engine.pop(rid)
-                        if rt is not None and not p.retried and answer["finish_reason"] == "length":
-                            p.retried = True
-                            _send(p, rt.max_tokens)
-                            continue
-                        answer["max_tokens"] = rt.max_tokens if p.retried and rt else p.body["max_tokens"]  # type: ignore[index]
-                        if cache is not None and answer["error"] is None:
-                            cache.put(p.trace.id, answer)
-                        p.answer = answer
-
-                def _ready() -> Iterator[Document]:
-                    while window and window[0].answer is not None:
-                        p = window.popleft()
-                        assert p.answer is not None
-                        yield self._finish(p.trace, p.plan, p.answer, usage)
-
-                def _wait(more: bool) -> None:
-                    # step while the engine is full, or while the window is full behind an unfinished head
-                    while in_engine and (
-                        len(in_engine) >= cap
-                        or (window and window[0].answer is None and (not more or len(window) >= window_cap))
-                    ):
-                        _step()
-
+                window = _OfflineWindow(eng, cache=cache, retry=c.retry_truncated, max_concurrency=c.max_concurrency)
                 for prompt_doc in data or []:
                     for trace, plan in self.new_traces(prompt_doc):
-                        cached = cache.get(trace.id) if cache is not None else None
-                        if cached is not None:
-                            usage["cached"] += 1
-                            p = _Pending(trace, plan, None)
-                            p.answer = cached
-                            window.append(p)
-                        else:
-                            msgs = trace.metadata["prompt_messages"]
-                            p = _Pending(
-                                trace, plan, plan.body(self.request_model, msgs, seed_from_trace_id(trace.id))
-                            )
-                            window.append(p)
-                            _send(p)
-                        _wait(more=True)
-                        yield from _ready()
-                while window:
-                    if window[0].answer is None and not in_engine:
-                        raise RuntimeError("offline vLLM: a trace has no answer and no request in the engine")
-                    _wait(more=False)
-                    yield from _ready()
+                        window.add(self._pending(trace, plan, cache, usage))
+                        for p in window.answered(more=True):
+                            yield self._finish(p.trace, p.plan, p.answer, usage)  # type: ignore[arg-type]
+                for p in window.answered(more=False):
+                    yield self._finish(p.trace, p.plan, p.answer, usage)  # type: ignore[arg-type]
                 t_done = time.monotonic()
         finally:
             self._close_offline(cache, usage, eng, rank, t0, t_ready, t_done)
+
+    def _pending(
+        self, trace: Document, plan: SourcePlan, cache: RequestCache | None, usage: dict[str, Any]
+    ) -> _Pending:
+        """A trace for the window: answered from the request cache, or with the request to send."""
+        cached = cache.get(trace.id) if cache is not None else None
+        if cached is not None:
+            usage["cached"] += 1
+            p = _Pending(trace, plan, None)
+            p.answer = cached
+            return p
+        body = plan.body(self.request_model, trace.metadata["prompt_messages"], seed_from_trace_id(trace.id))
+        return _Pending(trace, plan, body)
 
     def _close_offline(
         self,
