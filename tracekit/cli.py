@@ -250,17 +250,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.audit < 0:
         _err(f"--audit takes a number of rows >= 0, got {args.audit}")
         return EXIT_BAD_INPUT
-    if args.kind == "math":
-        from tracekit.verify.math.cli import verify_math_file
+    from tracekit.verify.input_file import InputFileError
 
-        summary = verify_math_file(
-            input=Path(args.input), output=Path(args.output), gold_field=args.gold_field,
-            pred_field=args.pred_field, workers=args.workers, audit=args.audit,
-        )
-    else:
-        from tracekit.verify.code.cli import verify_code_file
+    try:
+        if args.kind == "math":
+            from tracekit.verify.math.cli import verify_math_file
 
-        summary = verify_code_file(input=Path(args.input), output=Path(args.output), workers=args.workers)
+            summary = verify_math_file(
+                input=Path(args.input), output=Path(args.output), gold_field=args.gold_field,
+                pred_field=args.pred_field, workers=args.workers, audit=args.audit,
+            )
+        else:
+            from tracekit.verify.code.cli import verify_code_file
+
+            summary = verify_code_file(input=Path(args.input), output=Path(args.output), workers=args.workers)
+    except InputFileError as e:  # names the file and line; nothing was written
+        _err(str(e))
+        return EXIT_BAD_INPUT
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -13,13 +13,15 @@ from tracekit.sandbox.base import Language
 from tracekit.verify.code.config import CodeVerifyConfig
 from tracekit.verify.code.item import CodeItem
 from tracekit.verify.code.verifier import CodeVerifier
+from tracekit.verify.input_file import InputFileError, read_rows
 
 ITEM_KEYS = ("time_limit_s", "memory_mb", "compare", "fn_name", "entry_point")
 
 
-def _item(row: dict[str, Any], line_no: int) -> CodeItem:
+def _item(row: dict[str, Any], where: str) -> CodeItem:
     if "code" not in row or "tests" not in row:
-        raise ValueError(f"line {line_no}: each line needs `code` and `tests`")
+        missing = " and ".join(f"`{k}`" for k in ("code", "tests") if k not in row)
+        raise InputFileError(f"{where}: each line needs `code` and `tests` (missing {missing})")
     raw_lang = str(row.get("language") or "python").lower()
     # Unknown languages pass through; the verifier answers `error` (unsupported) for them.
     language = cast(Language, {"c++": "cpp", "py": "python", "python3": "python"}.get(raw_lang, raw_lang))
@@ -41,18 +43,9 @@ def verify_code_file(
     cfg = config or CodeVerifyConfig()
     if workers is not None:
         cfg = cfg.model_copy(update={"workers": workers})
-    rows: list[dict[str, Any]] = []
-    with Path(input).open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{input}:{n}: not JSON ({e.msg})") from e
-            if not isinstance(rows[-1], dict):
-                raise ValueError(f"{input}:{n}: each line must be a JSON object")
-    items = [_item(r, n) for n, r in enumerate(rows, 1)]
+    numbered = read_rows(input)  # InputFileError names the file and line
+    rows = [r for _, r in numbered]
+    items = [_item(r, f"{input}:{n}") for n, r in numbered]
     verifier = CodeVerifier(cfg)
     t0 = time.perf_counter()
     verdicts = verifier.verify_many(items)

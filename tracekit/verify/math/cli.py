@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from tracekit.parse.split import split_reasoning
 from tracekit.record import jsonl_line
+from tracekit.verify.input_file import InputFileError, read_rows
 from tracekit.verify.math.audit import SUMMARY_COLUMNS, AuditCase, record_dicts, run_audit, summarize
 from tracekit.verify.math.config import MathVerifyConfig
 from tracekit.verify.math.verifier import MathVerifier
@@ -38,11 +40,7 @@ def verify_math_file(
     (audit.py): the summary gains `audit` (rates with 95% intervals) and every re-checked row goes to
     `OUTPUT.audit.jsonl`, disagreements marked.
     """
-    rows: list[dict[str, Any]] = []
-    with Path(input).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
+    rows = [row for _, row in read_rows(input)]  # InputFileError names the file and line
     pairs = [
         (
             split_reasoning(str(r.get(pred_field) or "")).answer_text,
@@ -107,15 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--audit", type=int, default=0, help="re-check N accepted and N rejected rows per source")
     args = ap.parse_args(argv)
     cfg = MathVerifyConfig(allow_bare_number=args.allow_bare_number, timeout_s=args.timeout_s)
-    counts = verify_math_file(
-        input=args.input,
-        output=args.output,
-        gold_field=args.gold_field,
-        pred_field=args.pred_field,
-        workers=args.workers,
-        config=cfg,
-        audit=args.audit,
-    )
+    try:
+        counts = verify_math_file(
+            input=args.input,
+            output=args.output,
+            gold_field=args.gold_field,
+            pred_field=args.pred_field,
+            workers=args.workers,
+            config=cfg,
+            audit=args.audit,
+        )
+    except InputFileError as e:
+        print(f"tracekit: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(counts))
     return 0
 
