@@ -459,7 +459,8 @@ class Answer:
     hi_closed: bool = False
     unit: str = ""
     name: str = ""
-    digits: str = ""  # decimal: the written decimal
+    digits: str = ""  # decimal: the written decimal; numeral: its digits; sci: a fixed spelling or ""
+    base: int = 0  # numeral: the written base (0: left out)
 
 
 class Oracle:
@@ -506,6 +507,10 @@ class Oracle:
             if lo is False or hi is False:
                 return False
             return None if lo is None or hi is None else True
+        if g.kind == "numeral" or p.kind == "numeral":  # the numeral policy: digits, and the base if both
+            if g.base and p.base and g.base != p.base:
+                return False
+            return (g.digits.lstrip("0") or "0") == (p.digits.lstrip("0") or "0")
         if g.kind == "decimal" or p.kind == "decimal":
             exact, dec = (p, g) if g.kind == "decimal" else (g, p)
             return decimal_matches(dec.digits, exact.tree)
@@ -562,6 +567,8 @@ class Fuzzer:
         "equation",
         "decimal",
         "mixed",
+        "numeral",
+        "scientific",
     )
 
     def __init__(self, seed: int = 0) -> None:
@@ -786,6 +793,15 @@ class Fuzzer:
             )
         elif construct == "decimal":
             a = Answer("expr", tree=rng.choice(self._decimal_golds()))
+        elif construct == "numeral":
+            base = rng.randint(2, 16)
+            digits = str(rng.randint(1, min(base, 10) - 1)) + "".join(
+                str(rng.randrange(min(base, 10))) for _ in range(rng.randint(0, 5))
+            )
+            a = Answer("numeral", digits=digits, base=base)
+        elif construct == "scientific":
+            mant = rng.randint(1, 999) * rng.choice((1, 10, 100))
+            a = Answer("sci", tree=("n", Fraction(mant) * Fraction(10) ** rng.randint(-14, 40)))
         else:
             a = Answer("expr", tree=self.expr(rng.randint(1, 3), construct))
         return a, self.tex(a, r)
@@ -811,6 +827,10 @@ class Fuzzer:
         ]
 
     def rewritten(self, a: Answer) -> Answer:
+        if a.kind == "numeral":  # the base left out, or a leading zero
+            if self.rng.random() < 0.6:
+                return Answer("numeral", digits=a.digits, base=0)
+            return Answer("numeral", digits="0" + a.digits, base=a.base)
         if a.kind == "expr":
             return Answer("expr", tree=self.rewrite(a.tree))
         if a.kind == "eq":
@@ -849,6 +869,20 @@ class Fuzzer:
         if a.kind == "qty":
             other = rng.choice([u for u in UNITS if u != a.unit])
             return Answer("qty", tree=a.tree, unit=other), "change unit"
+        if a.kind == "numeral":
+            k = rng.random()
+            top = max(int(c) for c in a.digits)
+            if k < 0.35:  # another base in which the digits are still digits
+                other = rng.choice([b for b in range(top + 2, 17) if b != a.base] or [a.base + 1])
+                return Answer("numeral", digits=a.digits, base=other), "change base"
+            if k < 0.6:  # the value in base 10, written bare
+                return Answer("numeral", digits=str(int(a.digits, a.base)), base=0), "value in base 10"
+            i = rng.randrange(len(a.digits))
+            d = str((int(a.digits[i]) + rng.randint(1, min(a.base, 10) - 1)) % min(a.base, 10))
+            digits = a.digits[:i] + d + a.digits[i + 1 :]
+            return Answer("numeral", digits=digits, base=a.base if rng.random() < 0.7 else 0), "change number"
+        if a.kind == "sci":
+            return self.sci_edit(a.tree[1])
         if a.kind == "eq":
             if rng.random() < 0.4:
                 return Answer(
@@ -866,6 +900,23 @@ class Fuzzer:
             return a, "respelled"
         kind, t = rng.choice(options)
         return Answer("expr", tree=t), kind
+
+    def sci_edit(self, q: Fraction) -> tuple[Answer, str]:
+        """A number in scientific notation, changed: the exponent, a mantissa digit, or an exponent of
+        two digits without braces (`10^35` is TeX's `10^{3}5`, so the value is 5 * 10^3 * mantissa)."""
+        rng = self.rng
+        mant, exp = _mantissa(q)
+        k = rng.random()
+        if k < 0.35:
+            return Answer("sci", tree=("n", q * Fraction(10) ** rng.choice((-1, 1)))), "change exponent"
+        if k < 0.7 or not 10 <= exp <= 99:
+            step = Fraction(10) ** (exp - len(_digits(mant)) + 1)  # one unit in the last mantissa digit
+            return Answer("sci", tree=("n", q + rng.choice((-1, 1)) * step)), "change number"
+        m = _fixed(mant)
+        op = "\\times" if rng.random() < 0.5 else "\\cdot"
+        text = f"{m} {op} 10^{exp}"
+        value = mant * Fraction(10) ** (exp // 10) * (exp % 10)
+        return Answer("sci", tree=("n", value), digits=text), "drop braces (exponent)"
 
     def decimal_for(self, t: Tree) -> Answer:
         """The decimal of a constant with 2..9 significant digits, rounded, cut or one off."""
@@ -888,6 +939,14 @@ class Fuzzer:
             return r.latex(a.tree)
         if a.kind == "decimal":
             return a.digits
+        if a.kind == "numeral":
+            if not a.base:
+                return a.digits
+            if a.base < 10 and rng.random() < 0.5:
+                return f"{a.digits}_{a.base}"  # one token: TeX reads the whole base
+            return f"{a.digits}_{{{r.sp()}{a.base}{r.sp()}}}"
+        if a.kind == "sci":
+            return a.digits or sci_spelling(a.tree[1], rng)
         if a.kind == "qty":
             return r.latex(a.tree) + rng.choice(UNIT_SPELLINGS[a.unit])
         if a.kind == "eq":
@@ -903,6 +962,58 @@ class Fuzzer:
                 return f"{lo} {lo_op} x {hi_op} {hi}"
             return f"{o}{lo},{r.sp()}{hi}{c}"
         raise ValueError(a.kind)
+
+
+def _digits(m: Fraction) -> str:
+    """The significant digits of a positive decimal m (no leading or trailing zeros)."""
+    return _fixed(m).replace(".", "").lstrip("0").rstrip("0") or "0"
+
+
+def _fixed(q: Fraction) -> str:
+    """The exact decimal of a terminating positive fraction, without trailing zeros after the point."""
+    places = 0
+    while (q * 10**places).denominator != 1:
+        places += 1
+    whole = q * 10**places
+    text = str(whole.numerator).rjust(places + 1, "0")
+    if not places:
+        return text
+    return f"{text[:-places]}.{text[-places:]}"
+
+
+def _mantissa(q: Fraction) -> tuple[Fraction, int]:
+    """q = mant * 10^exp with 1 <= mant < 10."""
+    exp = 0
+    while q >= 10 * Fraction(10) ** exp:
+        exp += 1
+    while q < Fraction(10) ** exp:
+        exp -= 1
+    return q / Fraction(10) ** exp, exp
+
+
+def sci_spelling(q: Fraction, rng: random.Random) -> str:
+    """A random spelling of a positive terminating number: 3.83e35, 3.83 \\times 10^{35}, 38.3 \\cdot
+    10^{34}, 0.000383, 11,000 / 11{,}000 / 11,\\!000 (TeX's thousands spacing)."""
+    mant, exp = _mantissa(q)
+    k = rng.random()
+    if k < 0.2:
+        return f"{_fixed(mant)}{rng.choice('eE')}{exp}"
+    if k < 0.6:
+        shift = rng.randint(-2, 2)
+        m = mant * Fraction(10) ** shift
+        e = exp - shift
+        power = f"10^{e}" if 0 <= e <= 9 and rng.random() < 0.5 else f"10^{{{e}}}"
+        op = rng.choice(("\\times", "\\cdot"))
+        return f"{_fixed(m)} {op} {power}"
+    plain = _fixed(q)
+    if q.denominator == 1 and q >= 1000 and rng.random() < 0.7:
+        sep = rng.choice((",", "{,}", ",\\!", ",\\! "))
+        groups = []
+        while plain:
+            groups.insert(0, plain[-3:])
+            plain = plain[:-3]
+        return sep.join(groups)
+    return plain
 
 
 def _subst_int(t: Any, old: str, new: str) -> Any:

@@ -170,6 +170,25 @@ def test_equations_in_other_variables_differ(verifier: MathVerifier) -> None:
         assert verdict(verifier, f"{a} = {value}", f"{value} = {a}") == "correct"
 
 
+def test_numerals_with_a_base(verifier: MathVerifier) -> None:
+    """`4210_5` is `4210` with its base left out; its value in base 10, another base or another digit is not."""
+    rng = random.Random(15)
+    for _ in range(25):
+        base = rng.randint(2, 9)  # below 10: the value in base 10 has other digits
+        digits = str(rng.randint(1, base - 1)) + "".join(str(rng.randrange(base)) for _ in range(rng.randint(1, 5)))
+        gold = rng.choice((f"{digits}_{base}", f"{digits}_{{{base}}}"))
+        value = int(digits, base)
+        assert verdict(verifier, gold, digits) == "correct", gold
+        assert verdict(verifier, digits, gold) == "correct", gold
+        assert verdict(verifier, gold, f"{digits}_{{{base}}}") == "correct", gold
+        assert verdict(verifier, gold, str(value)) == "incorrect", (gold, value)
+        assert verdict(verifier, gold, f"{digits}_{{{base + 1}}}") == "incorrect", gold
+        changed = digits[:-1] + str((int(digits[-1]) + 1) % base)
+        assert verdict(verifier, gold, changed) == "incorrect", (gold, changed)
+    assert verdict(verifier, "a_5", "5") == "incorrect"  # a subscripted name is no numeral
+    assert verdict(verifier, "129_5", "129") == "incorrect"  # 9 is no digit in base 5: not a numeral
+
+
 def test_the_docs_quote_the_policies_as_written() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "verification.md").read_text(encoding="utf-8")
     for line in policy_lines(MathVerifyConfig()):

@@ -395,6 +395,9 @@ class Comparer:
             return self._relations(g, p)
         if _is_collection(g) or _is_collection(p):
             return self._collections(g, p)
+        gn, pn = _numeral(g), _numeral(p)
+        if (gn or pn) and (gn or _plain_integer(g)) and (pn or _plain_integer(p)):
+            return _numerals_same(gn or _plain_integer(g), pn or _plain_integer(p))
         return self.values(g, p)
 
     def _prepare(self, n: Node) -> Node:
@@ -858,6 +861,34 @@ def _scaled(value: Node, scale: Fraction, pi: int) -> Node:
     if pi:
         factors.append(Pow(Const("pi"), Num(str(pi), Fraction(pi))))
     return Mul(tuple(factors))
+
+
+def _numeral(n: Node) -> tuple[str, int | None] | None:
+    """(digits, base) of a numeral with its base written: `4210_5`, `4210_{5}` (every digit below the base)."""
+    if not (isinstance(n, Sub) and isinstance(n.base, Num) and isinstance(n.index, Num)):
+        return None
+    digits, base = n.base.text, n.index.value
+    if not digits.isdigit() or base.denominator != 1 or not 2 <= base <= 36 or n.index.decimals is not None:
+        return None
+    if any(int(c) >= base for c in digits):
+        return None
+    return digits.lstrip("0") or "0", int(base)
+
+
+def _plain_integer(n: Node) -> tuple[str, int | None] | None:
+    """(digits, None) of a bare non-negative integer: a numeral whose base was left out."""
+    if isinstance(n, Num) and n.decimals is None and n.text.isdigit():
+        return n.text.lstrip("0") or "0", None
+    return None
+
+
+def _numerals_same(a: tuple[str, int | None] | None, b: tuple[str, int | None] | None) -> bool:
+    """The numeral policy: the same digits, and the same base where both name one (`4210_5` is `4210`;
+    it is neither `555`, its value in base 10, nor `4210_6`)."""
+    assert a is not None and b is not None
+    if a[1] is not None and b[1] is not None and a[1] != b[1]:
+        return False
+    return a[0] == b[0]
 
 
 def _is_empty(n: Node) -> bool:

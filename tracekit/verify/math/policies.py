@@ -30,6 +30,8 @@ def policy_lines(config: MathVerifyConfig) -> list[str]:
         "Empty set: \\emptyset, \\varnothing, \\{\\} and the empty-set sign are the same answer.",
         "Assignments: `x = 2, y = -1` matches the tuple `(2, -1)` (variables in alphabetical order) and the "
         "list `2, -1` (a bare list has no order).",
+        "Bases: a numeral with its base (`4210_5`) matches the same digits with the base left out (`4210`); "
+        "another base or the value in base 10 (`555`) is another answer.",
         "TeX: a macro argument without braces is one token, as TeX reads it (`\\frac112` is 2, `x^23` is "
         "3x^2, `a_n+1` is a_n + 1); every group keeps its scope (`\\frac{6}{2+1}` is not `\\frac{6}{2}+1`).",
     ]
