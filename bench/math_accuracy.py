@@ -23,7 +23,25 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeouts log whole inputs
+
+
+class _CountTimeouts(logging.Handler):
+    """Math-Verify logs every timeout with the whole input ("Timeout during parsing: <text>"): count
+    them instead, so neither the tables (stdout) nor stderr carry those inputs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        self.counts["parse" if msg.startswith("Timeout during parsing") else "compare" if "Timeout" in msg else "other"] += 1
+
+
+MV_LOG = _CountTimeouts()
+_mv_logger = logging.getLogger("math_verify")
+_mv_logger.addHandler(MV_LOG)
+_mv_logger.propagate = False
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / ".." / "shared" / "data"
 VERIFY = DATA / "verify"
@@ -119,6 +137,10 @@ def public_cases(show: bool) -> list[str]:
     return out + ([""] + lines if lines else [])
 
 
+PRM = "prm800k_human"
+PRM_ANSWER_GRADED = "prm800k_human, answer-graded rows"
+
+
 def graded_rows(limit: int | None) -> list[tuple[str, str, str, bool]]:
     """(set name, generation, gold, grade)."""
     rows: list[tuple[str, str, str, bool]] = []
@@ -152,8 +174,24 @@ def graded_rows(limit: int | None) -> list[tuple[str, str, str, bool]]:
     for rec in prm.head(limit).iter_rows(named=True) if limit else prm.iter_rows(named=True):
         g = gold.get(rec["instruction"].strip())
         if g is not None:
-            rows.append(("prm800k_human", str(rec["answer"]), g, rec["rating"] == 1))
+            rows.append((PRM, str(rec["answer"]), g, rec["rating"] == 1))
     return rows
+
+
+def disagreement_class(gold: str, ours: str | None, detail: str, accepted: bool) -> str:
+    """A mechanical first sort of one disagreement (the docs give the hand-checked classes)."""
+    squeeze = "".join((gold or "").split()), "".join((ours or "").split())
+    if ours is not None and squeeze[0] == squeeze[1]:
+        return "answer string equals the gold"
+    if detail == "no_answer":
+        return "no answer at the end (cut off or never stated)"
+    if accepted and ("e" in gold.lower() and any(c.isdigit() for c in gold) and "\\times" in (ours or "")):
+        return "scientific notation spelled otherwise"
+    if accepted and (",\\!" in gold or "{,}" in gold or "," in (ours or "") and gold.replace(",", "") == (ours or "").replace(",", "")):
+        return "thousands separators"
+    if accepted and ours is not None and "=" in ours and "=" not in gold:
+        return "name = value against the value"
+    return "other (read by hand)"
 
 
 def graded(limit: int | None, show: bool) -> list[str]:
@@ -164,11 +202,18 @@ def graded(limit: int | None, show: bool) -> list[str]:
     tk_s = time.perf_counter() - t0
     v.close()
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    classes: dict[tuple[str, str], int] = defaultdict(int)
     lines = []
     for (name, gen, gold, grade), res in zip(rows, tk_res, strict=True):
         tk = res.verdict == "correct"
         mv = mv_guarded("\\boxed{" + gold + "}", gen)
-        for k in (name, "ALL"):
+        keys = [name, "ALL"]
+        if name == PRM and not (not grade and "".join(gen.split()) == "".join(gold.split())):
+            keys.append(PRM_ANSWER_GRADED)
+        if tk != grade:
+            side = "tracekit accepts" if tk else "tracekit rejects"
+            classes[(side, disagreement_class(gold, res.extracted_answer, res.detail, tk))] += 1
+        for k in keys:
             p = per[k]
             p[0] += 1
             p[1] += tk == grade
@@ -178,6 +223,7 @@ def graded(limit: int | None, show: bool) -> list[str]:
         if show and tk != grade:
             lines.append(
                 f"  [{name}] grader={grade} tracekit={tk} ({res.detail}) mv={mv} gold={gold!r:.50} ours={res.extracted_answer!r:.60}"
+                f" [{disagreement_class(gold, res.extracted_answer, res.detail, tk)}]"
             )
     out = [
         "## graded outputs (agreement with the grader)",
@@ -185,10 +231,18 @@ def graded(limit: int | None, show: bool) -> list[str]:
         "| set | rows | tracekit | Math-Verify | tracekit accepts, grader rejects | grader accepts, tracekit rejects |",
         "|---|---|---|---|---|---|",
     ]
-    for k in sorted(per, key=lambda x: (x == "ALL", x)):
+    for k in sorted(per, key=lambda x: (x == "ALL", x == PRM_ANSWER_GRADED, x)):
         n, a, b, fp, fn = per[k]
-        out.append(f"| {k} | {n} | {a / n:.1%} | {b / n:.1%} | {fp} | {fn} |")
+        out.append(f"| {k} | {n} | {a / n:.1%} ({a}) | {b / n:.1%} ({b}) | {fp} | {fn} |")
+    out.append(
+        f"\n{PRM_ANSWER_GRADED}: the PRM800K rows without those rated -1 whose answer is the gold string "
+        "(the rating grades the step's argument; the data's README calls them ambiguous); not in ALL."
+    )
+    out += ["", "| disagreement (mechanical sort) | rows |", "|---|---|"]
+    out += [f"| {side}: {cls} | {n} |" for (side, cls), n in sorted(classes.items())]
     out.append(f"\ntracekit verify_many wall time: {tk_s:.1f}s for {len(rows)} rows")
+    timeouts = ", ".join(f"{k} {v}" for k, v in sorted(MV_LOG.counts.items())) or "none"
+    out.append(f"Math-Verify timeouts (its log, counted): {timeouts}")
     return out + ([""] + lines if lines else [])
 
 

@@ -31,6 +31,7 @@ _MATH_SEG_RE = re.compile(
 _NUMBER_RE = re.compile(
     r"-?\\frac\{\d+\}\{\d+\}|(?<![A-Za-z])-?\d+\s*/\s*\d+(?!\d|\.\d)|(?<![A-Za-z\d])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:[.,]\d+)?(?:\s*\\?%)?|-?\.\d+"
 )
+_IS_VALUE_RE = re.compile(r"\b(?:is|are|=|est|equals)\s+\**(\S+?)\**(?=[\s,;]|\.(?:\s|$)|$)")
 _CJK_RE = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\u0600-\u06ff\u0900-\u097f]")
 _JOIN_TOKENS_RE = re.compile(r"\\(?:quad|qquad|text\{[^{}]*\}|[,;()\[\]])")
 _JOIN_REST_RE = re.compile(r"[\sA-Za-z(),;.$]*")
@@ -126,7 +127,7 @@ def looks_like_bare_answer(text: str) -> bool:
 
 def _from_phrase(phrase: str) -> str | None:
     """The answer inside an "answer is ..." phrase: its math segments, else itself or its last number."""
-    p = phrase.strip()
+    p = phrase.strip().lstrip("*: \n")  # "**Final Answer**\n\nThe ... is 20."
     p = re.split(r"\bI hope it is correct|\n\s*\n", p, maxsplit=1)[0].strip()
     p = p.split("\n", 1)[0].strip() if not p.startswith(("$$", "\\[")) else p
     seg_ms = list(_MATH_SEG_RE.finditer(p))
@@ -142,11 +143,49 @@ def _from_phrase(phrase: str) -> str | None:
     if looks_like_bare_answer(p):
         return p
     # "is 34" inside a sentence: the number right after the last "is"
-    m = re.search(r"\b(?:is|are|=|est|equals)\s+\**(\S+?)\**(?:[\s.,;]|$)", p)
+    m = _last_match(_IS_VALUE_RE, p)  # the last "is 34": earlier ones name other quantities
     if m and _NUMBER_RE.fullmatch(m.group(1).rstrip(".")):
         return m.group(1).rstrip(".")
     nums = _NUMBER_RE.findall(p)
-    return nums[-1] if nums else (None if _CJK_RE.search(p) else p or None)
+    if nums:
+        return nums[-1]
+    if _CJK_RE.search(p) or not re.search(r"\w", p):  # "**", "." : no answer in it
+        return None
+    return p
+
+
+_LATER_SENTENCE_RE = re.compile(r"[.!?](?:\s+(?=[A-Z\\$])|\s*\n)|\n\s*\n")
+_ANSWER_AT_RE = re.compile(_ANSWER_RE.pattern.removesuffix(r"\s*(.+)"), re.IGNORECASE)
+# what follows "answer" when the sentence talks about the answer instead of stating it
+_NOT_A_VALUE = frozenset(
+    {
+        "is", "was", "be", "been", "being", "correct", "right", "wrong", "incorrect", "as", "to", "for",
+        "of", "in", "on", "that", "this", "it", "again", "seems", "seem", "should", "would", "will", "must",
+        "makes", "make", "matches", "match", "checks", "check", "holds", "before", "choices", "choice",
+        "key", "same", "different", "but", "so", "and", "sense", "with", "from", "by",
+    }
+)  # fmt: skip
+
+
+def _answer_phrase(text: str) -> str | None:
+    """The value stated after the last "the answer is" / "answer:" of the text, else None.
+
+    Only the last such phrase counts ("...the same answer as before. The answer is 15." reads 15); a
+    phrase about the answer ("the answer is correct", "the answer as before") states no value."""
+    m = _last_match(_ANSWER_AT_RE, text)
+    if m is None or len(_LATER_SENTENCE_RE.findall(text, m.end())) > 2:
+        return None  # only the last sentences state the answer; earlier ones are reasoning
+    rest = text[m.end() :]
+    ans = _from_phrase(rest)
+    if not ans or not (looks_like_bare_answer(ans) or _NUMBER_RE.fullmatch(ans)):
+        return None
+    end = rest.rfind(ans)
+    if _cut_off(text) and (end < 0 or rest[end + len(ans) :].strip(" \t\n.!*$)]}")):
+        return None  # "the answer is 5, but let me try k =": the trace stops mid-thought
+    first = re.match(r"[^\W\d_]+", ans)
+    if first and not re.search(r"\d|\\", ans) and first.group(0).lower() in _NOT_A_VALUE:
+        return None
+    return ans
 
 
 def _joinable(p: str) -> bool:
@@ -176,14 +215,14 @@ def extract_answer(answer_text: str, *, allow_bare_number: bool = False) -> str 
         return _last_box_group(text)
     if m is not None:
         ans = _from_phrase(m.group(1))
-        if ans:
+        if ans and not (boxes and not re.search(r"[\d\\]", ans)):
             return ans
+        if boxes:  # "Therefore, $\boxed{12}$ is the final answer.": the phrase points back at the box
+            return _last_box_group(text)
     stripped = text.strip()
-    m = _last_match(_ANSWER_RE, text)
-    if m is not None:
-        ans = _from_phrase(m.group(1))
-        if ans and (looks_like_bare_answer(ans) or _NUMBER_RE.fullmatch(ans)):
-            return ans
+    ans = _answer_phrase(text)
+    if ans is not None:
+        return ans
     if looks_like_bare_answer(stripped):
         return stripped
     concluded = conclusion_answer(text)
@@ -208,15 +247,29 @@ _VALUE = (
     r"|-?\.\d+"
 )
 _CONCLUDE_RE = re.compile(
-    r"(?:\b(?:is|are|was|equals?|be|becomes|gives?|yields?|remains|comes\s+to|equal\s+to)\s+|=\s*)"
+    r"(?:\b(?:is|are|was|equals?|be|becomes|gives?|yields?|remains|comes\s+to|equal\s+to|ha[sd]|have|"
+    r"get|gets|got|obtain|obtained|with|by|mak(?:es|ing)|(?:arrived?|arriving)\s+at)\s+|(?:=|≈|\\approx)\s*)"
     r"(?:(?:indeed|just|exactly|simply|actually|still|then|therefore|also|now|approximately|about|"
     r"equal\s+to|precisely)\s+)*"
     rf"(?P<val>{_VALUE})"
-    r"(?P<unit>(?:\s+[A-Za-z][A-Za-z\-]*){0,3})"
+    r"(?P<unit>(?:\s+[A-Za-z][A-Za-z\-/]*){0,3})"
     r"\s*(?:[.!]|,\s*(?:which|since|because|as|so|and|confirming)\b.*)?\s*$",
     re.IGNORECASE,
 )
+# "I'm confident that 44 is the correct answer.": the value before a sentence that names it the answer
+_IS_THE_ANSWER_RE = re.compile(
+    rf"(?P<val>{_VALUE})(?P<unit>(?:\s+[A-Za-z][A-Za-z\-/]*){{0,3}}?)\s+(?:is|was|should\s+be|must\s+be)\s+"
+    r"(?:indeed\s+|definitely\s+|probably\s+)?(?:the|my)\s+(?:right\s+|correct\s+|final\s+)?answer\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
 _HAS_VALUE_RE = re.compile(r"\d|\x00")
+
+
+def _cut_off(text: str) -> bool:
+    """Does the text stop in the middle of a sentence (a trace cut off mid-thought)?"""
+    masked = _MATH_SEG_RE.sub("\x00", text[-1500:])
+    sentences = [x.strip() for x in _SENTENCE_END_RE.split(masked) if x and x.strip()]
+    return not sentences or not re.search(r"[.!?)]\s*$|\x00\s*$", sentences[-1])
 
 
 def conclusion_answer(text: str) -> str | None:
@@ -226,6 +279,9 @@ def conclusion_answer(text: str) -> str | None:
     one from the end that has a value must state it at its end, or there is no answer (a trace cut off
     mid-thought ends in an unfinished sentence)."""
     tail = text[-1500:]
+    # markdown bold: a value in bold at the end of a line ends its sentence ("= **35.06 g/mol**")
+    tail = re.sub(r"\*\*([^*\n]{1,80}?)\*\*(?=[ \t]*(?:\n|$))", lambda m: m.group(1).rstrip(" .") + ".", tail)
+    tail = re.sub(r"\*\*([^*\n]{1,80}?)\*\*|(?<![*\w])\*([^*\s][^*\n]{0,20}?)\*(?![*\w])", lambda m: m.group(1) or m.group(2), tail)
     segs: list[str] = []
 
     def keep(m: re.Match[str]) -> str:
@@ -245,14 +301,15 @@ def conclusion_answer(text: str) -> str | None:
         only = re.fullmatch(r"\x00(\d+)\x00\s*\.?", sentence)
         if only and k > 0 and sentences[k - 1].rstrip().endswith(":"):
             return segs[int(only.group(1))].strip()  # "we have confirmed that: $$\tan A = 2$$"
-        m = _CONCLUDE_RE.search(sentence)
+        m = _CONCLUDE_RE.search(sentence) or _IS_THE_ANSWER_RE.search(sentence)
         if m is None:
             return None
         val = m.group("val")
         seg = re.fullmatch(r"\x00(\d+)\x00", val)
         value = segs[int(seg.group(1))].strip() if seg else val.lstrip("$")
         unit = (m.group("unit") or "").strip()
-        return f"{value} {unit}".strip() if unit and not seg else value
+        # words after a number in prose are what it counts ("15 sides", "2.78 m"), never variables
+        return f"{value} \\text{{ {unit}}}" if unit and not seg else value
     return None
 
 
