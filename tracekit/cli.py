@@ -250,7 +250,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.audit < 0:
         _err(f"--audit takes a number of rows >= 0, got {args.audit}")
         return EXIT_BAD_INPUT
-    from tracekit.verify.input_file import InputFileError
+    from tracekit.sources.formats import RowsFileError
 
     try:
         if args.kind == "math":
@@ -264,7 +264,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             from tracekit.verify.code.cli import verify_code_file
 
             summary = verify_code_file(input=Path(args.input), output=Path(args.output), workers=args.workers)
-    except InputFileError as e:  # names the file and line; nothing was written
+    except RowsFileError as e:  # names the file and line; nothing was written
         _err(str(e))
         return EXIT_BAD_INPUT
     print(json.dumps(summary, indent=2))

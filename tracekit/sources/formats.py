@@ -225,6 +225,52 @@ def columns_of(path: Path, fmt: str, split: str) -> list[str] | None:
     return None
 
 
+class RowsFileError(ValueError):
+    """A JSONL file of rows that cannot be read; the message starts with `FILE:LINE:` (or `FILE:`)."""
+
+
+def read_numbered_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every non-blank line of a JSONL file; raises RowsFileError on the first
+    line that is not a JSON object (the `tracekit verify` commands: bad input names its file and line).
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "rows.jsonl"
+        >>> _ = p.write_text('{"gold": "1"}\\n\\n{"gold": "2"\\n')
+        >>> try:
+        ...     read_numbered_jsonl(p)
+        ... except RowsFileError as e:
+        ...     print(str(e).replace(str(p), "FILE"))
+        FILE:3: not JSON (Expecting ',' delimiter, column 13)
+        >>> _ = p.write_text('{"gold": "1"}\\n\\n{"gold": "2"}\\n')
+        >>> read_numbered_jsonl(p)
+        [(1, {'gold': '1'}), (3, {'gold': '2'})]
+    """
+    path = Path(path)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line.rstrip("\r\n"))
+                except json.JSONDecodeError as e:
+                    raise RowsFileError(f"{path}:{n}: not JSON ({e.msg}, column {e.colno})") from None
+                if not isinstance(row, dict):
+                    raise RowsFileError(
+                        f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}"
+                    )
+                rows.append((n, row))
+    except FileNotFoundError:
+        raise RowsFileError(f"{path}: no such file") from None
+    except UnicodeDecodeError as e:
+        raise RowsFileError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except IsADirectoryError:
+        raise RowsFileError(f"{path}: is a directory, not a JSONL file") from None
+    return rows
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Every row of a small local file (JSONL, JSON list or {split: [rows]}, Parquet; `.gz` too), as dicts."""
     name = path.name.lower()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -10,10 +9,10 @@ from typing import Any, cast
 
 from tracekit.record import jsonl_line
 from tracekit.sandbox.base import Language
+from tracekit.sources.formats import RowsFileError, read_numbered_jsonl
 from tracekit.verify.code.config import CodeVerifyConfig
 from tracekit.verify.code.item import CodeItem
 from tracekit.verify.code.verifier import CodeVerifier
-from tracekit.verify.input_file import InputFileError, read_rows
 
 ITEM_KEYS = ("time_limit_s", "memory_mb", "compare", "fn_name", "entry_point")
 
@@ -21,7 +20,7 @@ ITEM_KEYS = ("time_limit_s", "memory_mb", "compare", "fn_name", "entry_point")
 def _item(row: dict[str, Any], where: str) -> CodeItem:
     if "code" not in row or "tests" not in row:
         missing = " and ".join(f"`{k}`" for k in ("code", "tests") if k not in row)
-        raise InputFileError(f"{where}: each line needs `code` and `tests` (missing {missing})")
+        raise RowsFileError(f"{where}: each line needs `code` and `tests` (missing {missing})")
     raw_lang = str(row.get("language") or "python").lower()
     # Unknown languages pass through; the verifier answers `error` (unsupported) for them.
     language = cast(Language, {"c++": "cpp", "py": "python", "python3": "python"}.get(raw_lang, raw_lang))
@@ -43,7 +42,7 @@ def verify_code_file(
     cfg = config or CodeVerifyConfig()
     if workers is not None:
         cfg = cfg.model_copy(update={"workers": workers})
-    numbered = read_rows(input)  # InputFileError names the file and line
+    numbered = read_numbered_jsonl(input)  # RowsFileError names the file and line
     rows = [r for _, r in numbered]
     items = [_item(r, f"{input}:{n}") for n, r in numbered]
     verifier = CodeVerifier(cfg)

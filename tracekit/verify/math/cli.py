@@ -15,7 +15,7 @@ from typing import Any
 
 from tracekit.parse.split import split_reasoning
 from tracekit.record import jsonl_line
-from tracekit.verify.input_file import InputFileError, read_rows
+from tracekit.sources.formats import RowsFileError, read_numbered_jsonl
 from tracekit.verify.math.audit import SUMMARY_COLUMNS, AuditCase, record_dicts, run_audit, summarize
 from tracekit.verify.math.config import MathVerifyConfig
 from tracekit.verify.math.verifier import MathVerifier
@@ -40,7 +40,7 @@ def verify_math_file(
     (audit.py): the summary gains `audit` (rates with 95% intervals) and every re-checked row goes to
     `OUTPUT.audit.jsonl`, disagreements marked.
     """
-    rows = [row for _, row in read_rows(input)]  # InputFileError names the file and line
+    rows = [row for _, row in read_numbered_jsonl(input)]  # RowsFileError names the file and line
     pairs = [
         (
             split_reasoning(str(r.get(pred_field) or "")).answer_text,
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             config=cfg,
             audit=args.audit,
         )
-    except InputFileError as e:
+    except RowsFileError as e:
         print(f"tracekit: {e}", file=sys.stderr)
         return 2
     print(json.dumps(counts))
