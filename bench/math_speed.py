@@ -28,8 +28,8 @@ logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeouts log 
 sys.path.insert(0, str(ROOT))
 GRADED = ROOT / ".." / "shared" / "data" / "verify" / "graded" / "skythought_eval_outputs"
 
+from tracekit.parse.split import split_reasoning  # noqa: E402
 from tracekit.verify.math import MathVerifier, MathVerifyConfig  # noqa: E402
-from tracekit.verify.math.extract import split_reasoning  # noqa: E402
 
 
 def r1_pairs(n: int | None = None) -> list[tuple[str, str]]:
@@ -50,7 +50,7 @@ def run_tracekit(pairs: list[tuple[str, str]]) -> tuple[float, list[bool]]:
     v = MathVerifier(MathVerifyConfig())
     v.warm_up()  # start the sympy worker before timing (Math-Verify is warmed up the same way)
     t0 = time.perf_counter()
-    out = [v.verify(answer_text=split_reasoning(t), gold=g).verdict == "correct" for t, g in pairs]
+    out = [v.verify(answer_text=split_reasoning(t).answer_text, gold=g).verdict == "correct" for t, g in pairs]
     dt = time.perf_counter() - t0
     v.close()
     return dt, out
@@ -79,7 +79,7 @@ def run_pool(pairs: list[tuple[str, str]], workers: int) -> float:
 
     from tracekit.verify.math.verifier import _init_pool, _pool_context, _verify_chunk
 
-    answer_pairs = [(split_reasoning(t), g) for t, g in pairs]
+    answer_pairs = [(split_reasoning(t).answer_text, g) for t, g in pairs]
     chunks = [answer_pairs[i : i + 32] for i in range(0, len(answer_pairs), 32)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(
@@ -95,7 +95,7 @@ def run_pool(pairs: list[tuple[str, str]], workers: int) -> float:
 
 def run_in_process(pairs: list[tuple[str, str]]) -> float:
     v = MathVerifier(MathVerifyConfig())
-    answer_pairs = [(split_reasoning(t), g) for t, g in pairs]
+    answer_pairs = [(split_reasoning(t).answer_text, g) for t, g in pairs]
     t0 = time.perf_counter()
     v.verify_many(answer_pairs, workers=1)
     dt = time.perf_counter() - t0
