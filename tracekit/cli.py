@@ -1,4 +1,4 @@
-"""`tracekit` command line: validate, build, stats, verify, train, push."""
+"""`tracekit` command line: validate, build, stats, verify, train, distill, push."""
 
 from __future__ import annotations
 
@@ -297,6 +297,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_distill(args: argparse.Namespace) -> int:
+    import yaml
+
+    from tracekit.distill.cli import nested_override, run_distill
+    from tracekit.distill.config import merge_settings
+
+    overrides: dict[str, Any] = {}
+    for item in args.set or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            _err(f"--set takes KEY=VALUE, got {item!r}")
+            return EXIT_BAD_INPUT
+        overrides = merge_settings(overrides, nested_override(key, yaml.safe_load(value)))
+    try:
+        final = run_distill(Path(args.config), resume=args.resume, overrides=overrides or None)
+    except (FileNotFoundError, ValueError) as e:  # config problems and tokenizer mismatches name the key / models
+        _err(str(e))
+        return EXIT_BAD_INPUT
+    print(f"final model: {final}")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from tracekit.engine.finish import build_files
     from tracekit.engine.layout import BuildLayout
@@ -375,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plan", action="store_true", help="print the memory plan per GPU and exit (2: does not fit)")
     t.add_argument("--world-size", type=int, default=1, help="GPUs the --plan is for (default 1)")
     t.set_defaults(func=cmd_train)
+
+    dis = sub.add_parser("distill", help="on-policy distillation: the student learns from the teacher on its own samples")
+    dis.add_argument("config")
+    dis.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    dis.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. rollout.n=8")
+    dis.set_defaults(func=cmd_distill)
 
     pu = sub.add_parser("push", help="upload a build's dataset, card, plots and recipe to the Hub (resumable)")
     pu.add_argument("out", help="output folder of a finished build")

@@ -202,11 +202,25 @@ class TrainConfig(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            lines = []
-            for err in exc.errors():
-                key = ".".join(str(p) for p in err["loc"]) or "(config)"
-                msg = err["msg"]
-                if err["type"] == "extra_forbidden":
-                    msg = "unknown key (see TrainConfig for the accepted keys)"
-                lines.append(f"{path}: {key}: {msg}")
-            raise ValueError("invalid train config:\n  " + "\n  ".join(lines)) from None
+            raise ValueError(validation_message(exc, path=path, what="train", model="TrainConfig")) from None
+
+
+def validation_message(exc: ValidationError, *, path: Path | str, what: str, model: str) -> str:
+    """One line per problem of a config file, each naming the file and the key (dotted for nested keys).
+
+    Example:
+        >>> try:
+        ...     TrainConfig.model_validate({"model": "m", "data": "d", "output_dir": "o", "lr": 1})
+        ... except ValidationError as e:
+        ...     print(validation_message(e, path="x.yaml", what="train", model="TrainConfig"))
+        invalid train config:
+          x.yaml: lr: unknown key (see TrainConfig for the accepted keys)
+    """
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(config)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key (see {model} for the accepted keys)"
+        lines.append(f"{path}: {key}: {msg}")
+    return f"invalid {what} config:\n  " + "\n  ".join(lines)

@@ -35,7 +35,8 @@ def _accumulate_mm(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     acc.add_(a @ b)
 
 
-def _compute_dtype(device: torch.device, fallback: torch.dtype) -> torch.dtype:
+def compute_dtype(device: torch.device, fallback: torch.dtype) -> torch.dtype:
+    """The dtype matmuls run in on `device`: autocast's when it is on, else `fallback`."""
     dev = device.type
     return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else fallback
 
@@ -122,7 +123,7 @@ def chunked_lm_head_loss(
     own lm-head under autocast; gradients flow to `hidden` and `weight` when they require them. `compile` fuses
     each chunk's softmax and gradient into fewer passes over the logits.
     """
-    dtype = _compute_dtype(hidden.device, weight.dtype)
+    dtype = compute_dtype(hidden.device, weight.dtype)
     fn = _compiled_logits_loss_and_grad() if compile else logits_loss_and_grad
     loss: torch.Tensor = _ChunkedLMHeadLoss.apply(hidden, weight, targets, chunk_size, softcap, dtype, fn)
     return loss

@@ -254,6 +254,10 @@ class SFTTrainer:
             fused_linear_cross_entropy=False,
         )
 
+    def _loss_module(self, model: Any, *, chunk_size: int) -> torch.nn.Module:
+        """The module that wraps the model and returns a loss (what DDP/FSDP2 wrap); SFT: `CausalLMLoss`."""
+        return CausalLMLoss(model, chunk_size=chunk_size, compile=self.cfg.compile)
+
     def _load_model(self) -> None:
         from transformers import AutoModelForCausalLM
 
@@ -278,7 +282,7 @@ class SFTTrainer:
                 layer.compile(dynamic=True)
         self.hf_model = model
         chunk = cfg.loss_chunk_size or auto_chunk_size(model.get_output_embeddings().weight.shape[0])
-        module = CausalLMLoss(model, chunk_size=chunk, compile=cfg.compile).to(self.device)
+        module = self._loss_module(model, chunk_size=chunk).to(self.device)
         if self.sharded:
             from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
