@@ -110,3 +110,10 @@ def test_tokenizer_mismatch_fails_naming_both_models(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="teacher.tokenizer"):
         run_distill(_write(tmp_path, cfg))
     assert not (tmp_path / "out" / "final").exists()
+
+
+def test_shipped_distill_preset_is_valid() -> None:
+    from tests.conftest import REPO
+
+    cfg = DistillConfig.from_yaml(REPO / "pipelines" / "distill-tiny-cpu.yaml")
+    assert cfg.student == "out/train-tiny-cpu/final" and cfg.teacher.wire_protocol == "prompt_logprobs"

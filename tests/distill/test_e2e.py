@@ -23,7 +23,15 @@ from typing import Any
 
 import pytest
 
-from tests.distill.helpers import ENGINE, ENGINE_ENV, cli_env, distill_config, make_student, make_teacher
+from tests.distill.helpers import (
+    ENGINE,
+    ENGINE_ENV,
+    HELD_OUT_PAIRS,
+    cli_env,
+    distill_config,
+    make_student,
+    make_teacher,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +86,23 @@ def _teacher(models: dict[str, Path], url: str) -> dict[str, Any]:
     }
 
 
+def _eval(root: Path) -> dict[str, Any]:
+    """Held-out KL every 10 steps, and pass@k on a 3-problem benchmark file with tracekit eval's code."""
+    bench = root / "toy-bench.jsonl"
+    bench.write_text(
+        "".join(json.dumps({"problem": f"{a}+{b}?", "answer": str(a + b)}) + "\n" for a, b in HELD_OUT_PAIRS)
+    )
+    return {
+        "every": 10,
+        "bench": [f"toy={bench}"],
+        "k": [1, 2],
+        "n": 2,
+        "limit": 3,
+        "max_tokens": 24,
+        "temperature": 1.0,
+    }
+
+
 def _metrics(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -87,7 +112,7 @@ def full_run(models: dict[str, Path], teacher_url: str) -> Path:
     out = models["root"] / "full"
     cfg = distill_config(
         models["root"], student=models["student"], teacher=_teacher(models, teacher_url), out=out,
-        max_steps=STEPS, **SETTINGS,
+        max_steps=STEPS, **{**SETTINGS, "eval": _eval(models["root"])},
     )  # fmt: skip
     r = subprocess.run(
         [sys.executable, "-m", "tracekit.cli", "distill", str(cfg)],
@@ -107,6 +132,9 @@ def test_distill_halves_the_held_out_teacher_kl(full_run: Path) -> None:
         range(0, STEPS + 1, 10)
     )  # before the first step, every eval.every, at the end
     assert held[STEPS] <= 0.5 * held[0], held
+    evals = [r["eval"]["toy"] for r in rows if "eval" in r]
+    assert len(evals) == STEPS // 10
+    assert all(0 <= e["pass@1"] <= e["pass@2"] <= 1 for e in evals), evals
     steps = [r for r in rows if r["step"] >= 1]
     assert [r["step"] for r in steps] == list(range(1, STEPS + 1))
     for r in steps:

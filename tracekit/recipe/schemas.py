@@ -1,4 +1,5 @@
-"""Generate schemas/recipe.schema.json (from the pydantic models) and schemas/trace.schema.json.
+"""Generate schemas/recipe.schema.json and schemas/distill.schema.json (from the pydantic models) and
+schemas/trace.schema.json.
 
 Usage: python -m tracekit.recipe.schemas [DIR]   (default: the repo's schemas/ folder)
 """
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tracekit.distill.config import DistillConfig
 from tracekit.recipe.models import Recipe
 from tracekit.record import trace_json_schema
 
@@ -21,9 +23,18 @@ def recipe_schema() -> dict[str, Any]:
     return schema
 
 
+def distill_schema() -> dict[str, Any]:
+    """The `tracekit distill` config file (editors validate pipelines/distill-*.yaml with it)."""
+    schema = DistillConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tracekit distill config"
+    return schema
+
+
 def render() -> dict[str, str]:
     return {
         "recipe.schema.json": json.dumps(recipe_schema(), indent=2, sort_keys=True) + "\n",
+        "distill.schema.json": json.dumps(distill_schema(), indent=2, sort_keys=True, default=str) + "\n",
         "trace.schema.json": json.dumps(trace_json_schema(), indent=2, sort_keys=True) + "\n",
     }
 
