@@ -34,6 +34,8 @@ CONTAMINATION_TYPE = pa.struct(
 CONTAMINATION_METHODS: tuple[str, ...] = ("ngram", "whole_item", "rephrase", "judge")
 CONTAMINATION_TEXT_CHARS = 2000
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
+# One select student's pass rate (null: none of its answers was decided).
+STUDENT_RATE_TYPE = pa.struct([("model", pa.string()), ("pass_rate", pa.float64())])
 
 # (name, arrow type, description). The order is the column order of ledger shards.
 LEDGER_FIELDS: list[tuple[str, pa.DataType, str]] = [
@@ -42,7 +44,8 @@ LEDGER_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("source", pa.string(), "source name from the recipe"),
     ("domain", pa.string(), "math | code | science | general | ... (from the source)"),
     ("difficulty", pa.string(), "difficulty label if the source has one"),
-    ("pass_rate", pa.float64(), "share of the student's decided samples that were correct (select), or the source's"),
+    ("pass_rate", pa.float64(), "share of the student's decided samples that were correct (select; with several students the highest of theirs), or the source's"),
+    ("student_pass_rates", pa.list_(STUDENT_RATE_TYPE), "each student's pass rate (select), in the recipe's order: model, pass_rate"),
     ("difficulty_rating", pa.int32(), "difficulty 1-10 rated by the labelling judge (select)"),
     ("domain_label", pa.string(), "domain named by the labelling judge, from the recipe's list (select)"),
     ("selection", pa.string(), "JSON: the student's samples and passes, the judge's questions and raw answers"),

@@ -180,11 +180,12 @@ class BuildLayout:
         return self.work / "selected"
 
     def select_requests(self, model: str) -> Path:
-        """Request cache of the select stage's `student` or `judge` (resume)."""
+        """Request cache of the select stage's `student` (`student-1`, ... for several) or `judge` (resume)."""
         return self.work / "select-requests" / model
 
     def select_logs(self, model: str) -> Path:
-        """Token usage per task of the select stage's `student` or `judge` (and a managed server's log)."""
+        """Token usage per task of the select stage's `student` (`student-1`, ...) or `judge` (and a managed
+        server's log)."""
         return self.logs / f"select-{model}"
 
     @property

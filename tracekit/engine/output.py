@@ -52,7 +52,8 @@ def fingerprint(loaded: LoadedRecipe) -> str:
     tools = [data.get("rewrite") and data["rewrite"]["teacher"]]  # models used as tools, same rule
     tools += [v["llm"]["judge"] for v in [data["verify"], *(s.get("verify") for s in data["sources"])] if v and v.get("llm")]
     select = data.get("select") or {}
-    tools += [select.get("pass_rate"), (select.get("labels") or {}).get("judge")]  # the student, the labeller
+    students = select.get("pass_rate")  # the students (one block or a list), the labeller
+    tools += [*(students if isinstance(students, list) else [students]), (select.get("labels") or {}).get("judge")]
     tools.append(((data.get("decontaminate") or {}).get("rephrase") or {}).get("judge"))
     for model in [teacher, *tools]:  # where and how fast they run, not what they write
         if isinstance(model, dict):

@@ -162,26 +162,33 @@ def teacher_step(loaded: LoadedRecipe, layout: BuildLayout) -> PipelineStep:
 
 def select_carry(loaded: LoadedRecipe) -> dict[str, dict[str, str]]:
     """Source columns the select stage needs besides the prompt's: {source: {metadata key: column}}."""
-    from tracekit.select.config import ColumnPassRate, ReplayStudent
-    from tracekit.select.pass_rate import PASS_RATE_KEY, STUDENT_KEY
+    from tracekit.select.config import ColumnPassRate, ReplayStudent, students_of, window_of
+    from tracekit.select.pass_rate import PASS_RATE_KEY, student_key
 
     r = loaded.recipe
     cfg = r.select.pass_rate if r.select is not None else None
-    if isinstance(cfg, ColumnPassRate):
-        key, col = PASS_RATE_KEY, cfg.column
-    elif isinstance(cfg, ReplayStudent):
-        key, col = STUDENT_KEY, cfg.generations
-    else:
+    if cfg is None:
         return {}
-    assert cfg is not None
-    return {s.name: {key: col} for s in r.sources if cfg.sources is None or s.name in cfg.sources}
+    if isinstance(cfg, ColumnPassRate):
+        keys = {PASS_RATE_KEY: cfg.column}
+    else:
+        students = [s for _, s in students_of(cfg)]
+        keys = {student_key(i): s.generations for i, s in enumerate(students) if isinstance(s, ReplayStudent)}
+    sources = window_of(cfg).sources
+    return {s.name: dict(keys) for s in r.sources if keys and (sources is None or s.name in sources)}
 
 
 def select_steps(loaded: LoadedRecipe, layout: BuildLayout | None) -> list[PipelineStep]:
-    """The select stage's own steps: pass rate (a student sampled and checked by the build's parse and
-    verify steps, or the source's rate), then labels from the judge. Without a `layout` (an estimate)
-    the student and judge keep no request cache and write no usage files."""
-    from tracekit.select.config import ColumnPassRate, VllmStudent, judge_teacher, student_teacher
+    """The select stage's own steps: pass rate (each student sampled and checked by the build's parse
+    and verify steps, or the source's rate), then labels from the judge. Without a `layout` (an
+    estimate) the students and judge keep no request cache and write no usage files."""
+    from tracekit.select.config import (
+        ColumnPassRate,
+        VllmStudent,
+        judge_teacher,
+        student_teacher,
+        students_of,
+    )
     from tracekit.select.labels import LabelStep
     from tracekit.select.pass_rate import PassRateStep
     from tracekit.teachers import build_teacher
@@ -190,19 +197,26 @@ def select_steps(loaded: LoadedRecipe, layout: BuildLayout | None) -> list[Pipel
     assert r.select is not None
     steps: list[PipelineStep] = []
     pr = r.select.pass_rate
+    students = students_of(pr)
     if isinstance(pr, ColumnPassRate):
         steps.append(PassRateStep(config=pr))
     elif pr is not None:
-        # the student answers the prompts as the sources render them, with its own sampling
+        # each student answers the prompts as the sources render them, with its own sampling
         sources = [s.model_copy(update={"sampling": None}) for s in r.sources]
-        student = build_teacher(
-            student_teacher(pr),
-            sources=sources,
-            cache_dir=str(layout.select_requests("student")) if layout else None,
-            usage_dir=str(layout.select_logs("student")) if layout else None,
-        )
+        teachers = [
+            build_teacher(
+                student_teacher(cfg),
+                sources=sources,
+                cache_dir=str(layout.select_requests(name)) if layout else None,
+                usage_dir=str(layout.select_logs(name)) if layout else None,
+            )
+            for name, cfg in students
+        ]
         checks = per_trace_steps(loaded, layout, filters=False)
-        steps.append(PassRateStep(config=pr, student=student, checks=checks, student_name=pr.model))
+        if isinstance(pr, list):
+            steps.append(PassRateStep(config=pr, student=teachers, checks=checks))
+        else:
+            steps.append(PassRateStep(config=pr, student=teachers[0], checks=checks, student_name=pr.model))
     labels = r.select.labels
     if labels is not None:
         # the question is the whole user message: no source template, system prompt or sampling
@@ -213,8 +227,8 @@ def select_steps(loaded: LoadedRecipe, layout: BuildLayout | None) -> list[Pipel
             cache_dir=str(layout.select_requests("judge")) if layout else None,
             usage_dir=str(layout.select_logs("judge")) if layout else None,
         )
-        # a vLLM student and a vLLM judge would share the task's GPUs: the student finishes first
-        both_vllm = isinstance(pr, VllmStudent) and labels.judge.kind == "vllm"
+        # a vLLM student and a vLLM judge would share the task's GPUs: the students finish first
+        both_vllm = any(isinstance(s, VllmStudent) for _, s in students) and labels.judge.kind == "vllm"
         steps.append(LabelStep(config=labels, judge=judge, judge_name=labels.judge.model, after_upstream=both_vllm))
     return steps
 

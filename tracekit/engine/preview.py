@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from datatrove.data import Document
@@ -55,12 +55,12 @@ class RecipeEstimate:
     and how many of the sampled prompts selection kept (the teacher's projection counts only those)."""
 
     teacher: Estimate | None
-    student: Estimate | None = None
+    students: list[tuple[str, Estimate]] = field(default_factory=list)  # (block name, projection) per live student
     judge: Estimate | None = None
     selected: tuple[int, int] | None = None  # (kept, sampled) prompts
 
     def parts(self) -> list[tuple[str, Estimate]]:
-        named = (("select: student", self.student), ("select: judge", self.judge), ("teacher", self.teacher))
+        named = [*((f"select: {s}", e) for s, e in self.students), ("select: judge", self.judge), ("teacher", self.teacher)]
         return [(name, e) for name, e in named if e is not None]
 
     def format(self) -> str:
@@ -85,17 +85,25 @@ class RecipeEstimate:
         return "\n".join(lines).rstrip()
 
 
-def _live(step: Any, attr: str) -> Any:
-    """The live teacher inside a select step (None for a replayed student or a source's pass rate)."""
-    model = getattr(step, attr, None)
-    return model if isinstance(model, LiveTeacher) else None
+def _live_models(step: Any) -> list[tuple[str, Any]]:
+    """The live teachers inside a select step, named as their estimate blocks (replayed students and a
+    source's pass rate have none)."""
+    from tracekit.select.config import students_of
+    from tracekit.select.pass_rate import PassRateStep
+
+    if isinstance(step, PassRateStep):
+        names = [f"{n} ({cfg.model})" if step.several else n for n, cfg in students_of(step.config)]
+        models = [(n, m) for n, (_, m, _) in zip(names, step.students, strict=True)]
+    else:
+        models = [("judge", getattr(step, "judge", None))]
+    return [(n, m) for n, m in models if isinstance(m, LiveTeacher)]
 
 
 def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> RecipeEstimate:
     """Sample `n` prompts (all their samples) with the recipe's teacher and project tokens, time and cost.
 
-    With `select:`, the student (and the judge) run first on the same prompts, and the teacher samples
-    only the ones they keep; the student's and judge's costs are projected to every prompt they see.
+    With `select:`, the students (and the judge) run first on the same prompts, and the teacher samples
+    only the ones they keep; each student's and the judge's costs are projected to every prompt they see.
     Nothing is written to the recipe's output folder. Throughput is measured with at most
     `n x n_samples` requests in flight, so with a small `n` it (and so the wall time) is on the
     pessimistic side.
@@ -124,22 +132,20 @@ def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> RecipeEst
         for step in select_steps(loaded, None):
             asked = sum(1 for d in stream if step.wants(d))  # before the step marks its drops
             stream = list(step.run(iter(stream), 0, 1))
-            model = _live(step, "student" if isinstance(step, PassRateStep) else "judge")
-            if model is None:
-                continue
             share = asked / max(len(docs), 1)
             scale = len(r.select.labels.ask) if isinstance(step, LabelStep) and r.select.labels else 1
-            part = project(
-                model,
-                model.config,
-                traces=int(model.last_usage.get("traces", 0)),
-                sampled_prompts=asked,
-                counts={k: round(v * share) * scale for k, v in counts.items()},
-            )
-            if isinstance(step, PassRateStep):
-                est.student = part
-            else:
-                est.judge = part
+            for name, model in _live_models(step):  # every student sees every prompt the step asks about
+                part = project(
+                    model,
+                    model.config,
+                    traces=int(model.last_usage.get("traces", 0)),
+                    sampled_prompts=asked,
+                    counts={k: round(v * share) * scale for k, v in counts.items()},
+                )
+                if isinstance(step, PassRateStep):
+                    est.students.append((name, part))
+                else:
+                    est.judge = part
         docs = [d for d in stream if not is_dropped(d)]
         est.selected = (len(docs), sum(seen.values()))
         kept = {name: 0 for name in counts}
@@ -153,7 +159,9 @@ def estimate_recipe(loaded: LoadedRecipe, *, n: int, seed: int = 0) -> RecipeEst
 
 def select_spends(loaded: LoadedRecipe) -> bool:
     """Whether the recipe's selection runs a model (a live student or a judge)."""
-    from tracekit.select.config import OpenAIStudent, VllmStudent
+    from tracekit.select.config import OpenAIStudent, VllmStudent, students_of
 
     sel = loaded.recipe.select
-    return sel is not None and (isinstance(sel.pass_rate, VllmStudent | OpenAIStudent) or sel.labels is not None)
+    if sel is None:
+        return False
+    return sel.labels is not None or any(isinstance(s, VllmStudent | OpenAIStudent) for _, s in students_of(sel.pass_rate))

@@ -208,7 +208,7 @@ def hub_split_columns(repo: str, config: str | None) -> tuple[list[str], list[st
     return splits, cols
 def check_select(loaded: LoadedRecipe) -> list[Problem]:
     """`select:` names existing sources and columns, and gets a GPU on a cluster when it runs vLLM."""
-    from tracekit.select.config import ColumnPassRate, ReplayStudent, uses_vllm
+    from tracekit.select.config import ColumnPassRate, ReplayStudent, students_of, uses_vllm, window_of
 
     r = loaded.recipe
     if r.select is None:
@@ -219,20 +219,28 @@ def check_select(loaded: LoadedRecipe) -> list[Problem]:
         problems.append(Problem(path, msg, loaded.line(path)))
 
     names = [s.name for s in r.sources]
-    for part in ("pass_rate", "labels"):
-        cfg = getattr(r.select, part)
+    pr = r.select.pass_rate
+    several = isinstance(pr, list)
+    for part, cfg in (("pass_rate", None if pr is None else window_of(pr)), ("labels", r.select.labels)):
+        where: tuple[str | int, ...] = ("select", part, 0) if several and part == "pass_rate" else ("select", part)
         for j, name in enumerate(getattr(cfg, "sources", None) or []):
             if name not in names:
-                wrong(("select", part, "sources", j), f"no source is named {name!r} (sources: {', '.join(names)})")
-    pr = r.select.pass_rate
-    if isinstance(pr, ColumnPassRate | ReplayStudent):
-        key, col = ("column", pr.column) if isinstance(pr, ColumnPassRate) else ("generations", pr.generations)
+                wrong((*where, "sources", j), f"no source is named {name!r} (sources: {', '.join(names)})")
+    columns: list[tuple[tuple[str | int, ...], str]] = []  # (where, column) of each column the selection reads
+    if isinstance(pr, ColumnPassRate):
+        columns.append((("select", "pass_rate", "column"), pr.column))
+    for i, (_, student) in enumerate(students_of(pr)):
+        if isinstance(student, ReplayStudent):
+            at: tuple[str | int, ...] = ("select", "pass_rate", *([i] if several else []), "generations")
+            columns.append((at, student.generations))
+    window = None if pr is None else window_of(pr)
+    for at, col in columns:
         for s in r.sources:
-            if pr.sources is not None and s.name not in pr.sources or s.hub is not None:
+            if window is not None and window.sources is not None and s.name not in window.sources or s.hub is not None:
                 continue
             cols = peek_columns(s, loaded.base_dir) if source_files(s, loaded.base_dir) else None
             if cols is not None and col not in cols:
-                wrong(("select", "pass_rate", key), f"column {col!r} does not exist in source {s.name!r} (it has: {', '.join(cols)})")
+                wrong(at, f"column {col!r} does not exist in source {s.name!r} (it has: {', '.join(cols)})")
     has_verifier = any(
         v is not None and (v.math or v.code or getattr(v, "llm", None)) for v in (r.verify, *(s.verify for s in r.sources))
     )

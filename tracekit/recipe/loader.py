@@ -93,8 +93,10 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> KeyPath:
         if isinstance(cur, dict) and part in cur or isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             out.append(part)
             cur = cur[part]
-        elif isinstance(cur, dict) and (nxt in cur if nxt is not None else cur.get("kind") == part) and part == cur.get("kind", part):
+        elif isinstance(cur, dict) and (nxt is not None or cur.get("kind") == part) and part == cur.get("kind", part):
             continue  # the tag of a discriminated union (e.g. the teacher kind), not a key
+        elif isinstance(cur, list) and isinstance(part, str):
+            continue  # a list has no named keys: the tag of a union's list variant (e.g. several students)
         elif isinstance(part, str) and not part.startswith(("function-", "tagged")):
             out.append(part)  # a missing or unknown key: keep it so the message names it
             cur = None

@@ -5,6 +5,10 @@ decided once per prompt before the teacher samples anything.
       pass_rate: {kind: vllm, model: Qwen/Qwen2.5-7B-Instruct, n: 8, keep: [0.0, 0.5]}   # a student samples
       # or {column: pass_rate, keep: [0.1, 0.9]}              (a pass rate the source already has)
       # or {kind: dataset, generations: student_answers, keep: [0, 0.75]}   (student answers it already has)
+      # or a list of student blocks, one after another; `keep` (the same on each) applies to the
+      # highest of their pass rates:
+      #   - {kind: vllm, model: Qwen/Qwen2.5-7B-Instruct, n: 1, keep: [0.0, 0.0]}
+      #   - {kind: vllm, model: Qwen/Qwen2.5-32B-Instruct, n: 1, keep: [0.0, 0.0]}
       labels:
         judge: {kind: openai, base_urls: [http://localhost:8000/v1], model: judge}
         ask: [difficulty, domain]
@@ -16,15 +20,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from tracekit.teachers.config import (
     DatasetTeacherConfig,
@@ -128,20 +135,90 @@ class OpenAIStudent(_StudentFields, OpenAITeacherConfig):
 
 
 def _pass_rate_kind(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "students"
     if isinstance(value, dict):
         return "from_column" if "column" in value and "kind" not in value else str(value.get("kind", "vllm"))
     return "from_column" if isinstance(value, ColumnPassRate) else str(getattr(value, "kind", "vllm"))
 
 
-# (the tag of the column variant is no key of it, so error locations stay the recipe's keys)
-PassRateConfig = Annotated[
+StudentConfig = ReplayStudent | VllmStudent | OpenAIStudent
+
+# one block of a list: a student (a column is parsed too, so that mixing one in is named as such)
+_Block = Annotated[
     Annotated[ColumnPassRate, Tag("from_column")]
     | Annotated[ReplayStudent, Tag("dataset")]
     | Annotated[VllmStudent, Tag("vllm")]
     | Annotated[OpenAIStudent, Tag("openai")],
     Discriminator(_pass_rate_kind),
 ]
-StudentConfig = ReplayStudent | VllmStudent | OpenAIStudent
+
+
+def _at(index: int, key: str, message: str, value: Any) -> ValidationError:
+    """An error at `[index].key` of the list (pydantic prefixes the list's own location)."""
+    err = InitErrorDetails(type=PydanticCustomError("students", message), loc=(index, key), input=value)
+    return ValidationError.from_exception_data("students", [err])
+
+
+def _students(blocks: list[Any]) -> list[StudentConfig]:
+    """Several students: each a model (named once), one window and one set of sources for all."""
+    if not blocks:
+        raise ValueError("`pass_rate` lists no student: give one student block, or a list of several")
+    first = blocks[0]
+    models: dict[str, int] = {}
+    for i, b in enumerate(blocks):
+        if isinstance(b, ColumnPassRate):
+            raise _at(
+                i, "column", "a source's pass-rate `column` is no student: it cannot be listed with students "
+                "(use `pass_rate: {column: ..., keep: [...]}` alone, or students alone)", b.column,
+            )
+        if b.model is None:
+            raise _at(i, "model", "each student of a list needs `model`: the ledger records its pass rate by that name", None)
+        if b.model in models:
+            raise _at(
+                i, "model", f"student {i} is the same model as student {models[b.model]} ({b.model!r}): "
+                "list each model once", b.model,
+            )
+        models[b.model] = i
+        for key in ("keep", "sources"):
+            if getattr(b, key) != getattr(first, key):
+                raise _at(
+                    i, key, f"`{key}` applies to the students' combined pass rate: give every student the same "
+                    f"(student 0 has {getattr(first, key)}, student {i} {getattr(b, key)})", getattr(b, key),
+                )
+    return blocks
+
+
+# (tags are no keys of the recipe: the loader leaves them out of error locations)
+PassRateConfig = Annotated[
+    Annotated[ColumnPassRate, Tag("from_column")]
+    | Annotated[ReplayStudent, Tag("dataset")]
+    | Annotated[VllmStudent, Tag("vllm")]
+    | Annotated[OpenAIStudent, Tag("openai")]
+    | Annotated[list[_Block], AfterValidator(_students), Tag("students")],
+    Discriminator(_pass_rate_kind),
+]
+
+
+def students_of(cfg: Any) -> list[tuple[str, StudentConfig]]:
+    """The students of a `pass_rate` config with the name of each one's request cache, usage logs and
+    estimate block: `student` for a single block, `student-1`, `student-2`, ... for a list (in its
+    order); none for a source's column.
+
+        >>> blocks = [{"kind": "vllm", "model": m, "keep": [0, 0]} for m in ("small", "large")]
+        >>> [(name, s.model) for name, s in students_of(SelectConfig.model_validate({"pass_rate": blocks}).pass_rate)]
+        [('student-1', 'small'), ('student-2', 'large')]
+    """
+    if isinstance(cfg, list):
+        return [(f"student-{i}", s) for i, s in enumerate(cfg, start=1)]
+    if cfg is None or isinstance(cfg, ColumnPassRate):
+        return []
+    return [("student", cfg)]
+
+
+def window_of(cfg: Any) -> WindowFields:
+    """The `keep` window and `sources` of a `pass_rate` config (a list's students share them)."""
+    return cfg[0] if isinstance(cfg, list) else cfg
 
 _JUDGE_SAMPLING = {"temperature": 0.0, "max_tokens": 4096}
 
@@ -224,7 +301,11 @@ class SelectConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pass_rate: PassRateConfig | None = Field(None, description="keep prompts whose student pass rate is in a window")
+    pass_rate: PassRateConfig | None = Field(
+        None,
+        description="keep prompts whose student pass rate is in a window; a list of students: the highest of "
+        "their pass rates",
+    )
     labels: LabelsConfig | None = Field(None, description="difficulty and domain labels from an LLM judge")
 
     @model_validator(mode="after")
@@ -252,4 +333,6 @@ def judge_teacher(cfg: VllmJudge | OpenAIJudge) -> VllmTeacherConfig | OpenAITea
 
 def uses_vllm(cfg: SelectConfig) -> bool:
     """Whether the select stage runs a vLLM engine (and so wants a GPU)."""
-    return isinstance(cfg.pass_rate, VllmStudent) or (cfg.labels is not None and cfg.labels.judge.kind == "vllm")
+    return any(isinstance(s, VllmStudent) for _, s in students_of(cfg.pass_rate)) or (
+        cfg.labels is not None and cfg.labels.judge.kind == "vllm"
+    )
