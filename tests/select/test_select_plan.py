@@ -73,6 +73,20 @@ def test_plan_has_select_before_sample_and_its_steps_pickle(tmp_path: Path) -> N
     steps = plan_build(load_recipe(path)).stages[0].pipeline
     assert next(s for s in steps if type(s).__name__ == "LabelStep").after_upstream
 
+    # several students: one teacher step each, with its own request cache; a vLLM one among them is
+    # enough for the judge to wait
+    raw["select"]["pass_rate"] = [
+        {"kind": "openai", "base_urls": [url], "model": "s1", "n": 2, "keep": [0, 0.5]},
+        {"kind": "vllm", "model": "s2", "n": 1, "keep": [0, 0.5]},
+    ]
+    path.write_text(yaml.safe_dump(raw))
+    steps = plan_build(load_recipe(path)).stages[0].pipeline
+    pr = next(s for s in steps if type(s).__name__ == "PassRateStep")
+    assert [(name, type(t).__name__) for name, t, _ in pr.students] == [("s1", "OpenAITeacher"), ("s2", "VllmTeacher")]
+    assert [Path(t.cache_dir).name for _, t, _ in pr.students] == ["student-1", "student-2"]
+    assert next(s for s in steps if type(s).__name__ == "LabelStep").after_upstream
+    pickle.loads(pickle.dumps(steps))
+
 
 def test_cluster_gpus_go_to_select_when_asked() -> None:
     cfg = SlurmExecutorConfig(kind="slurm", gpus_per_task=2, gpu_stages=["select", "sample"])
