@@ -143,7 +143,8 @@ def _selection(con: duckdb.DuckDBPyConnection, links: list[str]) -> list[str]:
     totals = queries.select_funnel_totals(con)
     parts = [
         "## Selection",
-        "Prompts were chosen before the teacher sampled (`select:`): a student's pass rate window and/or an LLM "
+        "Prompts were chosen before the teacher sampled (`select:`): a pass rate window (with several students, on "
+        "the highest of their pass rates) and/or an LLM "
         "judge's labels. Prompts left after each step (a prompt is verified when one of its traces is correct, "
         "kept when one is in the dataset):\n\n" + _md_table([n for n, _ in totals], [[v for _, v in totals]]),
         "Per source:\n\n" + _md_table(*queries.select_funnel_per_source(con)),
