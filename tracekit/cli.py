@@ -188,7 +188,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             return 130
     if rc != 0:
         msg = process.read_error(layout) or f"the build process exited with status {rc}"
-        _err(f"build failed: {msg}\n  details: {log} and {layout.logs}/<stage>/logs/")
+        _err(f"build failed: {msg}\n  details: {log} and {layout.task_logs('<stage>')}/")
         return 1
     if args.no_wait and loaded.recipe.executor.kind == "slurm":
         console.print(f"submitted to Slurm; follow it with `tracekit status {out}`")
@@ -202,7 +202,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         _err(
             "the build read no row from its sources"
             + (":\n" + "\n".join(f"  {w}" for w in why) if why else " (every source is empty)")
-            + f"\n  details: {layout.stage_logs('sample') / 'logs'}"
+            + f"\n  details: {layout.task_logs('sample')}"
         )
         return EXIT_BAD_INPUT
     summary = final_table(

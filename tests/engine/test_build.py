@@ -169,7 +169,7 @@ def test_corrupt_shard_and_bad_rows_are_skipped_and_counted(tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     assert len(read_ledger(tmp_path / "out")) == 12
     assert re.search(r"unreadable source rows skipped\s*│\s*3\s", r.stderr), r.stderr
-    logs = "".join(p.read_text() for p in (BuildLayout(tmp_path / "out").stage_logs("sample") / "logs").glob("*.log"))
+    logs = "".join(p.read_text() for p in BuildLayout(tmp_path / "out").task_logs("sample").glob("*.log"))
     assert "b.parquet: corrupt parquet file" in logs
     assert "c.jsonl:3: invalid JSON" in logs
     assert "c.jsonl:4: no prompt" in logs

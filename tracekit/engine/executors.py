@@ -40,7 +40,7 @@ from tracekit.engine.layout import BuildLayout
 from tracekit.engine.lifeline import MAIN_PID_ENV, Lifeline, fault, fault_spec, wait_for_stragglers
 from tracekit.engine.slurm import RetryingSlurmExecutor, default_env_command, squeue_states
 from tracekit.engine.stages import Stage, kind_of
-from tracekit.engine.status import task_error, task_log
+from tracekit.engine.status import task_error
 
 if TYPE_CHECKING:
     from tracekit.engine.config import ExecutorConfig, RayExecutorConfig, SlurmExecutorConfig
@@ -193,7 +193,7 @@ def make_executor(
 def _failure(stage: Stage, layout: BuildLayout, ranks: list[int], attempts: int) -> StageFailed:
     lines = [f"stage {stage.name}: {len(ranks)} of {stage.tasks} task(s) failed after {attempts} attempt(s)"]
     for rank in ranks[:5]:
-        err, log = task_error(layout.stage_logs(stage.name), rank), task_log(layout.stage_logs(stage.name), rank)
+        err, log = task_error(layout, stage.name, rank), layout.task_log(stage.name, rank)
         lines.append(f"  task {rank}: {err or 'no error recorded'} ({log})")
     lines.append("  run the same command again to retry only the unfinished tasks")
     return StageFailed("\n".join(lines))

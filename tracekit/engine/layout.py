@@ -131,6 +131,30 @@ class BuildLayout:
         """datatrove's logging folder of one stage (completion markers, task logs, stats)."""
         return self.logs / stage
 
+    # inside a stage's folder, datatrove's own names
+    def task_logs(self, stage: str) -> Path:
+        return self.stage_logs(stage) / "logs"
+
+    def task_log(self, stage: str, rank: int) -> Path:
+        """datatrove's log of one task of a stage."""
+        return self.task_logs(stage) / f"task_{rank:05d}.log"
+
+    def completions(self, stage: str) -> Path:
+        """One empty file per finished task of a stage, named by its rank."""
+        return self.stage_logs(stage) / "completions"
+
+    def task_stats(self, stage: str) -> Path:
+        """The per-task stats (JSON) of a stage."""
+        return self.stage_logs(stage) / "stats"
+
+    def slurm_logs(self, stage: str) -> Path:
+        """Slurm's own output of a stage's job (datatrove's SlurmPipelineExecutor writes it there)."""
+        return self.stage_logs(stage) / "slurm_logs"
+
+    def executor_json(self, stage: str) -> Path:
+        """The executor's settings of a stage (its number of tasks)."""
+        return self.stage_logs(stage) / "executor.json"
+
     # -- work: what a running build keeps between stages -----------------------------------------
     @property
     def work(self) -> Path:

@@ -62,14 +62,9 @@ class BuildStatus:
     stages: list[StageStatus]
 
 
-def task_log(stage_logs: Path, rank: int) -> Path:
-    """datatrove's log of one task of a stage."""
-    return stage_logs / "logs" / f"task_{rank:05d}.log"
-
-
-def task_error(stage_logs: Path, rank: int) -> str | None:
+def task_error(layout: BuildLayout, stage: str, rank: int) -> str | None:
     """The last error datatrove logged for one task of a stage (None when it logged none)."""
-    log = task_log(stage_logs, rank)
+    log = layout.task_log(stage, rank)
     if not log.exists():
         return None
     error = None
@@ -80,13 +75,13 @@ def task_error(stage_logs: Path, rank: int) -> str | None:
     return error
 
 
-def _completed(stage_logs: Path) -> set[int]:
-    folder = stage_logs / "completions"
+def _completed(layout: BuildLayout, stage: str) -> set[int]:
+    folder = layout.completions(stage)
     return {int(f.name) for f in folder.iterdir() if f.name.isdigit()} if folder.exists() else set()
 
 
-def _started(stage_logs: Path) -> set[int]:
-    folder = stage_logs / "logs"
+def _started(layout: BuildLayout, stage: str) -> set[int]:
+    folder = layout.task_logs(stage)
     if not folder.exists():
         return set()
     return {int(f.stem.removeprefix("task_")) for f in folder.glob("task_*.log") if f.stem[5:].isdigit()}
@@ -112,10 +107,10 @@ def _stage_list(layout: BuildLayout) -> tuple[str, list[dict]]:
         info = json.loads(f.read_text())
         return str(info.get("kind", "?")), list(info["stages"])
     # a build from before stages.json was written for local builds: the stages that started, in order
-    names = sorted((p.parent.name for p in layout.logs.glob("*/executor.json")), key=order_key)
+    names = sorted((p.name for p in layout.logs.iterdir() if layout.executor_json(p.name).exists()), key=order_key)
     stages = []
     for n in names:
-        tasks = json.loads((layout.stage_logs(n) / "executor.json").read_text()).get("tasks", 1)
+        tasks = json.loads(layout.executor_json(n).read_text()).get("tasks", 1)
         stages.append({"name": n, "tasks": int(tasks)})
     return "local", stages
 
@@ -133,8 +128,7 @@ def build_status(out: Path) -> BuildStatus:
     stages: list[StageStatus] = []
     for e in entries:
         name, tasks = e["name"], int(e["tasks"])
-        stage_logs = layout.stage_logs(name)
-        done = len({r for r in _completed(stage_logs) if r < tasks})
+        done = len({r for r in _completed(layout, name) if r < tasks})
         rows = int(read_counts(layout.progress, name).get("rows", 0))
         st = StageStatus(name=name, tasks=tasks, done=done, state="not started", rows=rows)
         job = e.get("job_id")
@@ -150,19 +144,19 @@ def build_status(out: Path) -> BuildStatus:
         elif st.job_id and squeue is None:
             st.state, st.detail = "incomplete", f"job {st.job_id}; squeue unavailable here"
         elif live and (kind != "slurm" or not st.job_id):
-            st.state = "running" if _started(stage_logs) else "pending"
+            st.state = "running" if _started(layout, name) else "pending"
         elif (
-            st.job_id and not _started(stage_logs) and any(s.state in ("failed", "cancelled") for s in stages)
+            st.job_id and not _started(layout, name) and any(s.state in ("failed", "cancelled") for s in stages)
         ):
             st.state, st.detail = "cancelled", f"job {st.job_id}: an earlier stage failed"
-        elif _started(stage_logs) or st.job_id:
+        elif _started(layout, name) or st.job_id:
             st.state = "failed"
-            if not _started(stage_logs):
-                st.detail = f"job {st.job_id} ran no task; see {stage_logs / 'slurm_logs'}"
-            for rank in sorted(set(range(tasks)) - _completed(stage_logs)):
-                log = task_log(stage_logs, rank)
+            if not _started(layout, name):
+                st.detail = f"job {st.job_id} ran no task; see {layout.slurm_logs(name)}"
+            for rank in sorted(set(range(tasks)) - _completed(layout, name)):
+                log = layout.task_log(name, rank)
                 if log.exists() or st.job_id:
-                    st.failed.append(TaskFailure(rank=rank, error=task_error(stage_logs, rank), log=log))
+                    st.failed.append(TaskFailure(rank=rank, error=task_error(layout, name, rank), log=log))
         stages.append(st)
     if stages and all(s.state == "done" for s in stages):
         build: BuildState = "done"
@@ -207,7 +201,7 @@ def skipped_rows(layout: BuildLayout, *, limit: int = 5) -> list[str]:
     of the stage that reads the sources."""
     found: list[str] = []
     for stage in ("select", "sample"):
-        for log in sorted((layout.stage_logs(stage) / "logs").glob("*.log")):
+        for log in sorted(layout.task_logs(stage).glob("*.log")):
             try:
                 text = log.read_text(errors="replace")
             except OSError:
@@ -224,7 +218,7 @@ def bad_rows(layout: BuildLayout) -> int:
     """Unreadable source rows the source reader skipped (counted in datatrove's per-task stats of the
     stage that reads the sources: `select` when the recipe selects prompts, else `sample`)."""
     total = 0
-    stats = [*(layout.stage_logs("select") / "stats").glob("*.json"), *(layout.stage_logs("sample") / "stats").glob("*.json")]
+    stats = [*layout.task_stats("select").glob("*.json"), *layout.task_stats("sample").glob("*.json")]
     for f in stats:
         try:
             for step in json.loads(f.read_text()):
