@@ -65,7 +65,7 @@ def cost_to_go(cost: torch.Tensor, *, discount: float) -> torch.Tensor:
 
     Example:
         >>> cost_to_go(torch.tensor([1.0, 2.0, 3.0]), discount=0.5).tolist()
-        [3.0, 3.5, 3.0]
+        [2.75, 3.5, 3.0]
     """
     if discount == 0 or cost.numel() == 0:
         return cost
