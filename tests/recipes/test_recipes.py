@@ -393,8 +393,8 @@ def test_a_build_killed_while_rewriting_resumes_without_asking_again(tmp_path: P
 
 @pytest.mark.slow
 def test_s1k_selects_from_the_pool(tmp_path: Path) -> None:
-    """s1K from a test-sized pool: the shipped selection (a student's pass rate graded by the LLM judge,
-    the judge's MSC domain labels) and the shipped mix (an equal share per domain, longest thinking
+    """s1K from a test-sized pool: the shipped selection (two students' pass rates graded by the LLM
+    judge, a question kept only when both fail it; the judge's MSC domain labels) and the shipped mix (an equal share per domain, longest thinking
     first), with the pool's traces replayed and graded but kept whatever their grade."""
     from tests.teachers.tiny_model import build_tokenizer
 
@@ -421,11 +421,19 @@ def test_s1k_selects_from_the_pool(tmp_path: Path) -> None:
     ledger = read_ledger(tmp_path / "s1k" / "out")
     rows = by_number(ledger)
     assert set(rows) == pool_kept and all(len(v) == 1 for v in rows.values())
-    # difficulty: the student answered every kept question once, greedy; the ones it got right are too_easy
-    assert sorted(world.number(user_text(b)) for b in student.requests) == sorted(pool_kept)
-    assert all(b["model"] == spec["select"]["pass_rate"]["model"] and b["temperature"] == 0.0 for b in student.requests)
-    hard = {i for i in pool_kept if i % 2 == 1}
+    # difficulty: each student answered every kept question once, greedy, the 7B before the 32B; a
+    # question either got right is too_easy (its pass rate is the higher of the two)
+    models = [b["model"] for b in spec["select"]["pass_rate"]]
+    assert models == ["Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-32B-Instruct"]
+    assert [b["model"] for b in student.requests] == [m for m in models for _ in pool_kept]
+    for m in models:
+        asked = [b for b in student.requests if b["model"] == m]
+        assert sorted(world.number(user_text(b)) for b in asked) == sorted(pool_kept)
+        assert all(b["temperature"] == 0.0 for b in asked)
+    hard = {i for i in pool_kept if not any(world.student_right(m, i) for m in models)}
+    assert 9 not in hard and any(not world.student_right(models[0], i) and world.student_right(models[1], i) for i in pool_kept)
     for i, (r,) in rows.items():
+        assert r["student_pass_rates"] == [{"model": m, "pass_rate": float(world.student_right(m, i))} for m in models]
         assert r["pass_rate"] == (0.0 if i in hard else 1.0), r
         if i not in hard:
             assert (r["kept"], r["drop_reason"], r["sample_index"]) == (False, "too_easy", None)
@@ -443,7 +451,8 @@ def test_s1k_selects_from_the_pool(tmp_path: Path) -> None:
         max((i for i in sampled if world.s1_domain(i) == d), key=world.thinking_steps) for d in world.S1_DOMAINS
     }
     data = read_dataset(tmp_path / "s1k" / "out")
-    assert {world.number(d["messages"][0]["content"]) for d in data} == expected == {9, 13, 17}
+    # (the 32B alone would have left 9, the longest in its domain, in s1K instead of 3)
+    assert {world.number(d["messages"][0]["content"]) for d in data} == expected == {3, 13, 17}
     assert any(world.wrong(i) for i in expected)  # a wrong trace made it into s1K, as in s1
     assert {i for i, (r,) in rows.items() if r["kept"]} == expected
     assert_no_secret(tmp_path / "s1k" / "out")

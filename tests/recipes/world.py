@@ -76,10 +76,16 @@ def thinking_steps(i: int) -> int:
     return i % 5
 
 
+def student_right(model: str, i: int) -> bool:
+    """Whether a selection student answers question `i` right: a 7B model on multiples of 4 and on 9
+    (the 32B fails 9), any other model on even questions."""
+    return i % 4 == 0 or i % 12 == 9 if "7B" in model else i % 2 == 0
+
+
 def student_reply(body: dict[str, Any]) -> str:
-    """A selection student (no thinking): right on even questions, wrong on odd ones."""
+    """A selection student (no thinking), right or wrong as `student_right` says for its model."""
     i = number(user_text(body))
-    return f"The sum is \\boxed{{{3 * i + i % 2}}}."
+    return f"The sum is \\boxed{{{3 * i + (0 if student_right(body['model'], i) else 1)}}}."
 
 
 S1_DOMAINS = ["Number theory", "Combinatorics", "Geometry"]
@@ -199,7 +205,7 @@ def derive(
 ) -> tuple[Path, dict[str, Any]]:
     """pipelines/NAME.yaml with each source read from a local file holding `rows[source]` (the same
     columns as its Hub dataset) under `limit`, the teacher and the tool models (rewriter, judges) at
-    `tool_url`, a selection student at `student_url` (local servers), decontamination at the local
+    `tool_url`, the selection students at `student_url` (local servers), decontamination at the local
     benchmark copies, one task. Everything else is the shipped recipe."""
     recipe = yaml.safe_load((PIPELINES / f"{name}.yaml").read_text())
     tmp.mkdir(parents=True, exist_ok=True)
@@ -218,11 +224,12 @@ def derive(
         to_server(teacher)
         teacher.update(base_urls=[teacher_url], api_key_env="TK_TEACHER_KEY", retries=retries)
     select = recipe.get("select") or {}
-    student = select.get("pass_rate")
-    if student and student.get("kind", "vllm") in ("vllm", "openai"):
-        assert student_url is not None
-        to_server(student)
-        student.update(base_urls=[student_url], api_key_env="TK_TOOL_KEY", retries=retries)
+    students = select.get("pass_rate") or []
+    for student in students if isinstance(students, list) else [students]:
+        if student.get("kind", "vllm") in ("vllm", "openai"):
+            assert student_url is not None
+            to_server(student)
+            student.update(base_urls=[student_url], api_key_env="TK_TOOL_KEY", retries=retries)
     tools = [
         recipe.get("rewrite", {}).get("teacher"),
         (recipe.get("verify") or {}).get("llm", {}).get("judge"),
