@@ -105,6 +105,14 @@ def test_tokenizer_mismatch_fails_naming_both_models(tmp_path: Path) -> None:
         run_distill(_write(tmp_path, cfg))
     assert f"student {student} and teacher {teacher}" in str(err.value)
 
+    # a student or a data path that does not exist
+    with pytest.raises(ValueError, match="student: cannot load"):
+        run_distill(_write(tmp_path, {**cfg, "student": str(tmp_path / "nowhere")}))
+    same.chat_template = CHAT_TEMPLATE
+    same.save_pretrained(teacher)
+    with pytest.raises(FileNotFoundError, match="data: .*missing/prompts.jsonl not found"):
+        run_distill(_write(tmp_path, {**cfg, "data": str(tmp_path / "missing" / "prompts.jsonl")}))
+
     # a served name the tokenizer cannot be loaded from: the message asks for teacher.tokenizer
     cfg["teacher"] = {"model": "served-teacher", "base_url": "http://127.0.0.1:9/v1"}
     with pytest.raises(ValueError, match="teacher.tokenizer"):

@@ -74,8 +74,12 @@ def _read_rows(data: str, split: str) -> list[dict[str, Any]]:
 
 def load_prompts(*, data: str, split: str = "train") -> list[Prompt]:
     """Distinct prompts of `data` in file order; ValueError (naming `data`) when there are none."""
-    if not Path(data).exists() and "/" not in data:
-        raise FileNotFoundError(f"data: {data} not found")
+    path = Path(data)
+    hub_id = data.count("/") == 1 and not data.startswith((".", "/", "~"))
+    if not path.exists() and not hub_id:
+        raise FileNotFoundError(
+            f"data: {data} not found (a dataset or build folder, a prompts file, or a Hub id)"
+        )
     seen: set[str] = set()
     prompts: list[Prompt] = []
     for i, row in enumerate(_read_rows(data, split)):

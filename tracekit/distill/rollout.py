@@ -7,6 +7,10 @@ processing the backend applied at load time) and the engine keeps its KV cache, 
 Prefix caching is off by default (a cached prefix would hold keys and values of the old weights, and a resumed run
 would then take another numerical path); when it is on, the cache is reset after every reload.
 
+The teachers' `OfflineVllmEngine` is not reused: it takes chat bodies and returns text answers from an engine
+core in a child process, where this needs token ids in, per-token log-probabilities out and the engine in this
+process. The teacher side does reuse the teachers' machinery (`ManagedVllmServer`, see teacher.py).
+
 Prompts go in as token ids rendered by the trainer's tokenizer, so sampler, teacher and trainer see the very same
 tokens. Every completion comes back with the sampler's log-probability of each of its tokens (vLLM's raw
 log-probabilities: the student's distribution before temperature and top-p), which the loss uses as pi_old.

@@ -368,7 +368,12 @@ class DistillTrainer(SFTTrainer):
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self._load_tokenizer()
+        try:
+            self._load_tokenizer()
+        except OSError as e:  # a missing folder, a Hub id that does not exist
+            raise ValueError(
+                f"student: cannot load a tokenizer from {d.student!r} ({type(e).__name__})"
+            ) from None
         self._check_teacher_tokenizer()
         self._load_prompts()
         self._plan_memory()
