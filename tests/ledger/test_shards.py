@@ -127,3 +127,18 @@ def test_missing_columns_read_as_typed_nulls_and_a_corrupt_shard_is_named(tmp_pa
     with pytest.raises(LedgerShardError, match=str(bad)):
         list(iter_ledger_batches(tmp_path, columns=["trace_id"]))
     assert writer_shards(tmp_path, 1, 2) == [bad]
+
+
+def test_a_shard_without_a_newer_column_reads_it_as_null(tmp_path: Path) -> None:
+    """A trace shard written before a ledger column existed (a build resumed by a newer tracekit) is read
+    with that column null, every other value as written."""
+    docs = traces(random.Random(0), 0, 6)
+    write(tmp_path, 0, docs, rows_per_file=100)
+    (f,) = list_shards(tmp_path)
+    table = pq.read_table(f)
+    old = table.drop_columns(["student_pass_rates", "gold_source"])
+    pq.write_table(old, f)
+    got = list(TraceShardReader(folder=str(tmp_path)).run(None, rank=0, world_size=1))
+    assert [d.id for d in got] == [d.id for d in docs] and [d.text for d in got] == [d.text for d in docs]
+    for d, want in zip(got, table.to_pylist(), strict=True):
+        assert d.metadata == {**want, "student_pass_rates": None, "gold_source": None}

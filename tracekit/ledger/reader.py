@@ -32,8 +32,14 @@ class TraceShardReader(PipelineStep):
         if data:
             yield from data
         for f in writer_shards(Path(self.folder), rank, world_size):
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows, columns=LEDGER_COLUMNS):
+            shard = pq.ParquetFile(f)
+            # a shard written before a column existed (a build resumed by a newer tracekit): it is null
+            present = set(shard.schema_arrow.names)
+            columns = [c for c in LEDGER_COLUMNS if c in present]
+            missing = [c for c in LEDGER_COLUMNS if c not in present]
+            for batch in shard.iter_batches(batch_size=self.batch_rows, columns=columns):
                 for row in batch.to_pylist():
+                    row.update(dict.fromkeys(missing))
                     tid, text = row["trace_id"], row["completion"] or ""
                     self.stat_update("traces")
                     yield Document(text=text, id=tid, metadata=row)
