@@ -196,3 +196,34 @@ def test_kill_9_and_resume_continue_exactly(
     opt_b = torch.load(full_run / f"checkpoint-{RESUMED_STEPS}" / "optimizer.pt", weights_only=False)["state"]
     for k in opt_a:
         assert torch.equal(opt_a[k]["exp_avg"], opt_b[k]["exp_avg"])
+
+
+def test_teacher_top_k_from_vllm(models: dict[str, Path], teacher_url: str) -> None:
+    """The teacher's k most likely tokens at each completion position, most likely first, consistent with the
+    sampled token's own log-probability, and the same sampled-token numbers as without top-k."""
+    from transformers import AutoTokenizer
+
+    from tracekit.distill.config import TeacherConfig
+    from tracekit.distill.data import render_prompt_ids
+    from tracekit.distill.teacher import TeacherScorer
+
+    tok = AutoTokenizer.from_pretrained(models["teacher"])
+    prompt = render_prompt_ids(
+        messages=[{"role": "user", "content": "9+4?"}], tokenizer=tok, chat_template=None
+    )
+    completion = tok("<think>\n9+4=13\n</think>\n\n\\boxed{13}<|im_end|>", add_special_tokens=False)[
+        "input_ids"
+    ]
+    cfg = TeacherConfig(model="teacher", base_url=teacher_url, protocol="prompt_logprobs", top_k=4)
+    with TeacherScorer(config=cfg, log_dir=models["root"]) as scorer:
+        [(lps, tops)] = scorer.score_top_k([(prompt, completion)], k=4)
+        assert scorer.score([(prompt, completion)]) == [lps]
+    assert len(lps) == len(tops) == len(completion)
+    for tok_id, lp, top in zip(completion, lps, tops, strict=True):
+        assert len(top) == 4 and [x for _, x in top] == sorted((x for _, x in top), reverse=True)
+        if tok_id in dict(top):
+            assert dict(top)[tok_id] == lp
+        else:
+            assert lp <= top[-1][1]
+    # the teacher was trained on this very format: its first choice is the given token at most positions
+    assert sum(top[0][0] == t for t, top in zip(completion, tops, strict=True)) >= len(completion) // 2

@@ -91,6 +91,14 @@ class TeacherConfig(BaseModel):
     startup_timeout_s: float = Field(default=1800.0, gt=0, description="Seconds the managed server may take.")
     timeout_s: float = Field(default=600.0, gt=0, description="Seconds per scoring request.")
     batch: int = Field(default=64, ge=1, description="Sequences per scoring request.")
+    top_k: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Also ask for the teacher's k most likely tokens at every completion position (vLLM "
+        "prompt_logprobs: k); objective jsd then adds the divergence over those tokens, differentiated through "
+        "the student's distribution (GKD's form). 0 = the sampled token only.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -265,6 +273,13 @@ class DistillConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> DistillConfig:
+        if self.teacher.top_k:
+            if self.objective != "jsd":
+                raise ValueError("teacher.top_k: the teacher's top-k tokens are used by objective jsd only")
+            if self.teacher.wire_protocol != "prompt_logprobs":
+                raise ValueError(
+                    "teacher.top_k: needs protocol prompt_logprobs (echo's top tokens come back as text, not ids)"
+                )
         if self.rollout.max_tokens >= self.max_length:
             raise ValueError(
                 f"rollout.max_tokens ({self.rollout.max_tokens}) must be below max_length ({self.max_length})"

@@ -18,6 +18,8 @@ whose gradient is `-(1/N) sum_t ratio_t A_t grad log pi_theta(y_t)`: at ratio 1 
 the divergence, and its value at ratio 1 with discount 0 and no reward is `kl_coef` times the mean cost (for
 reverse_kl: the mean per-token reverse KL).
 N is the number of completion tokens in the whole step, so micro-batching does not change the update.
+With the teacher's top-k tokens (`teacher.top_k`, objective jsd) the divergence is instead differentiated
+directly, position by position, over those tokens (`top_k_jsd`), and the policy gradient carries the reward only.
 
 Example:
     >>> import torch
@@ -98,7 +100,10 @@ def _chunk_logprobs(
     z = z.to(torch.promote_types(z.dtype, torch.float32))  # the softmax in float32 at least
     if softcap:
         z = torch.tanh(z / softcap) * softcap
-    return z.gather(1, targets[:, None]).squeeze(1) - torch.logsumexp(z, dim=-1)
+    lse = torch.logsumexp(z, dim=-1, keepdim=True)
+    if targets.dim() == 1:
+        return (z.gather(1, targets[:, None]) - lse).squeeze(1)
+    return z.gather(1, targets) - lse
 
 
 def chunked_token_logprobs(
@@ -110,7 +115,7 @@ def chunked_token_logprobs(
     softcap: float | None = None,
 ) -> torch.Tensor:
     """log softmax(hidden @ weight^T)[targets] in float32 (or wider), one chunk of logits alive at a time (each chunk's
-    logits are recomputed in the backward instead of kept)."""
+    logits are recomputed in the backward instead of kept). `targets` is [n] (one token per row) or [n, m]."""
     from torch.utils.checkpoint import checkpoint
 
     dtype = compute_dtype(hidden.device, weight.dtype)
@@ -125,8 +130,24 @@ def chunked_token_logprobs(
             else:
                 parts.append(_chunk_logprobs(h, w, y, softcap))
     if not parts:
-        return hidden.new_zeros((0,), dtype=torch.float32)
+        return hidden.new_zeros(tuple(targets.shape), dtype=torch.float32)
     return torch.cat(parts)
+
+
+def top_k_jsd(*, student_logprobs: torch.Tensor, teacher_logprobs: torch.Tensor, beta: float) -> torch.Tensor:
+    """Per position, the generalised JSD restricted to the teacher's top-k tokens ([n, k] log-probabilities of the
+    same tokens under each model): `sum_v beta p_T (log p_T - log m) + (1 - beta) p_S (log p_S - log m)` with
+    `m = beta p_T + (1 - beta) p_S`. The mass outside the k tokens is left out (a truncation, as in GKD with
+    top-k teacher logits). Differentiable in `student_logprobs`.
+
+    Example:
+        >>> lp = torch.log(torch.tensor([[0.5, 0.25]]))
+        >>> float(top_k_jsd(student_logprobs=lp, teacher_logprobs=lp, beta=0.5))  # same distribution: 0
+        0.0
+    """
+    s, t = student_logprobs, teacher_logprobs
+    m = torch.logaddexp(t + math.log(beta), s + math.log1p(-beta))
+    return (beta * torch.exp(t) * (t - m) + (1 - beta) * torch.exp(s) * (s - m)).sum(dim=-1)
 
 
 class DistillLoss(torch.nn.Module):
@@ -143,8 +164,9 @@ class DistillLoss(torch.nn.Module):
         vocab = model.get_output_embeddings().weight.shape[0]
         self.chunk_size = chunk_size or auto_chunk_size(vocab)
 
-    def token_logprobs(self, batch: MicroBatch) -> torch.Tensor:
-        """log pi_theta of every labelled token of the micro-batch (per-document attention, as in SFT)."""
+    def token_logprobs(self, batch: MicroBatch, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """log pi_theta of every labelled token of the micro-batch (per-document attention, as in SFT); with
+        `extra` ([n, k] token ids at the same positions) a [n, 1 + k] tensor: the label's, then theirs."""
         decoder = self.model.get_decoder()
         layout = batch.layout
         hidden = decoder(
@@ -160,10 +182,11 @@ class DistillLoss(torch.nn.Module):
         if hasattr(weight, "full_tensor"):  # an FSDP2 DTensor outside its module's forward
             weight = weight.full_tensor()
         h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.trainable_index)
+        targets = batch.targets if extra is None else torch.cat([batch.targets[:, None], extra], dim=1)
         lp = chunked_token_logprobs(
             hidden=h,
             weight=weight,
-            targets=batch.targets,
+            targets=targets,
             chunk_size=self.chunk_size,
             softcap=getattr(self.model.config, "final_logit_softcapping", None),
         )
@@ -172,8 +195,24 @@ class DistillLoss(torch.nn.Module):
         return lp
 
     def forward(  # type: ignore[override]
-        self, batch: MicroBatch, old_logprobs: torch.Tensor, advantages: torch.Tensor
+        self,
+        batch: MicroBatch,
+        old_logprobs: torch.Tensor,
+        advantages: torch.Tensor,
+        top_ids: torch.Tensor | None = None,
+        top_teacher: torch.Tensor | None = None,
+        top_coef: float = 1.0,
+        beta: float = 0.5,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        lp = self.token_logprobs(batch)
+        """(summed loss, new log-probabilities of the labels); with the teacher's top-k tokens (`top_ids`, and
+        their teacher log-probabilities `top_teacher`, both [n, k]) the loss adds `top_coef * sum_t top_k_jsd`."""
+        if top_ids is None or top_teacher is None:
+            lp = self.token_logprobs(batch)
+            return policy_gradient_loss(
+                logprobs=lp, old_logprobs=old_logprobs, advantages=advantages
+            ), lp.detach()
+        both = self.token_logprobs(batch, extra=top_ids)
+        lp = both[:, 0]
         loss = policy_gradient_loss(logprobs=lp, old_logprobs=old_logprobs, advantages=advantages)
-        return loss, lp.detach()
+        jsd = top_k_jsd(student_logprobs=both[:, 1:], teacher_logprobs=top_teacher.to(both.dtype), beta=beta)
+        return loss + top_coef * jsd.sum(), lp.detach()

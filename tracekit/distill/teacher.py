@@ -101,27 +101,38 @@ class TeacherScorer:
 
     def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[list[float]]:
         """log p_teacher of each completion token, for every (prompt ids, completion ids) pair, in order."""
-        out: list[list[float]] = []
+        return [lps for lps, _ in self.score_top_k(pairs, k=0)]
+
+    def score_top_k(
+        self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, k: int
+    ) -> list[tuple[list[float], list[list[tuple[int, float]]]]]:
+        """Per pair: the completion tokens' log-probabilities and, at each completion position, the teacher's `k`
+        most likely (token id, log-probability), most likely first (empty lists when k = 0)."""
+        out: list[tuple[list[float], list[list[tuple[int, float]]]]] = []
         batch = self.config.batch
         for start in range(0, len(pairs), batch):
-            chunk = pairs[start : start + batch]
-            out += self._score_chunk(chunk)
+            out += self._score_chunk(pairs[start : start + batch], k)
         return out
 
-    def _score_chunk(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[list[float]]:
+    def _score_chunk(
+        self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], k: int
+    ) -> list[tuple[list[float], list[list[tuple[int, float]]]]]:
         seqs = [list(p) + list(c) for p, c in pairs]
         body: dict[str, Any] = {"model": self.served, "prompt": seqs, "max_tokens": 1, "temperature": 0.0}
         echo = self.config.wire_protocol == "echo"
         if echo:
+            if k:
+                raise ValueError("teacher.top_k needs protocol prompt_logprobs")
             body.update(echo=True, logprobs=0)
         else:
-            body["prompt_logprobs"] = 0
+            body["prompt_logprobs"] = k
         choices = sorted(self._post(body).get("choices") or [], key=lambda c: c.get("index", 0))
         if len(choices) != len(seqs):
             raise TeacherScoringError(f"teacher returned {len(choices)} choices for {len(seqs)} sequences")
         result = []
         for (prompt, completion), seq, choice in zip(pairs, seqs, choices, strict=True):
             first = len(prompt)
+            tops: list[list[tuple[int, float]]] = []
             if echo:
                 lps = (choice.get("logprobs") or {}).get("token_logprobs")
                 if not lps or len(lps) < len(seq):
@@ -137,7 +148,14 @@ class TeacherScorer:
                         "teacher's answer has no prompt_logprobs (is it a vLLM server?)"
                     )
                 vals = [float(plp[p][str(seq[p])]["logprob"]) for p in range(first, len(seq))]
+                if k:
+                    for p in range(first, len(seq)):
+                        ranked = sorted(
+                            ((int(tok), float(e["logprob"])) for tok, e in plp[p].items()),
+                            key=lambda x: -x[1],
+                        )
+                        tops.append(ranked[:k])
             if len(vals) != len(completion):
                 raise TeacherScoringError("teacher's log-probabilities do not cover the completion")
-            result.append(vals)
+            result.append((vals, tops))
         return result

@@ -179,8 +179,11 @@ class DistillTrainer(SFTTrainer):
 
     def _rollout(
         self, sampler: StudentSampler, teacher: TeacherScorer, prompts: list[Prompt], tag: Any
-    ) -> tuple[list[tuple[Prompt, Completion, list[float]]], float, float]:
-        """(prompt, completion, teacher log-probs) of every sample, the sampling and the scoring seconds."""
+    ) -> tuple[
+        list[tuple[Prompt, Completion, list[float]]], float, float, list[list[list[tuple[int, float]]]]
+    ]:
+        """(prompt, completion, teacher log-probs) of every sample, the sampling and the scoring seconds, and per
+        sample the teacher's top-k (id, log-prob) at each completion position (empty without teacher.top_k)."""
         r = self.dcfg.rollout
         t0 = time.perf_counter()
         comps = self._sample(
@@ -188,9 +191,10 @@ class DistillTrainer(SFTTrainer):
         )
         t1 = time.perf_counter()
         flat = [(p, c) for p, cs in zip(prompts, comps, strict=True) for c in cs]
-        scores = teacher.score([(p.ids, c.token_ids) for p, c in flat])
+        scores = teacher.score_top_k([(p.ids, c.token_ids) for p, c in flat], k=self.dcfg.teacher.top_k)
         t2 = time.perf_counter()
-        return [(p, c, s) for (p, c), s in zip(flat, scores, strict=True)], t1 - t0, t2 - t1
+        samples = [(p, c, s) for (p, c), (s, _) in zip(flat, scores, strict=True)]
+        return samples, t1 - t0, t2 - t1, [tops for _, tops in scores]
 
     def _rewards(self, samples: list[tuple[Prompt, Completion, list[float]]]) -> list[float] | None:
         """Verifier reward per sample (1 correct, else 0), centred over each prompt's samples; None when off."""
@@ -240,9 +244,15 @@ class DistillTrainer(SFTTrainer):
 
     # ------------------------------------------------------------------ one step
     def _update(
-        self, samples: list[tuple[Prompt, Completion, list[float]]], rewards: list[float] | None
+        self,
+        samples: list[tuple[Prompt, Completion, list[float]]],
+        rewards: list[float] | None,
+        tops: list[list[list[tuple[int, float]]]] | None = None,
     ) -> dict[str, Any]:
         d = self.dcfg
+        # jsd with the teacher's top-k: the divergence is differentiated directly over those tokens, so the
+        # policy-gradient part carries only the reward
+        top_k = d.teacher.top_k if d.objective == "jsd" and tops else 0
         docs: list[TokenizedDoc] = []
         old: list[list[float]] = []
         togo: list[torch.Tensor] = []
@@ -254,7 +264,7 @@ class DistillTrainer(SFTTrainer):
             s_t = torch.tensor(c.logprobs, dtype=torch.float64)
             t_t = torch.tensor(t, dtype=torch.float64)
             cost = token_cost(objective=d.objective, student_logprobs=s_t, teacher_logprobs=t_t, beta=d.beta)
-            togo.append(cost_to_go(cost, discount=d.discount))
+            togo.append(torch.zeros_like(cost) if top_k else cost_to_go(cost, discount=d.discount))
             old.append(c.logprobs)
             kl_sum += float((s_t - t_t).sum())
         base = float(torch.cat(togo).mean()) if d.baseline == "batch_mean" else 0.0
@@ -274,8 +284,26 @@ class DistillTrainer(SFTTrainer):
             )
             old_t = torch.tensor([x for i in unit for x in old[i]], dtype=torch.float32, device=self.device)
             adv_t = torch.tensor([x for i in unit for x in adv[i]], dtype=torch.float32, device=self.device)
+            extra: dict[str, Any] = {}
+            if top_k:
+                assert tops is not None
+                rows = [pos for i in unit for pos in tops[i]]
+                if any(len(r) < top_k for r in rows):
+                    raise ValueError(
+                        f"teacher.top_k: the teacher returned fewer than {top_k} tokens at a position"
+                    )
+                extra = {
+                    "top_ids": torch.tensor(
+                        [[v for v, _ in r] for r in rows], dtype=torch.long, device=self.device
+                    ),
+                    "top_teacher": torch.tensor(
+                        [[lp for _, lp in r] for r in rows], dtype=torch.float32, device=self.device
+                    ),
+                    "top_coef": d.kl_coef,
+                    "beta": d.beta,
+                }
             with autocast_context(device=self.device, bf16=self.cfg.bf16, sharded=self.sharded):
-                part, new_lp = self.model(mb, old_t, adv_t)
+                part, new_lp = self.model(mb, old_t, adv_t, **extra)
             (part / max(n_tokens, 1)).backward()
             gap_sum += float((new_lp.double() - old_t.double()).abs().sum())
             loss_sum += part.detach()
@@ -305,7 +333,7 @@ class DistillTrainer(SFTTrainer):
         """Mean per-token reverse KL of the student's samples on the held-out prompts (fixed seeds)."""
         if not self.held_out:
             return None
-        samples, _, _ = self._rollout(sampler, teacher, self.held_out, "held_out")
+        samples, _, _, _ = self._rollout(sampler, teacher, self.held_out, "held_out")
         n = sum(len(c.token_ids) for _, c, _ in samples)
         return sum(s - t for _, c, ts in samples for s, t in zip(c.logprobs, ts, strict=True)) / max(n, 1)
 
@@ -416,12 +444,12 @@ class DistillTrainer(SFTTrainer):
             )
             for step in range(start, d.max_steps):
                 t0 = time.perf_counter()
-                samples, rollout_s, scoring_s = self._rollout(
+                samples, rollout_s, scoring_s, tops = self._rollout(
                     sampler, teacher, self._step_prompts(step), step
                 )
                 rewards = self._rewards(samples)
                 t1 = time.perf_counter()
-                rec: dict[str, Any] = {"step": step + 1, **self._update(samples, rewards)}
+                rec: dict[str, Any] = {"step": step + 1, **self._update(samples, rewards, tops)}
                 sampler.load_weights(self._weights())
                 t2 = time.perf_counter()
                 step_s = t2 - t0
