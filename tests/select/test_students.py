@@ -25,11 +25,14 @@ import yaml
 from tests.chat_server import ChatServer, user_text
 from tests.conftest import read_ledger, run_cli, write_recipe
 from tests.select.test_pass_rate import GRID, expected, prompt_doc
+from tracekit.engine.layout import BuildLayout
 from tracekit.parse.step import ParseStep
 from tracekit.record import stable_hash
 from tracekit.select.config import SelectConfig
 from tracekit.select.pass_rate import PassRateStep, student_key
 from tracekit.sources.config import SourceConfig
+from tracekit.stats import queries
+from tracekit.stats.db import connect
 from tracekit.teachers.replay import ReplayTeacher
 from tracekit.verify.math_step import MathVerifyStep
 
@@ -233,6 +236,16 @@ def test_students_answer_one_after_another_and_the_highest_rate_decides(tmp_path
         assert usage["traces"] == N_PROMPTS * n, m
     card = (tmp_path / "out" / "dataset" / "README.md").read_text()
     assert f"| {N_PROMPTS} | {sampled} | {sampled} | {sampled} |" in card  # the funnel: read -> window -> ...
+    # the card's table per student, against the oracle
+    con = connect(ledger=BuildLayout(tmp_path / "out").ledger)
+    cols, table = queries.student_pass_rates(con)
+    assert cols == ["student", "prompts_rated", "mean_pass_rate", "prompts_passed"]
+    want = []
+    for m in STUDENTS:
+        got = [per[m] for per in rates.values() if per[m] is not None]
+        want.append((m, len(got), round(float(sum(got) / len(got)), 3), sum(1 for r in got if r > 0)))
+    assert table == want
+    assert "Pass rate per student" in card and all(f"| {m} | {n} |" in card for m, n, _, _ in want)
 
 
 def test_estimate_projects_every_student(tmp_path: Path) -> None:
@@ -346,6 +359,24 @@ def test_killed_during_the_second_student_resumes_from_the_caches(tmp_path: Path
 
     assert rows(tmp_path / "a" / "out") == rows(tmp_path / "b" / "out")
     check_ledger(tmp_path / "b" / "out", counted(plain))
+
+
+def test_a_ledger_from_before_several_students_has_no_table_per_student(tmp_path: Path) -> None:
+    """The stats of a ledger written before `student_pass_rates` existed: the column reads as null."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracekit.record import LEDGER_SCHEMA, empty_record
+
+    rows = [{**empty_record(), "trace_id": f"t{i}", "prompt_id": f"p{i}", "source": "m", "row_index": i, "pass_rate": 0.5}
+            for i in range(3)]
+    old = pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA).drop_columns(["student_pass_rates"])
+    ledger = BuildLayout(tmp_path / "out").ledger
+    ledger.mkdir(parents=True)
+    pq.write_table(old, ledger / "00000.parquet")
+    con = connect(ledger=ledger)
+    assert queries.student_pass_rates(con) == (["student", "prompts_rated", "mean_pass_rate", "prompts_passed"], [])
+    assert queries.prompt_pass_rates(con, sampled=False) == [0.5] * 3
 
 
 # bad input ---------------------------------------------------------------------------------------------

@@ -151,6 +151,12 @@ def _selection(con: duckdb.DuckDBPyConnection, links: list[str]) -> list[str]:
         "Prompts dropped before sampling (one ledger row each, no completion):\n\n"
         + _md_table(*queries.unsampled_prompts(con)),
     ]
+    students = queries.student_pass_rates(con)
+    if len(students[1]) > 1:
+        parts.append(
+            "Pass rate per student (a prompt's `pass_rate` is the highest of its students'; "
+            "`student_pass_rates` in the ledger):\n\n" + _md_table(*students)
+        )
     parts += [f"![selection]({link})" for link in links if Path(link).stem == "selection"]
     return parts
 

@@ -42,6 +42,9 @@ def connect(*, ledger: Path, dataset: Path | None = None) -> duckdb.DuckDBPyConn
             "'method': 'ngram', 'score': NULL, 'item_text': NULL, 'judge': NULL})::" + hit + "[] AS contamination"
         )
         extra.append(f"[]::{hit}[] AS contamination_cleared")
+    if "student_pass_rates" not in columns:
+        # a ledger written before several students: none recorded per student
+        extra.append("NULL::STRUCT(model VARCHAR, pass_rate DOUBLE)[] AS student_pass_rates")
     if extra:
         replaced = " EXCLUDE (contamination)" if "contamination_cleared" not in columns else ""
         con.execute(f"CREATE OR REPLACE VIEW traces AS SELECT *{replaced}, {', '.join(extra)} FROM {src}")

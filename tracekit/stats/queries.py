@@ -197,6 +197,23 @@ def select_funnel_totals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]
     return [(name, int(sum(r[cols.index(name)] or 0 for r in rows))) for name in SELECT_FUNNEL]
 
 
+# Per select student (in the recipe's order): prompt rows it has a pass rate on, its mean, and on how
+# many it passed at least once (a prompt row counted once, whatever its number of traces).
+STUDENT_PASS_RATES_SQL = """
+    WITH p AS (SELECT any_value(student_pass_rates) AS rates FROM traces
+               WHERE student_pass_rates IS NOT NULL GROUP BY source, source_file, row_index),
+         s AS (SELECT unnest(rates) AS r, generate_subscripts(rates, 1) AS pos FROM p)
+    SELECT r.model AS student, count(r.pass_rate) AS prompts_rated,
+           round(avg(r.pass_rate), 3) AS mean_pass_rate,
+           count(*) FILTER (WHERE r.pass_rate > 0) AS prompts_passed
+    FROM s GROUP BY r.model ORDER BY min(pos), 1"""
+
+
+def student_pass_rates(con: duckdb.DuckDBPyConnection) -> Table:
+    """Each select student's pass rates over the prompt rows it answered (see STUDENT_PASS_RATES_SQL)."""
+    return table(con, STUDENT_PASS_RATES_SQL)
+
+
 def prompt_pass_rates(con: duckdb.DuckDBPyConnection, *, sampled: bool) -> list[float]:
     """The pass rate of every prompt row that has one, among those sampled (or not)."""
     rows = con.execute(
