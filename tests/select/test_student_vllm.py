@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_vllm_student_survives_kill_9_and_resumes(tiny_model: Path, tmp_path: Path) -> None:
-    n_prompts, n = 30, 2
+    # 180 samples, 16 at a time in the engine: the kill after the first 16 answers comes with many
+    # waves still to go even on a loaded machine (30 prompts were all answered before the kill in CI)
+    n_prompts, n = 90, 2
     total = n_prompts * n
     rows = [
         {"problem": f"What is {i} + {2 * i}?", "answer": str(3 * i), "g": [f"<think>sum</think>\\boxed{{{3 * i}}}"]}
