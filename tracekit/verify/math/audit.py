@@ -316,7 +316,9 @@ def cases_from_ledger(ledger: Path, *, domains: Sequence[str]) -> list[AuditCase
     """The math traces of a ledger that have a verdict to audit (correct or incorrect, against a gold)."""
     import duckdb
 
-    files = sorted(str(p) for p in Path(ledger).glob("*.parquet"))
+    from tracekit.ledger.shards import list_shards
+
+    files = [str(p) for p in list_shards(Path(ledger))]
     if not files:
         return []
     con = duckdb.connect()
