@@ -270,6 +270,11 @@ class DistillConfig(BaseModel):
     )
     eval: DistillEvalConfig | None = Field(default=None, description="pass@k every `eval.every` steps.")
     export_dtype: Literal["auto", "float32", "bfloat16"] = Field(default="auto")
+    distributed: Literal["auto", "ddp", "fsdp2"] = Field(
+        default="auto",
+        description="Under torchrun: `ddp`, `fsdp2` (sharded), or `auto` (= fsdp2 on GPU, ddp on CPU), as in "
+        "`tracekit train`. Rank 0 samples and scores; every rank updates on its share of the rollouts.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DistillConfig:
@@ -314,7 +319,7 @@ class DistillConfig(BaseModel):
             save_total_limit=self.save_total_limit,
             logging_every=self.logging_every,
             export_dtype=self.export_dtype,
-            distributed="ddp",
+            distributed=self.distributed,
         )
 
     def engine_args(self) -> dict[str, Any]:

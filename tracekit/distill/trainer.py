@@ -11,6 +11,15 @@ loss (loss.py) is accumulated over them and divided by the step's completion tok
 weights are loaded into the running sampler. Model loading, optimizer, schedule, precision, checkpoints and
 export are `SFTTrainer`'s (this class extends it and swaps only the loss module and the loop).
 
+Several ranks (torchrun, DDP or FSDP2 as in `tracekit train`): rank 0 owns the student sampler (its engine core
+in a child process there, see rollout.py) and the teacher; it samples and scores the whole step and broadcasts the
+samples, and every rank builds the same documents, advantages and packed units, then runs forward/backward on
+every `world`-th unit (ranks with fewer run an empty stand-in, so all run the same collectives). The loss is
+divided by the step's completion tokens times `world` is undone as in SFT, so the gradient all-reduce gives the
+one-process update on the same global batch; after the update the full weights are gathered to rank 0
+(`get_model_state_dict(full_state_dict=True, cpu_offload=True)` under FSDP2) and loaded into the sampler.
+Checkpoints, resume and export are SFTTrainer's sharded-or-not paths.
+
 The prompt order is a per-epoch shuffle of (seed, epoch), so the step number is the data position: a resumed
 run loads the checkpoint (weights, optimizer, schedule, RNG), pushes the weights into a fresh sampler and
 continues with the very samples the interrupted run would have drawn.
@@ -22,10 +31,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +46,7 @@ import torch
 from tracekit.distill.config import DistillConfig
 from tracekit.distill.data import Prompt, load_prompts, render_prompt_ids, split_held_out
 from tracekit.distill.loss import DistillLoss, advantages, cost_to_go, token_cost
-from tracekit.distill.rollout import Completion, StudentSampler
+from tracekit.distill.rollout import Completion, StudentSampler, without_torchrun_env
 from tracekit.distill.teacher import TeacherScorer
 from tracekit.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tracekit.train.data import IGNORE_INDEX, TokenizedDoc
@@ -153,7 +164,26 @@ class DistillTrainer(SFTTrainer):
         return [self.prompts[i] for i in picked]
 
     def _weights(self) -> list[tuple[str, torch.Tensor]]:
-        return [(k, v.detach()) for k, v in self.hf_model.state_dict().items()]
+        """The student's full weights (Hugging Face names). Under FSDP2 every rank takes part in the gather and
+        only rank 0 gets them (the others: [])."""
+        if not self.sharded:
+            return [(k, v.detach()) for k, v in self.hf_model.state_dict().items()]
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        full = get_model_state_dict(
+            self.module, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
+        if self.rank != 0:
+            return []
+        return [(k.removeprefix("model."), v) for k, v in full.items() if isinstance(v, torch.Tensor)]
+
+    def _share(self, payload: Any) -> Any:
+        """Rank 0's `payload` on every rank (pickled through the process group); itself with one rank."""
+        if self.world == 1:
+            return payload
+        box = [payload if self.rank == 0 else None]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
 
     # ------------------------------------------------------------------ rollout and scoring
     def _sample(
@@ -274,14 +304,21 @@ class DistillTrainer(SFTTrainer):
             adv.append(advantages(cost=cost_k - base, kl_coef=d.kl_coef, reward=reward).tolist())
         n_tokens = sum(len(c.token_ids) for _, c, _ in samples)
         units = pack_best_fit_decreasing(lengths=[len(doc) for doc in docs], capacity=self.cfg.max_length)
+        # this rank's share: every world-th unit; every rank runs as many micro-batches as the busiest one
+        mine = units[self.rank :: self.world]
+        mine += [[] for _ in range(math.ceil(len(units) / self.world) - len(mine))]
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         all_tokens = 0
         gap_sum = 0.0  # |trainer - sampler| log-prob of the same tokens under the same weights: numerics only
-        for unit in units:
-            mb = stage(
-                collate_documents([docs[i] for i in unit], backend=self.backend, window=self.window),
-                self.device,
-            )
+        for n_mb, unit in enumerate(mine):
+            sync = n_mb == len(mine) - 1
+            if self.sharded:
+                self.model.set_requires_gradient_sync(sync)
+            # an empty slot: no labels, zero loss, every weight still in the graph
+            picked = [docs[i] for i in unit] or [
+                TokenizedDoc(input_ids=docs[0].input_ids, labels=[IGNORE_INDEX] * len(docs[0]), row=-1)
+            ]
+            mb = stage(collate_documents(picked, backend=self.backend, window=self.window), self.device)
             old_t = torch.tensor([x for i in unit for x in old[i]], dtype=torch.float32, device=self.device)
             adv_t = torch.tensor([x for i in unit for x in adv[i]], dtype=torch.float32, device=self.device)
             extra: dict[str, Any] = {}
@@ -294,23 +331,38 @@ class DistillTrainer(SFTTrainer):
                     )
                 extra = {
                     "top_ids": torch.tensor(
-                        [[v for v, _ in r] for r in rows], dtype=torch.long, device=self.device
-                    ),
+                        [[v for v, _ in r[:top_k]] for r in rows], dtype=torch.long, device=self.device
+                    ).reshape(-1, top_k),
                     "top_teacher": torch.tensor(
-                        [[lp for _, lp in r] for r in rows], dtype=torch.float32, device=self.device
-                    ),
+                        [[lp for _, lp in r[:top_k]] for r in rows], dtype=torch.float32, device=self.device
+                    ).reshape(-1, top_k),
                     "top_coef": d.kl_coef,
                     "beta": d.beta,
                 }
-            with autocast_context(device=self.device, bf16=self.cfg.bf16, sharded=self.sharded):
-                part, new_lp = self.model(mb, old_t, adv_t, **extra)
-            (part / max(n_tokens, 1)).backward()
+            # DDP: gradients are all-reduced with the last micro-batch only
+            no_sync = self.world > 1 and not self.sharded and not sync
+            with self.model.no_sync() if no_sync else contextlib.nullcontext():
+                with autocast_context(device=self.device, bf16=self.cfg.bf16, sharded=self.sharded):
+                    part, new_lp = self.model(mb, old_t, adv_t, **extra)
+                # the all-reduce averages over ranks; `* world` makes it the sum, as in tracekit train
+                (part * (self.world / max(n_tokens, 1))).backward()
             gap_sum += float((new_lp.double() - old_t.double()).abs().sum())
             loss_sum += part.detach()
-            all_tokens += mb.num_tokens
+            all_tokens += mb.num_tokens if unit else 0
+        if self.world > 1:  # one collective for the step's sums of every rank
+            sums = torch.stack(
+                [loss_sum.double(), torch.tensor(gap_sum, dtype=torch.float64, device=self.device),
+                 torch.tensor(float(all_tokens), dtype=torch.float64, device=self.device)]
+            )  # fmt: skip
+            torch.distributed.all_reduce(sums)
+            loss_total, gap_sum, tokens_total = sums.tolist()
+            loss_sum = torch.tensor(loss_total)
+            all_tokens = int(tokens_total)
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.module.parameters(), self.cfg.max_grad_norm if self.cfg.max_grad_norm else float("inf")
         )
+        if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
+            grad_norm = grad_norm.full_tensor()
         lr = float(self.scheduler.get_last_lr()[0])
         self.optimizer.step()
         self.scheduler.step()
@@ -389,10 +441,7 @@ class DistillTrainer(SFTTrainer):
     def train(self, *, resume: bool = False) -> Path:
         cfg, d = self.cfg, self.dcfg
         self._setup_distributed()
-        if self.world > 1:
-            raise ValueError(
-                "tracekit distill runs as one process (one device); several ranks (torchrun) are not supported yet"
-            )
+        lead = self.rank == 0  # samples, scores, measures and writes the metrics
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -425,32 +474,56 @@ class DistillTrainer(SFTTrainer):
             start = int(state["step"])
             self._log(f"resumed from {ckpt} at step {start}")
         metrics_path = self.output_dir / "metrics.jsonl"
-        old = metrics_path.read_text().splitlines() if metrics_path.exists() and start else []
-        metrics_path.write_text(
-            "".join(line + "\n" for line in old if json.loads(line).get("step", 0) <= start)
-        )
+        if lead:
+            old = metrics_path.read_text().splitlines() if metrics_path.exists() and start else []
+            metrics_path.write_text(
+                "".join(line + "\n" for line in old if json.loads(line).get("step", 0) <= start)
+            )
 
         logs = self.output_dir / "logs"
-        with (
-            TeacherScorer(config=d.teacher, log_dir=logs) as teacher,
-            StudentSampler(model=d.student, engine=d.engine_args(), env=d.engine_env) as sampler,
-        ):
-            sampler.load_weights(self._weights())  # the checkpoint's weights on resume
-            if start == 0 and self.held_out:
+        with contextlib.ExitStack() as stack:
+            teacher: Any = None
+            sampler: Any = None
+            if lead:
+                # a managed teacher server must not take torchrun's rank for its own
+                with without_torchrun_env():
+                    teacher = stack.enter_context(TeacherScorer(config=d.teacher, log_dir=logs))
+                sampler = stack.enter_context(
+                    StudentSampler(
+                        model=d.student,
+                        engine=d.engine_args(),
+                        env=d.engine_env,
+                        in_process=self.world == 1,
+                        weights_dir=self.output_dir / "sampler-weights",
+                    )
+                )
+            weights = self._weights()  # the checkpoint's weights on resume
+            if lead:
+                sampler.load_weights(weights)
+            del weights
+            if lead and start == 0 and self.held_out:
                 first = {"step": 0, "held_out_teacher_kl": self.held_out_kl(sampler, teacher)}
                 self._write(metrics_path, first)
             self._log(
                 f"distilling {d.max_steps} steps: {d.rollout.prompts} prompts x {d.rollout.n} samples each"
+                + (f", {self.world} ranks" if self.world > 1 else "")
             )
             for step in range(start, d.max_steps):
                 t0 = time.perf_counter()
-                samples, rollout_s, scoring_s, tops = self._rollout(
-                    sampler, teacher, self._step_prompts(step), step
-                )
-                rewards = self._rewards(samples)
+                payload = None
+                if lead:
+                    samples, rollout_s, scoring_s, tops = self._rollout(
+                        sampler, teacher, self._step_prompts(step), step
+                    )
+                    rewards = self._rewards(samples)
+                    payload = (samples, rewards, tops, rollout_s, scoring_s, self._last_reward)
+                samples, rewards, tops, rollout_s, scoring_s, self._last_reward = self._share(payload)
                 t1 = time.perf_counter()
                 rec: dict[str, Any] = {"step": step + 1, **self._update(samples, rewards, tops)}
-                sampler.load_weights(self._weights())
+                weights = self._weights()
+                if lead:
+                    sampler.load_weights(weights)
+                del weights
                 t2 = time.perf_counter()
                 step_s = t2 - t0
                 rec.update(
@@ -463,11 +536,12 @@ class DistillTrainer(SFTTrainer):
                 if rewards is not None:
                     rec["reward"] = self._last_reward
                 last = step + 1 == d.max_steps
-                if (d.eval and ((step + 1) % d.eval.every == 0 or last)) or (last and self.held_out):
-                    rec["held_out_teacher_kl"] = self.held_out_kl(sampler, teacher)
-                    if d.eval and d.eval.bench:
-                        rec["eval"] = self.evaluate_pass_at_k(sampler, step + 1)
-                self._write(metrics_path, rec)
+                if lead:
+                    if (d.eval and ((step + 1) % d.eval.every == 0 or last)) or (last and self.held_out):
+                        rec["held_out_teacher_kl"] = self.held_out_kl(sampler, teacher)
+                        if d.eval and d.eval.bench:
+                            rec["eval"] = self.evaluate_pass_at_k(sampler, step + 1)
+                    self._write(metrics_path, rec)
                 if (step + 1) % cfg.logging_every == 0 or last:
                     self._log(
                         f"step {step + 1}/{d.max_steps} teacher_kl {rec['teacher_kl']:.4f} loss {rec['loss']:.4f} "
@@ -491,6 +565,8 @@ class DistillTrainer(SFTTrainer):
                         keep=cfg.save_total_limit,
                         trainer_state={"step": step + 1, "config": d.model_dump(mode="json")},
                     )
+        if lead and self.world > 1:  # the sampler's reload copy; the export and checkpoints hold the weights
+            shutil.rmtree(self.output_dir / "sampler-weights", ignore_errors=True)
         return self._export()
 
     def _write(self, path: Path, record: dict[str, Any]) -> None:
