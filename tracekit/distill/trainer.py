@@ -14,10 +14,11 @@ export are `SFTTrainer`'s (this class extends it and swaps only the loss module 
 Several ranks (torchrun, DDP or FSDP2 as in `tracekit train`): rank 0 owns the student sampler (its engine core
 in a child process there, see rollout.py) and the teacher; it samples and scores the whole step and broadcasts the
 samples, and every rank builds the same documents, advantages and packed units, then runs forward/backward on
-every `world`-th unit (ranks with fewer run an empty stand-in, so all run the same collectives). The loss is
-divided by the step's completion tokens times `world` is undone as in SFT, so the gradient all-reduce gives the
-one-process update on the same global batch; after the update the full weights are gathered to rank 0
-(`get_model_state_dict(full_state_dict=True, cpu_offload=True)` under FSDP2) and loaded into the sampler.
+every `world`-th unit (ranks with fewer run an empty stand-in, so all run the same collectives). Each rank's
+loss is divided by the step's completion tokens (all ranks) and multiplied by `world`, which the gradient
+all-reduce's mean undoes as in SFT, so the update is the one-process update on the same global batch. After
+the update the full weights are gathered to rank 0 (`get_model_state_dict(full_state_dict=True,
+cpu_offload=True)` under FSDP2) and loaded into the sampler.
 Checkpoints, resume and export are SFTTrainer's sharded-or-not paths.
 
 The prompt order is a per-epoch shuffle of (seed, epoch), so the step number is the data position: a resumed
