@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from tracekit.train.loss import compute_dtype
+from tracekit.train.loss import compute_dtype, trained_hidden
 from tracekit.train.memory import auto_chunk_size
 from tracekit.train.packing import MicroBatch
 
@@ -167,21 +167,7 @@ class DistillLoss(torch.nn.Module):
     def token_logprobs(self, batch: MicroBatch, extra: torch.Tensor | None = None) -> torch.Tensor:
         """log pi_theta of every labelled token of the micro-batch (per-document attention, as in SFT); with
         `extra` ([n, k] token ids at the same positions) a [n, 1 + k] tensor: the label's, then theirs."""
-        decoder = self.model.get_decoder()
-        layout = batch.layout
-        hidden = decoder(
-            input_ids=batch.input_ids,
-            position_ids=batch.position_ids,
-            attention_mask={"full_attention": layout, "sliding_attention": layout},
-            use_cache=False,
-        ).last_hidden_state
-        head = self.model.get_output_embeddings()
-        if head.bias is not None:
-            raise NotImplementedError("lm heads with a bias are not supported")
-        weight = head.weight
-        if hasattr(weight, "full_tensor"):  # an FSDP2 DTensor outside its module's forward
-            weight = weight.full_tensor()
-        h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.trainable_index)
+        h, weight, hidden = trained_hidden(self.model, batch)
         targets = batch.targets if extra is None else torch.cat([batch.targets[:, None], extra], dim=1)
         lp = chunked_token_logprobs(
             hidden=h,

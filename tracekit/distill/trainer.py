@@ -49,7 +49,7 @@ from tracekit.distill.data import Prompt, load_prompts, render_prompt_ids, split
 from tracekit.distill.loss import DistillLoss, advantages, cost_to_go, token_cost
 from tracekit.distill.rollout import Completion, StudentSampler, without_torchrun_env
 from tracekit.distill.teacher import TeacherScorer
-from tracekit.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from tracekit.train.checkpoint import save_checkpoint
 from tracekit.train.data import IGNORE_INDEX, TokenizedDoc
 from tracekit.train.packing import collate_documents, pack_best_fit_decreasing
 from tracekit.train.trainer import SFTTrainer, autocast_context, stage
@@ -459,27 +459,9 @@ class DistillTrainer(SFTTrainer):
         self._make_optimizer(d.max_steps)
         self.model.train()
 
-        start = 0
-        ckpt = latest_checkpoint(self.output_dir) if resume else None
-        if resume and ckpt is None:
-            self._log(f"resume: no checkpoint in {self.output_dir}, starting from step 0")
-        if ckpt is not None:
-            state = load_checkpoint(
-                path=ckpt,
-                module=self.module,
-                optimizer=self.optimizer,
-                scheduler=self.scheduler,
-                rank=self.rank,
-                sharded=self.sharded,
-            )
-            start = int(state["step"])
-            self._log(f"resumed from {ckpt} at step {start}")
-        metrics_path = self.output_dir / "metrics.jsonl"
-        if lead:
-            old = metrics_path.read_text().splitlines() if metrics_path.exists() and start else []
-            metrics_path.write_text(
-                "".join(line + "\n" for line in old if json.loads(line).get("step", 0) <= start)
-            )
+        state = self._restore(resume=resume)
+        start = int(state["step"]) if state else 0
+        metrics_path = self._metrics_through(start)  # a line a kill cut short is dropped too
 
         logs = self.output_dir / "logs"
         with contextlib.ExitStack() as stack:

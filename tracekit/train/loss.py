@@ -129,6 +129,29 @@ def chunked_lm_head_loss(
     return loss
 
 
+def trained_hidden(model: Any, batch: MicroBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The decoder's hidden states at the micro-batch's trainable positions [n, H], the lm-head weight [V, H]
+    (whole, also when FSDP2 shards it) and the decoder's whole output (to keep every parameter in the graph
+    when a micro-batch trains nothing). Per-document attention: the batch's layout is the attention mask."""
+    decoder = model.get_decoder()
+    layout = batch.layout
+    # A mask mapping skips transformers' own mask building; the layout reaches the attention function.
+    hidden = decoder(
+        input_ids=batch.input_ids,
+        position_ids=batch.position_ids,
+        attention_mask={"full_attention": layout, "sliding_attention": layout},
+        use_cache=False,
+    ).last_hidden_state
+    head = model.get_output_embeddings()
+    if head.bias is not None:
+        raise NotImplementedError("lm heads with a bias are not supported")
+    weight = head.weight
+    if hasattr(weight, "full_tensor"):  # an FSDP2 DTensor outside its module's forward
+        weight = weight.full_tensor()
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.trainable_index)
+    return h, weight, hidden
+
+
 class CausalLMLoss(torch.nn.Module):
     """Summed next-token loss over a micro-batch's trainable positions (see the module docstring)."""
 
@@ -140,22 +163,7 @@ class CausalLMLoss(torch.nn.Module):
         self.compile_loss = compile
 
     def forward(self, batch: MicroBatch) -> torch.Tensor:
-        decoder = self.model.get_decoder()
-        layout = batch.layout
-        # A mask mapping skips transformers' own mask building; the layout reaches the attention function.
-        hidden = decoder(
-            input_ids=batch.input_ids,
-            position_ids=batch.position_ids,
-            attention_mask={"full_attention": layout, "sliding_attention": layout},
-            use_cache=False,
-        ).last_hidden_state
-        head = self.model.get_output_embeddings()
-        if head.bias is not None:
-            raise NotImplementedError("lm heads with a bias are not supported")
-        weight = head.weight
-        if hasattr(weight, "full_tensor"):  # an FSDP2 DTensor outside its module's forward
-            weight = weight.full_tensor()
-        h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.trainable_index)
+        h, weight, hidden = trained_hidden(self.model, batch)
         softcap = getattr(self.model.config, "final_logit_softcapping", None)
         loss = chunked_lm_head_loss(
             hidden=h,

@@ -524,27 +524,11 @@ class SFTTrainer:
         self._make_optimizer(total_steps)
         self.model.train()
 
-        start = 0
-        ckpt = latest_checkpoint(self.output_dir) if resume else None
-        if resume and ckpt is None:
-            self._log(f"resume: no checkpoint in {self.output_dir}, starting from step 0")
-        if ckpt is not None:
-            state = load_checkpoint(
-                path=ckpt,
-                module=self.module,
-                optimizer=self.optimizer,
-                scheduler=self.scheduler,
-                rank=self.rank,
-                sharded=self.sharded,
-            )
-            start = int(state["step"])
-            self._log(
-                f"resumed from {ckpt} at step {start} (epoch {state['epoch']}, batch {state['batch_in_epoch']})"
-            )
-        metrics_path = self.output_dir / "metrics.jsonl"
-        if self.rank == 0:  # drop lines logged after the checkpoint we resume from
-            old = metrics_path.read_text() if metrics_path.exists() and start else ""
-            metrics_path.write_text(metrics_through(old, step=start))
+        state = self._restore(resume=resume)
+        start = int(state["step"]) if state else 0
+        if state:
+            self._log(f"resuming at epoch {state['epoch']}, batch {state['batch_in_epoch']}")
+        metrics_path = self._metrics_through(start)
 
         peak = cfg.peak_tflops
         if peak is None and self.device.type == "cuda":
@@ -590,6 +574,33 @@ class SFTTrainer:
                 )
             window_start = time.perf_counter()
         return self._export()
+
+    def _restore(self, *, resume: bool) -> dict[str, Any] | None:
+        """With `resume`, load the latest checkpoint into the model, optimizer and scheduler and return its
+        trainer state (None when there is none: the run starts at step 0)."""
+        ckpt = latest_checkpoint(self.output_dir) if resume else None
+        if resume and ckpt is None:
+            self._log(f"resume: no checkpoint in {self.output_dir}, starting from step 0")
+        if ckpt is None:
+            return None
+        state = load_checkpoint(
+            path=ckpt,
+            module=self.module,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            rank=self.rank,
+            sharded=self.sharded,
+        )
+        self._log(f"resumed from {ckpt} at step {int(state['step'])}")
+        return dict(state)
+
+    def _metrics_through(self, start: int) -> Path:
+        """metrics.jsonl without the lines logged after step `start` (rank 0 owns the file); its path."""
+        metrics_path = self.output_dir / "metrics.jsonl"
+        if self.rank == 0:
+            old = metrics_path.read_text() if metrics_path.exists() and start else ""
+            metrics_path.write_text(metrics_through(old, step=start))
+        return metrics_path
 
     def _write_records(self, path: Path, records: list[dict[str, Any]], total_steps: int) -> None:
         if self.rank != 0:
