@@ -30,14 +30,22 @@ import os
 import socket
 import subprocess
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import tracekit
 from tracekit.engine.layout import BuildLayout
-from tracekit.engine.lifeline import MAIN_PID_ENV, Lifeline, fault, fault_spec, wait_for_stragglers
+from tracekit.engine.lifeline import (
+    MAIN_PID_ENV,
+    Lifeline,
+    fault,
+    fault_spec,
+    hold_shared,
+    wait_for_stragglers,
+)
 from tracekit.engine.slurm import RetryingSlurmExecutor, default_env_command, squeue_states
 from tracekit.engine.stages import Stage, kind_of
 from tracekit.engine.status import task_error
@@ -111,8 +119,8 @@ def _local_executor_class() -> Any:
             try:
                 return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
             except Exception as e:
-                with self.logging_dir.open(f"failures/{rank:05d}", "w") as f:
-                    f.write(f"{type(e).__name__}: {e}\n")
+                with self.logging_dir.open(f"failures/{rank:05d}", "wt") as f:
+                    f.write(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
                 return PipelineStats()
 
         def run(self) -> Any:
@@ -121,9 +129,10 @@ def _local_executor_class() -> Any:
             stats = super().run()
             failed = sorted(self.logging_dir.list_files("failures"))
             if failed:
-                with self.logging_dir.open(failed[0]) as f:
-                    first = f.read().strip()
-                raise TaskFailed(f"{len(failed)} task(s) failed; first: {first}")
+                with self.logging_dir.open(failed[0], "rt") as f:
+                    first = f.readline().strip()
+                where = self.logging_dir.resolve_paths(failed[0])
+                raise TaskFailed(f"{len(failed)} task(s) failed; first: {first} (traceback: {where})")
             return stats
 
     return LocalExecutor
@@ -253,11 +262,22 @@ class LocalRunner(StageRunner):
         self._preloaded = False
         self._ran = 0
         self._fault = fault_spec()
+        self._held: IO[str] | None = None
 
     def __enter__(self) -> LocalRunner:
         os.environ.setdefault(MAIN_PID_ENV, str(os.getpid()))  # the `tracekit build` command (process.py)
-        wait_for_stragglers(self.layout.workers_lock)  # workers of a killed earlier build are gone
+        wait_for_stragglers(self.layout.workers_lock)  # the processes of a killed earlier build are gone
+        # held until this process ends: a build started after this one's command is killed waits for
+        # this process (and the manager it forks) too, not only for the tasks
+        self._held = hold_shared(self.layout.workers_lock)
         return self
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def run(self, stages: list[Stage], *, wait: bool = True) -> bool:
         if not self._preloaded:  # before the first pool starts: later batches reuse the fork server

@@ -3,8 +3,8 @@
 If `tracekit build` is killed (even with SIGKILL), its pool workers must not go on writing shards
 while a resumed build writes the same ones. Each task of a local build starts a `Lifeline`: a daemon
 thread that ends the process as soon as the build's main process is gone. Tasks also hold a shared
-lock on the output folder's workers lock (`BuildLayout.workers_lock`), which a new build takes
-exclusively (waiting for stragglers) before it starts. Fault points (`TRACEKIT_FAULT=point:count`) let tests kill the main process at exact moments.
+lock on the output folder's workers lock (`BuildLayout.workers_lock`), as does the build process
+itself for its whole life; a new build takes it exclusively (waiting for stragglers) before it starts. Fault points (`TRACEKIT_FAULT=point:count`) let tests kill the main process at exact moments.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from datatrove.data import Document, DocumentsPipeline
+from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 MAIN_PID_ENV = "TRACEKIT_MAIN_PID"
@@ -36,8 +35,19 @@ def _watch(pid: int) -> None:
         time.sleep(0.2)
 
 
+def hold_shared(lock_path: str | Path) -> IO[str]:
+    """Open `lock_path` and take a shared lock on it; the lock lasts as long as the returned file."""
+    f = open(lock_path, "a")  # noqa: SIM115 - the caller keeps it open for as long as it holds the lock
+    fcntl.flock(f, fcntl.LOCK_SH)
+    return f
+
+
 class Lifeline(PipelineStep):
-    """First step of every local stage: die with the main process; hold the workers' lock."""
+    """First step of every local stage: die with the main process; hold the workers' lock.
+
+    It ties the task when the pipeline is assembled, not when its (empty) output is read: a stage
+    whose next step reads its own input and ignores the stream (finalize) never iterates it.
+    """
 
     type = "🛟 - LIFELINE"
     name = "lifeline"
@@ -47,14 +57,12 @@ class Lifeline(PipelineStep):
         self.lock_path = lock_path
         self._lock: IO[str] | None = None
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         pid = os.environ.get(MAIN_PID_ENV)
         if pid and int(pid) != os.getpid():
             threading.Thread(target=_watch, args=(int(pid),), daemon=True).start()
-        self._lock = open(self.lock_path, "a")  # noqa: SIM115 - held for the life of the task
-        fcntl.flock(self._lock, fcntl.LOCK_SH)
-        if data:
-            yield from data
+        self._lock = hold_shared(self.lock_path)
+        return data if data is not None else iter(())
 
 
 def wait_for_stragglers(lock_path: Path, timeout_s: float = 30.0) -> None:
