@@ -19,18 +19,7 @@ from tests.conftest import REPO
 from tracekit.engine.config import LocalExecutorConfig
 from tracekit.engine.executors import LocalRunner
 from tracekit.engine.layout import BuildLayout
-
-
-def _held(lock: Path) -> bool:
-    """True when some open file holds a lock on `lock` (an exclusive try fails)."""
-    with open(lock, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
-
+from tracekit.engine.lifeline import is_locked
 
 # A task as datatrove assembles it (each step called on the one before), whose second step ignores
 # the stream as finalize does. It reports whether the lock was held while it ran, then waits.
@@ -74,11 +63,11 @@ def test_a_task_whose_step_ignores_the_stream_holds_the_lock_and_dies_with_the_b
     try:
         assert task.stdout is not None
         assert task.stdout.readline().strip() == "held"
-        assert _held(lock)
+        assert is_locked(lock)
         build.kill()
         build.wait()
         assert task.wait(timeout=30) == 137  # the lifeline ended it, long before its step would have
-        assert not _held(lock)
+        assert not is_locked(lock)
     finally:
         for p in (build, task):
             p.kill()
@@ -92,5 +81,16 @@ def test_the_local_runner_holds_the_lock_for_its_whole_life(
     layout = BuildLayout(tmp_path / "out")
     runner = LocalRunner(LocalExecutorConfig(), layout)
     with runner:
-        assert _held(layout.workers_lock)
-    assert not _held(layout.workers_lock)
+        assert is_locked(layout.workers_lock)
+    assert not is_locked(layout.workers_lock)
+
+
+def test_is_locked_tells_a_shared_holder_from_an_exclusive_one(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    assert not is_locked(lock) and not is_locked(lock, shared=True)  # no file yet
+    for mode, any_lock, exclusive in ((fcntl.LOCK_SH, True, False), (fcntl.LOCK_EX, True, True)):
+        with open(lock, "a") as f:
+            fcntl.flock(f, mode)
+            assert is_locked(lock) is any_lock
+            assert is_locked(lock, shared=True) is exclusive  # what `tracekit status` asks of the build lock
+        assert not is_locked(lock) and not is_locked(lock, shared=True)

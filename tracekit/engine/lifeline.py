@@ -65,22 +65,28 @@ class Lifeline(PipelineStep):
         return data if data is not None else iter(())
 
 
+def is_locked(lock_path: Path, *, shared: bool = False) -> bool:
+    """True when an open file holds a lock on `lock_path` that the one asked for would conflict with:
+    any lock (the default: an exclusive one is asked), or an exclusive one (`shared=True`)."""
+    if not lock_path.exists():
+        return False
+    with open(lock_path) as f:
+        try:
+            fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
 def wait_for_stragglers(lock_path: Path, timeout_s: float = 30.0) -> None:
-    """Block until no worker of an earlier (killed) build still holds the workers' lock."""
+    """Block until no process of an earlier (killed) build still holds the workers' lock."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
-    with open(lock_path, "a") as f:
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(f, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"workers of an earlier build still hold {lock_path} after {timeout_s:.0f}s"
-                    ) from None
-                time.sleep(0.1)
+    while is_locked(lock_path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes of an earlier build still hold {lock_path} after {timeout_s:.0f}s")
+        time.sleep(0.1)
 
 
 class OutputLock:

@@ -15,7 +15,6 @@ under `logs/<stage>/`, and the row counters under `logs/progress/`. For Slurm bu
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from tracekit.engine.layout import BuildLayout
+from tracekit.engine.lifeline import is_locked
 from tracekit.engine.progress import read_counts
 from tracekit.engine.slurm import squeue_states
 from tracekit.engine.stages import order_key
@@ -89,16 +89,7 @@ def _started(layout: BuildLayout, stage: str) -> set[int]:
 
 def _build_lock_held(layout: BuildLayout) -> bool:
     """True while a `tracekit build` command holds the output folder's lock."""
-    lock = layout.build_lock
-    if not lock.exists():
-        return False
-    with open(lock) as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
+    return is_locked(layout.build_lock, shared=True)
 
 
 def _stage_list(layout: BuildLayout) -> tuple[str, list[dict]]:
@@ -107,7 +98,9 @@ def _stage_list(layout: BuildLayout) -> tuple[str, list[dict]]:
         info = json.loads(f.read_text())
         return str(info.get("kind", "?")), list(info["stages"])
     # a build from before stages.json was written for local builds: the stages that started, in order
-    names = sorted((p.name for p in layout.logs.iterdir() if layout.executor_json(p.name).exists()), key=order_key)
+    names = sorted(
+        (p.name for p in layout.logs.iterdir() if layout.executor_json(p.name).exists()), key=order_key
+    )
     stages = []
     for n in names:
         tasks = json.loads(layout.executor_json(n).read_text()).get("tasks", 1)
@@ -146,7 +139,9 @@ def build_status(out: Path) -> BuildStatus:
         elif live and (kind != "slurm" or not st.job_id):
             st.state = "running" if _started(layout, name) else "pending"
         elif (
-            st.job_id and not _started(layout, name) and any(s.state in ("failed", "cancelled") for s in stages)
+            st.job_id
+            and not _started(layout, name)
+            and any(s.state in ("failed", "cancelled") for s in stages)
         ):
             st.state, st.detail = "cancelled", f"job {st.job_id}: an earlier stage failed"
         elif _started(layout, name) or st.job_id:
