@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -176,8 +177,10 @@ class Point:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         values: set[Fraction] = set()
-        while len(values) < len(REAL_VARS):  # distinct: x and y never coincide at a point
-            values.add(Fraction(rng.randint(1, 40), rng.randint(1, 9)) + rng.choice((0, 1, 2)))
+        # distinct (x and y never coincide at a point), and of either sign: |x + 3| and |x| + 3, or
+        # sqrt(x^2) and x, agree at every positive point (where ln x is undefined the point is skipped)
+        while len(values) < len(REAL_VARS):
+            values.add(rng.choice((1, -1)) * (Fraction(rng.randint(1, 40), rng.randint(1, 9)) + rng.choice((0, 1, 2))))
         self.vars = dict(zip(REAL_VARS, rng.sample(sorted(values), len(values)), strict=True))
         self.ints = dict(zip(INT_VARS, rng.sample(range(1, 7), len(INT_VARS)), strict=True))  # distinct
         self.memo: dict[Any, Q] = {}
@@ -367,7 +370,10 @@ class Renderer:
             if a.prec == 2 and a.start != "minus":
                 juxtapose = False  # a/b x would read as a/(bx)
             if juxtapose and rng.random() < 0.6:
-                glue = " " if (a.end == "letter" and b.start == "letter") or rng.random() < 0.3 else ""
+                # a control word runs to the first non-letter: `\pi b`, never `\pib`
+                word_then_letter = b.tex[:1].isalpha() and re.search(r"\\[A-Za-z]+$", a.tex) is not None
+                spaced = (a.end == "letter" and b.start == "letter") or word_then_letter
+                glue = " " if spaced or rng.random() < 0.3 else ""
                 return Piece(f"{a.tex}{glue}{b.tex}", 2, a.start, b.end)
             op_tex = rng.choice(("\\cdot", "\\cdot", "\\times", "*"))
             return Piece(f"{a.tex}{self.sp()}{op_tex}{self.sp() or ' '}{b.tex}", 2, a.start, b.end)
