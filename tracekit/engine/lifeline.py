@@ -4,7 +4,8 @@ If `tracekit build` is killed (even with SIGKILL), its pool workers must not go 
 while a resumed build writes the same ones. Each task of a local build starts a `Lifeline`: a daemon
 thread that ends the process as soon as the build's main process is gone. Tasks also hold a shared
 lock on the output folder's workers lock (`BuildLayout.workers_lock`), as does the build process
-itself for its whole life; a new build takes it exclusively (waiting for stragglers) before it starts. Fault points (`TRACEKIT_FAULT=point:count`) let tests kill the main process at exact moments.
+itself for its whole life; a new build takes it exclusively (waiting for stragglers) before it starts.
+Fault points (`TRACEKIT_FAULT=point:count`) let tests kill the main process at exact moments.
 """
 
 from __future__ import annotations
